@@ -1,0 +1,1 @@
+"""The runtime shared by the card-collections services."""

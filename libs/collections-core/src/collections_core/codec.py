@@ -1,0 +1,145 @@
+"""CloudEvents 1.0 in Kafka binary mode with a protobuf value.
+
+Headers carry the envelope (``ce_id``, ``ce_type`` = the protobuf message's full
+name, ...); the record value is the serialized message. Anything that cannot be
+decoded raises ``PoisonRecord``: retrying it would never help.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from google.protobuf.message import DecodeError, Message
+
+from collections_core import contracts
+from collections_core.tracing import TraceContext
+
+SPEC_VERSION = "1.0"
+CONTENT_TYPE = "application/protobuf"
+
+
+class PoisonRecord(Exception):
+    """A record that can never be processed; it goes to the dead-letter topic."""
+
+    def __init__(self, reason: str, code: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: str
+    type: str
+    source: str
+    subject: str
+    time: datetime
+    message: Message
+    trace: TraceContext
+
+
+@dataclass(slots=True)
+class TypeRegistry:
+    """Message classes keyed by ``ce_type`` (the protobuf full name)."""
+
+    by_type: dict[str, type[Message]] = field(default_factory=dict)
+
+    def register(self, message_class: type[Message]) -> None:
+        self.by_type[message_class.DESCRIPTOR.full_name] = message_class
+
+    def resolve(self, ce_type: str) -> type[Message]:
+        try:
+            return self.by_type[ce_type]
+        except KeyError:
+            raise PoisonRecord(f"unknown ce_type {ce_type!r}", "unknown-type") from None
+
+    @classmethod
+    def of_contracts(cls) -> TypeRegistry:
+        """Every event type in proto/, from the committed generated code."""
+        registry = cls()
+        for info in pkgutil.walk_packages(contracts.__path__, contracts.__name__ + "."):
+            if not info.name.endswith("_pb2"):
+                continue
+            module = importlib.import_module(info.name)
+            for descriptor in module.DESCRIPTOR.message_types_by_name.values():
+                registry.register(getattr(module, descriptor.name))
+        return registry
+
+
+def type_of(message: Message | type[Message]) -> str:
+    return message.DESCRIPTOR.full_name
+
+
+class EventCodec:
+    def __init__(self, registry: TypeRegistry, source: str) -> None:
+        self.registry = registry
+        self.source = source
+
+    def encode(
+        self,
+        message: Message,
+        subject: str,
+        time: datetime,
+        trace: TraceContext,
+        event_id: str | None = None,
+    ) -> tuple[list[tuple[str, bytes]], bytes]:
+        if time.tzinfo is None:
+            raise ValueError("ce_time must be timezone-aware")
+        headers = [
+            ("ce_specversion", SPEC_VERSION.encode()),
+            ("ce_id", (event_id or str(uuid.uuid4())).encode()),
+            ("ce_source", self.source.encode()),
+            ("ce_type", type_of(message).encode()),
+            ("ce_time", time.astimezone(UTC).isoformat().replace("+00:00", "Z").encode()),
+            ("ce_subject", subject.encode()),
+            ("content-type", CONTENT_TYPE.encode()),
+            ("traceparent", trace.traceparent().encode()),
+        ]
+        return headers, message.SerializeToString()
+
+    def decode(self, headers: list[tuple[str, bytes]] | tuple, value: bytes | None) -> Event:
+        found: dict[str, str] = {}
+        for key, raw in headers or ():
+            try:
+                found[key] = raw.decode()
+            except (UnicodeDecodeError, AttributeError):
+                raise PoisonRecord(f"header {key!r} is not UTF-8", "bad-header") from None
+        for required in ("ce_specversion", "ce_id", "ce_source", "ce_type"):
+            if not found.get(required):
+                raise PoisonRecord(f"missing CloudEvents header {required}", "bad-envelope")
+        if found["ce_specversion"] != SPEC_VERSION:
+            raise PoisonRecord(f"unsupported ce_specversion {found['ce_specversion']!r}", "bad-envelope")
+        content_type = found.get("content-type", CONTENT_TYPE)
+        if content_type != CONTENT_TYPE:
+            raise PoisonRecord(f"unsupported content-type {content_type!r}", "bad-envelope")
+        message_class = self.registry.resolve(found["ce_type"])
+        message = message_class()
+        try:
+            message.ParseFromString(value or b"")
+        except DecodeError as error:
+            raise PoisonRecord(f"value is not a valid {found['ce_type']}: {error}", "bad-payload") from None
+        try:
+            time = datetime.fromisoformat(found["ce_time"]) if found.get("ce_time") else datetime.now(UTC)
+        except ValueError:
+            raise PoisonRecord(f"ce_time is not RFC 3339: {found['ce_time']!r}", "bad-envelope") from None
+        return Event(
+            id=found["ce_id"],
+            type=found["ce_type"],
+            source=found["ce_source"],
+            subject=found.get("ce_subject", ""),
+            time=time,
+            message=message,
+            trace=TraceContext.parse(found.get("traceparent")),
+        )
+
+
+class Rejected(PoisonRecord):
+    """Raised by a handler for an event whose content is invalid for this service
+    (e.g. a payment for an unknown account); it is dead-lettered, never retried."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, "rejected")

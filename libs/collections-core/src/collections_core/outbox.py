@@ -1,0 +1,172 @@
+"""The transactional outbox: events are inserted in the handler's transaction and
+published afterwards by the relay, in insertion order, with an idempotent producer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from collections_core import metrics
+from collections_core.clock import Clock
+from collections_core.database import Database
+from collections_core.faults import BEFORE_PUBLISH, crash_point
+from collections_core.logs import get_logger
+from collections_core.storage import outbox
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
+def _pack_headers(headers: Sequence[tuple[str, bytes]]) -> str:
+    # latin-1 maps every byte to one code point, so arbitrary header bytes survive JSON.
+    return json.dumps([[k, v.decode("latin-1")] for k, v in headers])
+
+
+def _unpack_headers(text: str) -> list[tuple[str, bytes]]:
+    return [(k, v.encode("latin-1")) for k, v in json.loads(text)]
+
+
+async def insert_records(connection: AsyncConnection, records: Sequence[OutboxRecord], now: datetime) -> None:
+    if not records:
+        return
+    await connection.execute(
+        insert(outbox),
+        [
+            {"topic": r.topic, "record_key": r.key, "record_value": r.value,
+             "headers": _pack_headers(r.headers), "created_at": now}
+            for r in records
+        ],
+    )
+
+
+class OutboxRelay:
+    """Publishes unsent outbox rows. One relay per service database keeps per-key order."""
+
+    def __init__(self, database: Database, bootstrap_servers: str, service: str, clock: Clock,
+                 batch_size: int = 2_000, poll_interval: float = 0.5, max_backoff: float = 10.0) -> None:
+        self.database = database
+        self.bootstrap_servers = bootstrap_servers
+        self.service = service
+        self.clock = clock
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.max_backoff = max_backoff
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._producer: AIOKafkaProducer | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _ensure_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.bootstrap_servers, enable_idempotence=True, acks="all",
+                linger_ms=5, max_batch_size=256 * 1024, request_timeout_ms=30_000,
+                client_id=f"{self.service}-relay",
+            )
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def publish_pending(self) -> int:
+        """Publish up to one batch; returns how many rows were published."""
+        async with self.database.transaction() as connection:
+            rows = (await connection.execute(
+                select(outbox.c.id, outbox.c.topic, outbox.c.record_key, outbox.c.record_value, outbox.c.headers)
+                .where(outbox.c.published_at.is_(None)).order_by(outbox.c.id).limit(self.batch_size)
+            )).all()
+        if not rows:
+            metrics.OUTBOX_BACKLOG.labels(self.service).set(0)
+            return 0
+        crash_point(BEFORE_PUBLISH)
+        producer = await self._ensure_producer()
+        deliveries = [
+            await producer.send(row.topic, value=row.record_value, key=row.record_key,
+                                headers=_unpack_headers(row.headers))
+            for row in rows
+        ]
+        await asyncio.gather(*deliveries)
+        async with self.database.transaction() as connection:
+            await connection.execute(
+                update(outbox).where(outbox.c.id.in_([row.id for row in rows])).values(published_at=self.clock.now())
+            )
+        for row in rows:
+            metrics.EVENTS_PUBLISHED.labels(self.service, row.topic).inc()
+        if len(rows) < self.batch_size:
+            metrics.OUTBOX_BACKLOG.labels(self.service).set(0)
+        return len(rows)
+
+    async def backlog(self) -> int:
+        async with self.database.engine.connect() as connection:
+            return (await connection.execute(
+                select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+            )).scalar_one()
+
+    async def run(self) -> None:
+        backoff = 0.1
+        while not self._stopping:
+            try:
+                published = await self.publish_pending()
+                backoff = 0.1
+                if published == self.batch_size:
+                    metrics.OUTBOX_BACKLOG.labels(self.service).set(await self.backlog())
+                    continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("outbox relay failed, retrying", error=type(error).__name__, detail=str(error)[:200],
+                            retry_in=backoff)
+                await self._reset_producer()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+            except TimeoutError:
+                pass
+
+    async def _reset_producer(self) -> None:
+        # A producer that lost the broker may hold sends in an unknown state; a fresh
+        # one re-reads unsent rows from the table, so nothing is lost (duplicates are
+        # absorbed by consumers' inboxes through the unchanged ce_id).
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                await asyncio.wait_for(producer.stop(), timeout=5)
+            except Exception:
+                pass
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Publish what is pending before shutdown, within a bound."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                if await self.publish_pending() == 0:
+                    return
+            except Exception:
+                return
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        await self._reset_producer()

@@ -1,0 +1,132 @@
+"""Composes the runtime for one service: database, codec, consumer, relay, HTTP app.
+
+A service's ``main`` module builds one ``ServiceRuntime`` and asks it for the
+FastAPI app; the consumer and the relay run inside the app's lifespan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+
+from collections_core import metrics
+from collections_core.clock import Clock, SystemClock
+from collections_core.codec import EventCodec, TypeRegistry
+from collections_core.consumer import ConsumerRunner, Handler
+from collections_core.database import Database
+from collections_core.http import install_observability, install_problem_handlers
+from collections_core.logs import configure_logging, get_logger
+from collections_core.migrations import upgrade
+from collections_core.outbox import OutboxRelay
+from collections_core.settings import ServiceSettings
+from collections_core.unit_of_work import unit_of_work_factory
+
+log = get_logger(__name__)
+
+
+async def kafka_reachable(bootstrap_servers: str, timeout: float = 1.0) -> bool:
+    for server in bootstrap_servers.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout)
+        except (OSError, TimeoutError, ValueError):
+            continue
+        writer.close()
+        return True
+    return False
+
+
+class ServiceRuntime:
+    def __init__(self, settings: ServiceSettings, *, topics: Sequence[str], handlers: Mapping[str, Handler],
+                 migrations: Path, clock: Clock | None = None,
+                 workers: Sequence[Callable[[ServiceRuntime], Awaitable[None]]] = ()) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.migrations = migrations
+        self.database = Database(settings.effective_database_url)
+        self.codec = EventCodec(TypeRegistry.of_contracts(), settings.source)
+        self.relay = OutboxRelay(
+            self.database, settings.kafka_bootstrap_servers, settings.service_name, self.clock,
+            batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval_seconds,
+            max_backoff=settings.retry_backoff_max_seconds,
+        )
+        self.consumer = ConsumerRunner(
+            service=settings.service_name, bootstrap_servers=settings.kafka_bootstrap_servers,
+            group_id=settings.group_id, topics=topics, handlers=handlers, database=self.database,
+            codec=self.codec, clock=self.clock, dead_letter_topic=settings.dead_letter_topic,
+            on_commit=self.relay.wake, batch_size=settings.consumer_batch_size,
+            max_backoff=settings.retry_backoff_max_seconds,
+            attempts_before_dead_letter=settings.handler_attempts_before_dead_letter,
+        ) if topics else None
+        self.unit_of_work = unit_of_work_factory(self.database, self.codec, self.clock, self.relay.wake)
+        self.workers = list(workers)
+        self._tasks: list[asyncio.Task] = []
+        self._worker_tasks: list[asyncio.Task] = []
+
+    async def start(self) -> None:
+        await upgrade(self.database, self.migrations)
+        self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        if self.consumer is not None:
+            self._tasks.append(asyncio.create_task(self._consume(), name="consumer"))
+        for worker in self.workers:
+            self._worker_tasks.append(asyncio.create_task(worker(self), name=getattr(worker, "__name__", "worker")))
+        log.info("service started", topics=self.consumer.topics if self.consumer else [])
+
+    async def _consume(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                await self.consumer.start()
+                break
+            except Exception as error:
+                log.warning("kafka not reachable, consumer will retry", error=type(error).__name__, retry_in=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.settings.retry_backoff_max_seconds)
+        await self.consumer.run()
+
+    async def stop(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
+        for task in self._worker_tasks:
+            task.cancel()
+        await asyncio.gather(*self._worker_tasks, return_exceptions=True)
+        await self.relay.drain()
+        await self.relay.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.database.dispose()
+        log.info("service stopped")
+
+    async def readiness(self) -> dict[str, bool]:
+        database_up, kafka_up = await asyncio.gather(
+            self.database.ping(), kafka_reachable(self.settings.kafka_bootstrap_servers))
+        checks = {"database": database_up, "kafka": kafka_up}
+        for name, up in checks.items():
+            metrics.DEPENDENCY_UP.labels(self.settings.service_name, name).set(1 if up else 0)
+        return checks
+
+    def app(self, title: str, routers: Sequence[APIRouter] = ()) -> FastAPI:
+        @asynccontextmanager
+        async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+            await self.start()
+            try:
+                yield
+            finally:
+                await self.stop()
+
+        application = FastAPI(title=title, lifespan=lifespan)
+        install_problem_handlers(application)
+        install_observability(application, self.settings.service_name, self.readiness)
+        for router in routers:
+            application.include_router(router)
+        application.state.runtime = self
+        return application
+
+
+def configure(settings: ServiceSettings) -> None:
+    configure_logging(settings.service_name, settings.log_level, settings.log_json)

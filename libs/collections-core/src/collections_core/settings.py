@@ -1,0 +1,45 @@
+"""Settings every service shares; each service subclasses with its own env prefix."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Read from the environment, e.g. ``DETECTOR_DATABASE_URL`` for the overdue-detector."""
+
+    model_config = SettingsConfigDict(env_prefix="CC_", extra="ignore", frozen=True)
+
+    service_name: str
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL; sqlite:///path or postgresql://...; empty means var/<service>.db",
+    )
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8000, ge=1, le=65535)
+    consumer_group: str = Field(default="", description="empty means the service name")
+    consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
+    relay_batch_size: int = Field(default=2_000, ge=1, le=50_000)
+    relay_poll_interval_seconds: float = Field(default=0.5, gt=0)
+    retry_backoff_max_seconds: float = Field(default=10.0, gt=0)
+    handler_attempts_before_dead_letter: int = Field(default=3, ge=1)
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @property
+    def group_id(self) -> str:
+        return self.consumer_group or self.service_name
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return f"{self.service_name}.dlq.v1"
+
+    @property
+    def source(self) -> str:
+        return f"/card-collections/{self.service_name}"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///var/{self.service_name}.db"

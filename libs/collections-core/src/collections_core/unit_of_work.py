@@ -1,0 +1,55 @@
+"""What a handler gets: one open transaction, the clock, and a way to emit events.
+
+Emitted events become outbox rows in the same transaction, so they exist if and
+only if the handler's effects were committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from google.protobuf.message import Message
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from collections_core.clock import Clock
+from collections_core.codec import Event, EventCodec
+from collections_core.database import Database
+from collections_core.outbox import OutboxRecord, insert_records
+from collections_core.tracing import TraceContext
+
+
+class UnitOfWork:
+    def __init__(self, connection: AsyncConnection, codec: EventCodec, clock: Clock, cause: Event | None = None) -> None:
+        self.connection = connection
+        self.clock = clock
+        self.cause = cause
+        self.records: list[OutboxRecord] = []
+        self._codec = codec
+        self._trace = cause.trace if cause else TraceContext.new()
+
+    def emit(self, topic: str, message: Message, key: str, subject: str | None = None,
+             event_id: str | None = None) -> str:
+        """Queue an event for the outbox; returns its ce_id."""
+        headers, value = self._codec.encode(message, subject or key, self.clock.now(), self._trace.child(), event_id)
+        self.records.append(OutboxRecord(topic, key.encode(), value, headers))
+        return dict(headers)["ce_id"].decode()
+
+    async def flush(self) -> None:
+        await insert_records(self.connection, self.records, self.clock.now())
+        self.records.clear()
+
+
+def unit_of_work_factory(database: Database, codec: EventCodec, clock: Clock,
+                         on_commit: Callable[[], None]) -> Callable[[], AsyncIterator[UnitOfWork]]:
+    """For HTTP handlers: one transaction, outbox rows included, relay woken after commit."""
+
+    @asynccontextmanager
+    async def unit_of_work() -> AsyncIterator[UnitOfWork]:
+        async with database.transaction() as connection:
+            work = UnitOfWork(connection, codec, clock)
+            yield work
+            await work.flush()
+        on_commit()
+
+    return unit_of_work

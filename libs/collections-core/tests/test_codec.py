@@ -1,0 +1,74 @@
+from datetime import UTC, datetime
+
+import pytest
+
+from collections_core.codec import EventCodec, PoisonRecord, TypeRegistry, type_of
+from collections_core.contracts.collections.v1 import delinquency_pb2
+from collections_core.contracts.corebanking.v1 import payments_pb2
+from collections_core.money import Money
+from collections_core.tracing import TraceContext
+from collections_core.wire import date_to_proto
+
+REGISTRY = TypeRegistry.of_contracts()
+CODEC = EventCodec(REGISTRY, "/card-collections/test")
+AT = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
+
+
+def payment() -> payments_pb2.PaymentPosted:
+    return payments_pb2.PaymentPosted(
+        account_id="A-1", payment_id="P-1", amount=Money(12_345, "CNY").to_proto(),
+        posted_on=date_to_proto(AT.date()), value_date=date_to_proto(AT.date()),
+    )
+
+
+def test_registry_holds_every_contract_type():
+    for name in ["corebanking.v1.StatementIssued", "corebanking.v1.BusinessDayClosed",
+                 "collections.v1.AccountBecameDelinquent", "collections.v1.PlacementRequested",
+                 "collections.v1.ContactSent", "collections.v1.CaseOpened"]:
+        assert REGISTRY.resolve(name).DESCRIPTOR.full_name == name
+
+
+def test_binary_mode_round_trip():
+    trace = TraceContext.new()
+    headers, value = CODEC.encode(payment(), subject="A-1", time=AT, trace=trace, event_id="evt-1")
+    names = dict(headers)
+    assert names["ce_type"] == b"corebanking.v1.PaymentPosted"
+    assert names["ce_specversion"] == b"1.0" and names["content-type"] == b"application/protobuf"
+    assert names["ce_time"] == b"2026-11-28T09:30:00Z"
+    event = CODEC.decode(headers, value)
+    assert (event.id, event.subject, event.source, event.time) == ("evt-1", "A-1", "/card-collections/test", AT)
+    assert event.message == payment()
+    assert event.trace.trace_id == trace.trace_id
+
+
+def test_ids_are_unique_when_not_given():
+    first, _ = CODEC.encode(payment(), "A-1", AT, TraceContext.new())
+    second, _ = CODEC.encode(payment(), "A-1", AT, TraceContext.new())
+    assert dict(first)["ce_id"] != dict(second)["ce_id"]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "code"),
+    [
+        (lambda h, v: ([x for x in h if x[0] != "ce_id"], v), "bad-envelope"),
+        (lambda h, v: ([(k, b"x.v1.Nope" if k == "ce_type" else b) for k, b in h], v), "unknown-type"),
+        (lambda h, v: (h, b"\xff\xff\xff garbage"), "bad-payload"),
+        (lambda h, v: ([(k, b"\xff\xfe" if k == "ce_source" else b) for k, b in h], v), "bad-header"),
+        (lambda h, v: ([(k, b"0.3" if k == "ce_specversion" else b) for k, b in h], v), "bad-envelope"),
+        (lambda h, v: ([], v), "bad-envelope"),
+    ],
+)
+def test_undecodable_records_are_poison(mutate, code):
+    headers, value = CODEC.encode(payment(), "A-1", AT, TraceContext.new())
+    with pytest.raises(PoisonRecord) as caught:
+        CODEC.decode(*mutate(headers, value))
+    assert caught.value.code == code and caught.value.reason
+
+
+def test_malformed_traceparent_starts_a_new_trace():
+    trace = TraceContext.parse("00-zz-bad")
+    assert len(trace.trace_id) == 32 and TraceContext.parse(trace.traceparent()) == trace
+
+
+def test_type_of_message_and_class_agree():
+    assert type_of(delinquency_pb2.AccountCured) == type_of(delinquency_pb2.AccountCured()) == "collections.v1.AccountCured"

@@ -1,0 +1,1 @@
+"""case-router: opens collection cases and decides how each escalates."""

@@ -1,0 +1,1 @@
+"""notifier: contacts customers by SMS, email and letter under the contact policy."""

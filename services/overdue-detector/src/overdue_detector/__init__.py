@@ -1,0 +1,1 @@
+"""Overdue detector: decides which card accounts are overdue, by how much and for how long."""

@@ -1,0 +1,3 @@
+from collections_core.migrations import run_env
+
+run_env(target_metadata=None)
