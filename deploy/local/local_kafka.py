@@ -80,6 +80,7 @@ class KafkaBroker:
         return subprocess.run(["java", "-cp", f"{self.libs}/*", *args], capture_output=True, text=True, **kwargs)
 
     def _properties(self) -> Path:
+        self.home.mkdir(parents=True, exist_ok=True)
         path = self.home / "server.properties"
         path.write_text("\n".join([
             "process.roles=broker,controller",

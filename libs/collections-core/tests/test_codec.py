@@ -72,3 +72,27 @@ def test_malformed_traceparent_starts_a_new_trace():
 
 def test_type_of_message_and_class_agree():
     assert type_of(delinquency_pb2.AccountCured) == type_of(delinquency_pb2.AccountCured()) == "collections.v1.AccountCured"
+
+
+def test_event_ids_stay_unique_across_many_events_and_a_fork():
+    import os
+
+    headers = [CODEC.encode(payment(), "A-1", AT, TraceContext.new())[0] for _ in range(10_000)]
+    ids = {dict(h)["ce_id"] for h in headers}
+    assert len(ids) == 10_000
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write, dict(CODEC.encode(payment(), "A-1", AT, TraceContext.new())[0])["ce_id"])
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child_id = os.read(read, 200)
+    assert child_id not in ids and child_id.rsplit(b"-", 1)[0] != next(iter(ids)).rsplit(b"-", 1)[0]
+
+
+def test_child_spans_keep_the_trace_and_change_the_span():
+    parent = TraceContext.new()
+    children = {parent.child() for _ in range(1000)}
+    assert {c.trace_id for c in children} == {parent.trace_id}
+    assert len({c.span_id for c in children}) == 1000
+    assert all(TraceContext.parse(c.traceparent()) == c for c in children)

@@ -23,7 +23,6 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
@@ -34,8 +33,8 @@ from collections_core.clock import Clock
 from collections_core.codec import Event, EventCodec, PoisonRecord
 from collections_core.database import Database, is_transient
 from collections_core.faults import AFTER_DB_COMMIT, crash_point
-from collections_core.logs import get_logger
-from collections_core.outbox import OutboxRecord
+from collections_core.logs import current_event, get_logger
+from collections_core.outbox import OutboxRecord, StoredRecord
 from collections_core.storage import inbox
 from collections_core.unit_of_work import UnitOfWork
 
@@ -60,6 +59,16 @@ class Delivery:
     @property
     def type(self) -> str:
         return self.event.type if self.event else "unknown"
+
+
+@dataclass(slots=True)
+class _Instruments:
+    consumed: object
+    latency: object
+
+    def observe(self, seconds: float) -> None:
+        self.consumed.inc()
+        self.latency.observe(seconds)
 
 
 class _HandlerFailed(Exception):
@@ -101,7 +110,7 @@ class ConsumerRunner:
         codec: EventCodec,
         clock: Clock,
         dead_letter_topic: str,
-        on_commit: Callable[[], None] = lambda: None,
+        on_commit: Callable[[list[StoredRecord]], None] = lambda stored: None,
         batch_size: int = 500,
         max_backoff: float = 10.0,
         attempts_before_dead_letter: int = 3,
@@ -120,6 +129,7 @@ class ConsumerRunner:
         self.database_healthy = True
         self._stopping = False
         self._processing = asyncio.Lock()
+        self._children: dict[tuple[str, str], _Instruments] = {}
         self._consumer_options = dict(
             bootstrap_servers=bootstrap_servers, group_id=group_id, enable_auto_commit=False,
             auto_offset_reset="earliest", isolation_level="read_committed", client_id=f"{service}-consumer",
@@ -153,7 +163,6 @@ class ConsumerRunner:
                     return  # stopping while the database was down: the batch will be redelivered
                 crash_point(AFTER_DB_COMMIT)
                 await self._commit_offsets({tp: records[-1].offset + 1 for tp, records in batches.items()})
-            self.on_commit()
             self._observe_lag(batches)
 
     async def stop(self) -> None:
@@ -180,7 +189,8 @@ class ConsumerRunner:
                         await self._process_alone(delivery, attempts)
                 else:
                     async with self.database.transaction() as connection:
-                        await self._apply(connection, deliveries)
+                        stored = await self._apply(connection, deliveries)
+                    self.on_commit(stored)
                 self.database_healthy = True
                 return True
             except (_HandlerFailed, _HandlerRejected):
@@ -206,7 +216,8 @@ class ConsumerRunner:
         while True:
             try:
                 async with self.database.transaction() as connection:
-                    await self._apply(connection, [delivery])
+                    stored = await self._apply(connection, [delivery])
+                self.on_commit(stored)
                 return
             except _HandlerRejected as rejection:
                 delivery.poison = rejection.poison
@@ -219,10 +230,11 @@ class ConsumerRunner:
                 delivery.poison = PoisonRecord(
                     f"handler error after {count} attempts: {type(cause).__name__}: {cause}"[:500], "handler-error")
             async with self.database.transaction() as connection:
-                await self._apply(connection, [delivery])
+                stored = await self._apply(connection, [delivery])
+            self.on_commit(stored)
             return
 
-    async def _apply(self, connection, deliveries: list[Delivery]) -> None:
+    async def _apply(self, connection, deliveries: list[Delivery]) -> list[StoredRecord]:
         ids = [d.event_id for d in deliveries]
         seen = set((await connection.execute(select(inbox.c.event_id).where(inbox.c.event_id.in_(ids)))).scalars())
         now = self.clock.now()
@@ -250,10 +262,11 @@ class ConsumerRunner:
             })
         if inbox_rows:
             await connection.execute(insert(inbox), inbox_rows)
-        if outbox_rows:
-            work = UnitOfWork(connection, self.codec, self.clock)
-            work.records = outbox_rows
-            await work.flush()
+        if not outbox_rows:
+            return []
+        work = UnitOfWork(connection, self.codec, self.clock)
+        work.records = outbox_rows
+        return await work.flush()
 
     async def _handle(self, connection, delivery: Delivery) -> list[OutboxRecord]:
         event = delivery.event
@@ -263,7 +276,7 @@ class ConsumerRunner:
             return []  # a known type this service does not act on
         work = UnitOfWork(connection, self.codec, self.clock, cause=event)
         started = time.perf_counter()
-        structlog.contextvars.bind_contextvars(ce_id=event.id, trace_id=event.trace.trace_id)
+        token = current_event.set((event.id, event.trace.trace_id))
         try:
             await handler(event, work)
         except PoisonRecord as rejected:
@@ -274,13 +287,22 @@ class ConsumerRunner:
             if is_transient(error):
                 raise
             metrics.EVENTS_FAILED.labels(self.service, delivery.record.topic, event.type, "handler").inc()
-            log.error("handler failed", ce_id=event.id, ce_type=event.type, error=type(error).__name__)
+            log.error("handler failed", ce_type=event.type, error=type(error).__name__)
             raise _HandlerFailed() from error
         finally:
-            structlog.contextvars.unbind_contextvars("ce_id", "trace_id")
-        metrics.HANDLER_LATENCY.labels(self.service, event.type).observe(time.perf_counter() - started)
-        metrics.EVENTS_CONSUMED.labels(self.service, delivery.record.topic, event.type).inc()
+            current_event.reset(token)
+        self._instruments(delivery.record.topic, event.type).observe(time.perf_counter() - started)
         return work.records
+
+    def _instruments(self, topic: str, ce_type: str) -> _Instruments:
+        # labels() costs more than the observation itself; keep one child per (topic, type).
+        key = (topic, ce_type)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = _Instruments(
+                metrics.EVENTS_CONSUMED.labels(self.service, topic, ce_type),
+                metrics.HANDLER_LATENCY.labels(self.service, ce_type))
+        return found
 
     def _dead_letter(self, record: ConsumerRecord, poison: PoisonRecord) -> OutboxRecord:
         headers = list(record.headers or ())

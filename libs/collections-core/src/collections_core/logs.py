@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from contextvars import ContextVar
 from typing import Any
 
 import structlog
@@ -44,6 +45,19 @@ def _redact(value: Any, key: str | None = None) -> Any:
     return value
 
 
+# The event being handled, as (ce_id, trace_id): one context variable set once per
+# event is far cheaper on the consumer's hot path than binding several.
+current_event: ContextVar[tuple[str, str] | None] = ContextVar("current_event", default=None)
+
+
+def add_event_context(_logger, _method, event_dict: dict) -> dict:
+    handling = current_event.get()
+    if handling is not None:
+        event_dict.setdefault("ce_id", handling[0])
+        event_dict.setdefault("trace_id", handling[1])
+    return event_dict
+
+
 def redact_pii(_logger, _method, event_dict: dict) -> dict:
     return {key: _redact(value, key) for key, value in event_dict.items()}
 
@@ -51,6 +65,7 @@ def redact_pii(_logger, _method, event_dict: dict) -> dict:
 def configure_logging(service: str, level: str = "INFO", json: bool = True) -> None:
     processors = [
         structlog.contextvars.merge_contextvars,
+        add_event_context,
         structlog.processors.add_log_level,
         structlog.processors.format_exc_info,
         redact_pii,

@@ -1,10 +1,16 @@
 """The transactional outbox: events are inserted in the handler's transaction and
-published afterwards by the relay, in insertion order, with an idempotent producer."""
+published afterwards by the relay, in insertion order, with an idempotent producer.
+
+After a commit the writer hands the new rows (with their ids) to the relay, which
+publishes them straight from memory; the table is read only to recover rows that
+were committed but not published — after a start, or after a failed publish.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +37,9 @@ class OutboxRecord:
     headers: list[tuple[str, bytes]]
 
 
+StoredRecord = tuple[int, OutboxRecord]
+
+
 def _pack_headers(headers: Sequence[tuple[str, bytes]]) -> str:
     # latin-1 maps every byte to one code point, so arbitrary header bytes survive JSON.
     return json.dumps([[k, v.decode("latin-1")] for k, v in headers])
@@ -40,21 +49,27 @@ def _unpack_headers(text: str) -> list[tuple[str, bytes]]:
     return [(k, v.encode("latin-1")) for k, v in json.loads(text)]
 
 
-async def insert_records(connection: AsyncConnection, records: Sequence[OutboxRecord], now: datetime) -> None:
+async def insert_records(connection: AsyncConnection, records: Sequence[OutboxRecord],
+                         now: datetime) -> list[StoredRecord]:
     if not records:
-        return
-    await connection.execute(
-        insert(outbox),
+        return []
+    # Ids are assigned in row order within each multi-row INSERT (SQLite rowids,
+    # PostgreSQL's sequence per VALUES row), and SQLAlchemy runs its batches in
+    # order, so the sorted ids line up with the records. (Asking SQLAlchemy to
+    # guarantee the order instead makes SQLite insert row by row, 15x slower.)
+    ids = (await connection.execute(
+        insert(outbox).returning(outbox.c.id),
         [
             {"topic": r.topic, "record_key": r.key, "record_value": r.value,
              "headers": _pack_headers(r.headers), "created_at": now}
             for r in records
         ],
-    )
+    )).scalars().all()
+    return list(zip(sorted(ids), records, strict=True))
 
 
 class OutboxRelay:
-    """Publishes unsent outbox rows. One relay per service database keeps per-key order."""
+    """Publishes outbox rows. One relay per service database keeps per-key order."""
 
     def __init__(self, database: Database, bootstrap_servers: str, service: str, clock: Clock,
                  batch_size: int = 2_000, poll_interval: float = 0.5, max_backoff: float = 10.0) -> None:
@@ -65,11 +80,15 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff
+        self._handed_over: deque[StoredRecord] = deque()
+        self._recovering = True  # until a read of the table finds nothing left to publish
         self._wake = asyncio.Event()
         self._stopping = False
         self._producer: AIOKafkaProducer | None = None
 
-    def wake(self) -> None:
+    def hand_over(self, committed: Sequence[StoredRecord]) -> None:
+        """Rows whose transaction has committed; call in commit order."""
+        self._handed_over.extend(committed)
         self._wake.set()
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
@@ -87,33 +106,47 @@ class OutboxRelay:
             self._producer = producer
         return self._producer
 
-    async def publish_pending(self) -> int:
-        """Publish up to one batch; returns how many rows were published."""
+    async def _unpublished_in_table(self) -> list[StoredRecord]:
         async with self.database.transaction() as connection:
             rows = (await connection.execute(
                 select(outbox.c.id, outbox.c.topic, outbox.c.record_key, outbox.c.record_value, outbox.c.headers)
                 .where(outbox.c.published_at.is_(None)).order_by(outbox.c.id).limit(self.batch_size)
             )).all()
-        if not rows:
-            metrics.OUTBOX_BACKLOG.labels(self.service).set(0)
-            return 0
+        return [(r.id, OutboxRecord(r.topic, r.record_key, r.record_value, _unpack_headers(r.headers))) for r in rows]
+
+    async def publish_pending(self) -> int:
+        """Publish up to one batch; returns how many rows were published."""
+        if self._recovering:
+            batch = await self._unpublished_in_table()
+            if batch:
+                await self._publish(batch)
+                published = {row_id for row_id, _ in batch}
+                self._handed_over = deque(row for row in self._handed_over if row[0] not in published)
+                return len(batch)
+            self._recovering = False
+        count = min(len(self._handed_over), self.batch_size)
+        batch = [self._handed_over.popleft() for _ in range(count)]
+        if batch:
+            try:
+                await self._publish(batch)
+            except BaseException:
+                # The rows are still unpublished in the table: read them back from there.
+                self._recovering = True
+                raise
+        metrics.OUTBOX_BACKLOG.labels(self.service).set(len(self._handed_over))
+        return len(batch)
+
+    async def _publish(self, batch: list[StoredRecord]) -> None:
         crash_point(BEFORE_PUBLISH)
         producer = await self._ensure_producer()
-        deliveries = [
-            await producer.send(row.topic, value=row.record_value, key=row.record_key,
-                                headers=_unpack_headers(row.headers))
-            for row in rows
-        ]
+        deliveries = [await producer.send(r.topic, value=r.value, key=r.key, headers=r.headers) for _, r in batch]
         await asyncio.gather(*deliveries)
         async with self.database.transaction() as connection:
             await connection.execute(
-                update(outbox).where(outbox.c.id.in_([row.id for row in rows])).values(published_at=self.clock.now())
-            )
-        for row in rows:
-            metrics.EVENTS_PUBLISHED.labels(self.service, row.topic).inc()
-        if len(rows) < self.batch_size:
-            metrics.OUTBOX_BACKLOG.labels(self.service).set(0)
-        return len(rows)
+                update(outbox).where(outbox.c.id.in_([row_id for row_id, _ in batch]))
+                .values(published_at=self.clock.now()))
+        for topic, count in Counter(r.topic for _, r in batch).items():
+            metrics.EVENTS_PUBLISHED.labels(self.service, topic).inc(count)
 
     async def backlog(self) -> int:
         async with self.database.engine.connect() as connection:
@@ -127,12 +160,12 @@ class OutboxRelay:
             try:
                 published = await self.publish_pending()
                 backoff = 0.1
-                if published == self.batch_size:
-                    metrics.OUTBOX_BACKLOG.labels(self.service).set(await self.backlog())
+                if published:
                     continue
             except asyncio.CancelledError:
                 raise
             except Exception as error:
+                self._recovering = True
                 log.warning("outbox relay failed, retrying", error=type(error).__name__, detail=str(error)[:200],
                             retry_in=backoff)
                 await self._reset_producer()
@@ -143,7 +176,8 @@ class OutboxRelay:
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
             except TimeoutError:
-                pass
+                # Idle: look in the table too, for rows no hand-over announced.
+                self._recovering = True
 
     async def _reset_producer(self) -> None:
         # A producer that lost the broker may hold sends in an unknown state; a fresh

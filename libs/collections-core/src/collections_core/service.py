@@ -58,11 +58,11 @@ class ServiceRuntime:
             service=settings.service_name, bootstrap_servers=settings.kafka_bootstrap_servers,
             group_id=settings.group_id, topics=topics, handlers=handlers, database=self.database,
             codec=self.codec, clock=self.clock, dead_letter_topic=settings.dead_letter_topic,
-            on_commit=self.relay.wake, batch_size=settings.consumer_batch_size,
+            on_commit=self.relay.hand_over, batch_size=settings.consumer_batch_size,
             max_backoff=settings.retry_backoff_max_seconds,
             attempts_before_dead_letter=settings.handler_attempts_before_dead_letter,
         ) if topics else None
-        self.unit_of_work = unit_of_work_factory(self.database, self.codec, self.clock, self.relay.wake)
+        self.unit_of_work = unit_of_work_factory(self.database, self.codec, self.clock, self.relay.hand_over)
         self.workers = list(workers)
         self._tasks: list[asyncio.Task] = []
         self._worker_tasks: list[asyncio.Task] = []

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from collections_core.clock import Clock
 from collections_core.codec import Event, EventCodec
 from collections_core.database import Database
-from collections_core.outbox import OutboxRecord, insert_records
+from collections_core.outbox import OutboxRecord, StoredRecord, insert_records
 from collections_core.tracing import TraceContext
 
 
@@ -33,23 +33,25 @@ class UnitOfWork:
         """Queue an event for the outbox; returns its ce_id."""
         headers, value = self._codec.encode(message, subject or key, self.clock.now(), self._trace.child(), event_id)
         self.records.append(OutboxRecord(topic, key.encode(), value, headers))
-        return dict(headers)["ce_id"].decode()
+        return headers[1][1].decode()  # ce_id
 
-    async def flush(self) -> None:
-        await insert_records(self.connection, self.records, self.clock.now())
+    async def flush(self) -> list[StoredRecord]:
+        """Insert the queued events; hand the result to the relay once committed."""
+        stored = await insert_records(self.connection, self.records, self.clock.now())
         self.records.clear()
+        return stored
 
 
 def unit_of_work_factory(database: Database, codec: EventCodec, clock: Clock,
-                         on_commit: Callable[[], None]) -> Callable[[], AsyncIterator[UnitOfWork]]:
-    """For HTTP handlers: one transaction, outbox rows included, relay woken after commit."""
+                         on_commit: Callable[[list[StoredRecord]], None]) -> Callable[[], AsyncIterator[UnitOfWork]]:
+    """For HTTP handlers: one transaction, outbox rows included, handed to the relay after commit."""
 
     @asynccontextmanager
     async def unit_of_work() -> AsyncIterator[UnitOfWork]:
         async with database.transaction() as connection:
             work = UnitOfWork(connection, codec, clock)
             yield work
-            await work.flush()
-        on_commit()
+            stored = await work.flush()
+        on_commit(stored)
 
     return unit_of_work
