@@ -46,6 +46,9 @@ from collections_core.outbox import OutboxRelay  # noqa: E402
 from collections_core.tracing import TraceContext  # noqa: E402
 
 
+BATCH = int(os.environ.get("BENCH_BATCH", "2000"))
+
+
 def progress(text: str) -> None:
     print(f"[bench] {text}", file=sys.stderr, flush=True)
 
@@ -120,7 +123,7 @@ async def runtime_passthrough(bootstrap: str, database_url: str, source: str, si
     consumer = ConsumerRunner(
         service=service, bootstrap_servers=bootstrap, group_id=service, topics=[source],
         handlers={type_of(contacts_pb2.ContactRequested): forward}, database=database, codec=codec, clock=clock,
-        dead_letter_topic=f"{service}.dlq.v1", on_commit=relay.hand_over, batch_size=2_000)
+        dead_letter_topic=f"{service}.dlq.v1", on_commit=relay.hand_over, batch_size=BATCH)
     await consumer.start()
     started, cpu_started = time.perf_counter(), time.process_time()
     tasks = [asyncio.create_task(consumer.run()), asyncio.create_task(relay.run())]

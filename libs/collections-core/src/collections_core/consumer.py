@@ -26,16 +26,14 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
-from sqlalchemy import insert, select
 
-from collections_core import metrics
+from collections_core import inbox, metrics
 from collections_core.clock import Clock
 from collections_core.codec import Event, EventCodec, PoisonRecord
 from collections_core.database import Database, is_transient
 from collections_core.faults import AFTER_DB_COMMIT, crash_point
 from collections_core.logs import current_event, get_logger
 from collections_core.outbox import OutboxRecord, StoredRecord
-from collections_core.storage import inbox
 from collections_core.unit_of_work import UnitOfWork
 
 Handler = Callable[[Event, UnitOfWork], Awaitable[None]]
@@ -235,8 +233,7 @@ class ConsumerRunner:
             return
 
     async def _apply(self, connection, deliveries: list[Delivery]) -> list[StoredRecord]:
-        ids = [d.event_id for d in deliveries]
-        seen = set((await connection.execute(select(inbox.c.event_id).where(inbox.c.event_id.in_(ids)))).scalars())
+        seen = await inbox.already_seen(connection, [d.event_id for d in deliveries])
         now = self.clock.now()
         inbox_rows, outbox_rows = [], []
         for delivery in deliveries:
@@ -248,33 +245,29 @@ class ConsumerRunner:
             outcome = "handled"
             poison = delivery.poison
             if poison is None:
-                outbox_rows += await self._handle(connection, delivery)
+                outbox_rows += await self._handle(connection, delivery, now)
             if poison is not None:
                 outcome = "dead-lettered"
                 outbox_rows.append(self._dead_letter(record, poison))
                 metrics.EVENTS_DEAD_LETTERED.labels(self.service, record.topic, delivery.type, poison.code).inc()
                 log.warning("dead-lettered", ce_id=delivery.event_id, topic=record.topic, partition=record.partition,
                             offset=record.offset, code=poison.code, reason=poison.reason)
-            inbox_rows.append({
-                "event_id": delivery.event_id, "ce_type": delivery.type, "topic": record.topic,
-                "kafka_partition": record.partition, "kafka_offset": record.offset,
-                "outcome": outcome, "received_at": now,
-            })
-        if inbox_rows:
-            await connection.execute(insert(inbox), inbox_rows)
+            inbox_rows.append((delivery.event_id, delivery.type, record.topic, record.partition, record.offset,
+                               outcome, now))
+        await inbox.record(connection, inbox_rows)
         if not outbox_rows:
             return []
-        work = UnitOfWork(connection, self.codec, self.clock)
+        work = UnitOfWork(connection, self.codec, self.clock, now=now)
         work.records = outbox_rows
         return await work.flush()
 
-    async def _handle(self, connection, delivery: Delivery) -> list[OutboxRecord]:
+    async def _handle(self, connection, delivery: Delivery, now) -> list[OutboxRecord]:
         event = delivery.event
         assert event is not None
         handler = self.handlers.get(event.type)
         if handler is None:
             return []  # a known type this service does not act on
-        work = UnitOfWork(connection, self.codec, self.clock, cause=event)
+        work = UnitOfWork(connection, self.codec, self.clock, cause=event, now=now)
         started = time.perf_counter()
         token = current_event.set((event.id, event.trace.trace_id))
         try:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -23,6 +24,7 @@ from collections_core import metrics
 from collections_core.clock import Clock
 from collections_core.database import Database
 from collections_core.faults import BEFORE_PUBLISH, crash_point
+from collections_core.inbox import driver_connection
 from collections_core.logs import get_logger
 from collections_core.storage import outbox
 
@@ -51,21 +53,36 @@ def _unpack_headers(text: str) -> list[tuple[str, bytes]]:
 
 async def insert_records(connection: AsyncConnection, records: Sequence[OutboxRecord],
                          now: datetime) -> list[StoredRecord]:
+    """Insert in order; returns each record with its id, for the relay."""
     if not records:
         return []
-    # Ids are assigned in row order within each multi-row INSERT (SQLite rowids,
-    # PostgreSQL's sequence per VALUES row), and SQLAlchemy runs its batches in
-    # order, so the sorted ids line up with the records. (Asking SQLAlchemy to
-    # guarantee the order instead makes SQLite insert row by row, 15x slower.)
-    ids = (await connection.execute(
-        insert(outbox).returning(outbox.c.id),
-        [
-            {"topic": r.topic, "record_key": r.key, "record_value": r.value,
-             "headers": _pack_headers(r.headers), "created_at": now}
-            for r in records
-        ],
-    )).scalars().all()
-    return list(zip(sorted(ids), records, strict=True))
+    if connection.dialect.name == "postgresql":
+        return await _insert_postgresql(connection, records, now)
+    # SQLite: the transaction began IMMEDIATE, so it holds the only write lock and
+    # the next ids are known; giving them explicitly keeps the rows in order.
+    first = (await connection.execute(select(func.coalesce(func.max(outbox.c.id), 0)))).scalar_one() + 1
+    await connection.execute(insert(outbox), [
+        {"id": first + i, "topic": r.topic, "record_key": r.key, "record_value": r.value,
+         "headers": _pack_headers(r.headers), "created_at": now}
+        for i, r in enumerate(records)
+    ])
+    return list(enumerate(records, start=first))
+
+
+async def _insert_postgresql(connection: AsyncConnection, records: Sequence[OutboxRecord],
+                             now: datetime) -> list[StoredRecord]:
+    # Ids drawn from the sequence up front, then one binary COPY: several times
+    # cheaper than a multi-row INSERT ... RETURNING through SQLAlchemy.
+    raw = await driver_connection(connection)
+    ids = sorted(row[0] for row in await raw.fetch(
+        "SELECT nextval(pg_get_serial_sequence('outbox', 'id')) FROM generate_series(1, $1)", len(records)))
+    await raw.copy_records_to_table("outbox", columns=_COPY_COLUMNS, records=[
+        (row_id, r.topic, r.key, r.value, _pack_headers(r.headers), now) for row_id, r in zip(ids, records)
+    ])
+    return list(zip(ids, records, strict=True))
+
+
+_COPY_COLUMNS = ("id", "topic", "record_key", "record_value", "headers", "created_at")
 
 
 class OutboxRelay:
@@ -85,6 +102,8 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stopping = False
         self._producer: AIOKafkaProducer | None = None
+        self._partitioner = DefaultPartitioner()
+        self._partitions: dict[str, list[int]] = {}
 
     def hand_over(self, committed: Sequence[StoredRecord]) -> None:
         """Rows whose transaction has committed; call in commit order."""
@@ -139,7 +158,17 @@ class OutboxRelay:
     async def _publish(self, batch: list[StoredRecord]) -> None:
         crash_point(BEFORE_PUBLISH)
         producer = await self._ensure_producer()
-        deliveries = [await producer.send(r.topic, value=r.value, key=r.key, headers=r.headers) for _, r in batch]
+        deliveries = []
+        for (topic, partition), records in (await self._by_partition(producer, batch)).items():
+            # Whole record batches per partition, in order: far less per-record work
+            # than one send() each, and the idempotent producer keeps their order.
+            builder = producer.create_batch()
+            for record in records:
+                if builder.append(key=record.key, value=record.value, timestamp=None, headers=record.headers) is None:
+                    deliveries.append(await producer.send_batch(builder, topic, partition=partition))
+                    builder = producer.create_batch()
+                    builder.append(key=record.key, value=record.value, timestamp=None, headers=record.headers)
+            deliveries.append(await producer.send_batch(builder, topic, partition=partition))
         await asyncio.gather(*deliveries)
         async with self.database.transaction() as connection:
             await connection.execute(
@@ -147,6 +176,18 @@ class OutboxRelay:
                 .values(published_at=self.clock.now()))
         for topic, count in Counter(r.topic for _, r in batch).items():
             metrics.EVENTS_PUBLISHED.labels(self.service, topic).inc(count)
+
+    async def _by_partition(self, producer: AIOKafkaProducer,
+                            batch: list[StoredRecord]) -> dict[tuple[str, int], list[OutboxRecord]]:
+        """Group records by the partition Kafka's default partitioner gives their key."""
+        grouped: dict[tuple[str, int], list[OutboxRecord]] = {}
+        for _, record in batch:
+            partitions = self._partitions.get(record.topic)
+            if partitions is None:
+                partitions = self._partitions[record.topic] = sorted(await producer.partitions_for(record.topic))
+            partition = self._partitioner(record.key, partitions, partitions)
+            grouped.setdefault((record.topic, partition), []).append(record)
+        return grouped
 
     async def backlog(self) -> int:
         async with self.database.engine.connect() as connection:
@@ -184,6 +225,7 @@ class OutboxRelay:
         # one re-reads unsent rows from the table, so nothing is lost (duplicates are
         # absorbed by consumers' inboxes through the unchanged ce_id).
         producer, self._producer = self._producer, None
+        self._partitions.clear()  # partition counts may have changed meanwhile
         if producer is not None:
             try:
                 await asyncio.wait_for(producer.stop(), timeout=5)

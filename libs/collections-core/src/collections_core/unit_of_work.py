@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -20,9 +21,12 @@ from collections_core.tracing import TraceContext
 
 
 class UnitOfWork:
-    def __init__(self, connection: AsyncConnection, codec: EventCodec, clock: Clock, cause: Event | None = None) -> None:
+    def __init__(self, connection: AsyncConnection, codec: EventCodec, clock: Clock, cause: Event | None = None,
+                 now: datetime | None = None) -> None:
         self.connection = connection
         self.clock = clock
+        # One instant per transaction: every event it emits carries the same ce_time.
+        self.now = now or clock.now()
         self.cause = cause
         self.records: list[OutboxRecord] = []
         self._codec = codec
@@ -31,13 +35,13 @@ class UnitOfWork:
     def emit(self, topic: str, message: Message, key: str, subject: str | None = None,
              event_id: str | None = None) -> str:
         """Queue an event for the outbox; returns its ce_id."""
-        headers, value = self._codec.encode(message, subject or key, self.clock.now(), self._trace.child(), event_id)
+        headers, value = self._codec.encode(message, subject or key, self.now, self._trace.child(), event_id)
         self.records.append(OutboxRecord(topic, key.encode(), value, headers))
         return headers[1][1].decode()  # ce_id
 
     async def flush(self) -> list[StoredRecord]:
         """Insert the queued events; hand the result to the relay once committed."""
-        stored = await insert_records(self.connection, self.records, self.clock.now())
+        stored = await insert_records(self.connection, self.records, self.now)
         self.records.clear()
         return stored
 
