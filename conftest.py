@@ -8,6 +8,7 @@ fails the test loudly: nothing here skips.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import uuid
@@ -59,3 +60,48 @@ def database_url(request, tmp_path) -> str:
     name = f"t_{uuid.uuid4().hex[:12]}"
     server.create_database(name)
     return server.dsn(name)
+
+
+@pytest.fixture
+def migrated_database(tmp_path):
+    """A real SQLite database with a service's migrations applied, for handler tests."""
+    from collections_core.database import Database
+    from collections_core.migrations import upgrade
+
+    databases = []
+
+    async def make(migrations: Path) -> Database:
+        database = Database(f"sqlite:///{tmp_path / f'service-{len(databases)}.db'}")
+        await upgrade(database, migrations)
+        databases.append(database)
+        return database
+
+    yield make
+    for database in databases:
+        asyncio.run(database.dispose())
+
+
+@pytest.fixture
+def handle(migrated_database):
+    """Run one event through a handler in its own transaction, as the consumer would."""
+    from datetime import UTC, datetime
+
+    from collections_core.clock import ControlledClock
+    from collections_core.codec import EventCodec, TypeRegistry
+    from collections_core.tracing import TraceContext
+    from collections_core.unit_of_work import UnitOfWork
+
+    codec = EventCodec(TypeRegistry.of_contracts(), "/test")
+    clock = ControlledClock(datetime(2026, 11, 2, 1, tzinfo=UTC))
+
+    async def run(database, handlers, message, key: str = "K", event_id: str | None = None):
+        headers, value = codec.encode(message, key, clock.now(), TraceContext.new(), event_id)
+        event = codec.decode(headers, value)
+        async with database.transaction() as connection:
+            work = UnitOfWork(connection, codec, clock, cause=event)
+            await handlers[event.type](event, work)
+            emitted = list(work.records)
+            await work.flush()
+        return emitted
+
+    return run
