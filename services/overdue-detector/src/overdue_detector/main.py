@@ -7,13 +7,13 @@ from pathlib import Path
 import uvicorn
 
 from collections_core.service import ServiceRuntime, configure
-from overdue_detector.handlers import TOPICS, handlers
+from overdue_detector.handlers import TOPICS, Detector
 from overdue_detector.settings import DetectorSettings
 
 
 def create_app(settings: DetectorSettings | None = None):
     settings = settings or DetectorSettings()
-    runtime = ServiceRuntime(settings, topics=TOPICS, handlers=handlers(settings.grace_days),
+    runtime = ServiceRuntime(settings, topics=TOPICS, handlers=Detector(settings.policy).handlers(),
                              migrations=Path(__file__).parent / "migrations")
     return runtime.app("overdue-detector")
 
