@@ -344,6 +344,11 @@ async def age_business_day(work: UnitOfWork, business_date: date, policy: Delinq
             "balance_minor": aged.balance, "charged_off": aged.charged_off_on is not None,
             "episode_open": episode_open})
     await upsert_states(connection, states)
+    for cycle in await aging.due_soon(connection, business_date, policy):
+        work.emit(DELINQUENCY, delinquency_pb2.PaymentDueSoon(
+            account_id=cycle.account_id, customer_id=cycle.customer_id, business_date=business,
+            due_date=date_to_proto(cycle.due_date), amount_due=Money(cycle.amount, cycle.currency).to_proto(),
+            statement_id=cycle.statement_id), key=cycle.account_id)
     emitted = len(work.records) - emitted_before
     await connection.execute(insert(aged_days).values(
         business_day=day_number(business_date), aged_at=work.clock.now(), accounts_delinquent=delinquent,
