@@ -10,6 +10,9 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+import time
+from collections import Counter
+
 from collections_core.codec import Event, Rejected, type_of
 from collections_core.contracts.collections.v1 import delinquency_pb2
 from collections_core.contracts.corebanking.v1 import (
@@ -22,7 +25,8 @@ from collections_core.logs import get_logger
 from collections_core.money import Money
 from collections_core.unit_of_work import UnitOfWork
 from collections_core.wire import date_from_proto, date_to_proto, instant_to_proto
-from overdue_detector import aging
+from overdue_detector import aging, metrics
+from overdue_detector.portfolio import portfolio
 from overdue_detector.domain import (
     AccountLedger,
     BecameDelinquent,
@@ -115,18 +119,26 @@ async def last_aged_day(connection: AsyncConnection) -> date | None:
 class Detector:
     """The handlers, configured with the bank's delinquency policy."""
 
-    def __init__(self, policy: DelinquencyPolicy) -> None:
+    def __init__(self, policy: DelinquencyPolicy, service: str = "overdue-detector") -> None:
         self.policy = policy
+        self.service = service
 
     def handlers(self) -> dict:
-        return {
-            type_of(accounts_pb2.AccountOpened): self.account_opened,
-            type_of(accounts_pb2.AccountStatusChanged): self.account_status_changed,
-            type_of(statements_pb2.StatementIssued): self.statement_issued,
-            type_of(payments_pb2.PaymentPosted): self.payment_posted,
-            type_of(payments_pb2.PaymentReversed): self.payment_reversed,
-            type_of(business_days_pb2.BusinessDayClosed): self.business_day_closed,
-        }
+        return {type_of(message): self._counted(handler) for message, handler in (
+            (accounts_pb2.AccountOpened, self.account_opened),
+            (accounts_pb2.AccountStatusChanged, self.account_status_changed),
+            (statements_pb2.StatementIssued, self.statement_issued),
+            (payments_pb2.PaymentPosted, self.payment_posted),
+            (payments_pb2.PaymentReversed, self.payment_reversed),
+            (business_days_pb2.BusinessDayClosed, self.business_day_closed),
+        )}
+
+    def _counted(self, handler):
+        async def counted(event: Event, work: UnitOfWork) -> None:
+            await handler(event, work)
+            count_emitted(self.service, work)
+
+        return counted
 
     # -- ledger facts -------------------------------------------------------------------------
 
@@ -298,10 +310,15 @@ class Detector:
 
     async def business_day_closed(self, event: Event, work: UnitOfWork) -> None:
         business_date = _date(event.message, "business_date")
-        await age_business_day(work, business_date, self.policy)
+        await age_business_day(work, business_date, self.policy, self.service)
 
 
-async def age_business_day(work: UnitOfWork, business_date: date, policy: DelinquencyPolicy) -> int | None:
+def count_emitted(service: str, work: UnitOfWork) -> None:
+    metrics.count_emitted(service, Counter(dict(r.headers)["ce_type"].decode() for r in work.records))
+
+
+async def age_business_day(work: UnitOfWork, business_date: date, policy: DelinquencyPolicy,
+                           service: str) -> int | None:
     """Age every account as of `business_date`, once; returns the events emitted,
     or None when the day was already aged (a replay emits nothing)."""
     connection = work.connection
@@ -314,6 +331,7 @@ async def age_business_day(work: UnitOfWork, business_date: date, policy: Delinq
         log.warning("business day older than the last aged day ignored", business_date=business_date.isoformat(),
                     last_aged=last.isoformat())
         return None
+    started = time.perf_counter()
     results = await aging.age_accounts(connection, business_date, policy)
     business = date_to_proto(business_date)
     emitted_before = len(work.records)
@@ -353,4 +371,7 @@ async def age_business_day(work: UnitOfWork, business_date: date, policy: Delinq
     await connection.execute(insert(aged_days).values(
         business_day=day_number(business_date), aged_at=work.clock.now(), accounts_delinquent=delinquent,
         events_emitted=emitted))
+    summary = await portfolio(connection)
+    metrics.observe_portfolio(service, Counter(summary.accounts_per_bucket), summary.past_due_per_bucket)
+    metrics.AGING_DURATION.labels(service).observe(time.perf_counter() - started)
     return emitted
