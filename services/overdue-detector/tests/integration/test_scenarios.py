@@ -6,8 +6,10 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from sqlalchemy import text
 
-from collections_core.wire import date_from_proto
+from collections_core.contracts.corebanking.v1 import accounts_pb2
+from collections_core.wire import date_from_proto, date_to_proto
 
 pytestmark = pytest.mark.integration
 
@@ -185,12 +187,34 @@ async def test_unknown_account_and_currency_mismatch_go_to_the_dlq(detector):
     await detector.pay(stranger, f"P-{stranger}", 10_000, date(2026, 10, 2))
     await detector.pay(account, f"P-{account}", 10_000, date(2026, 10, 2), currency="USD")
     await detector.settle()
-    from overdue_detector.handlers import DELINQUENCY  # noqa: F401  (the detector emitted nothing else)
     unknown = await detector.events(stranger, topic="overdue-detector.dlq.v1")
     mismatch = await detector.events(account, topic="overdue-detector.dlq.v1")
     assert [code for code, _ in unknown] == ["rejected"] and [code for code, _ in mismatch] == ["rejected"]
     assert f"unknown account {stranger}" in dict(unknown[0][1].headers)["dlq-reason"].decode()
     assert "USD" in dict(mismatch[0][1].headers)["dlq-reason"].decode()
     async with detector.runtime.database.engine.connect() as connection:
-        from sqlalchemy import text
         assert (await connection.execute(text("SELECT COUNT(*) FROM ledger_payments"))).scalar() == 0
+    assert await detector.events(account) == [] and await detector.events(stranger) == []
+
+
+async def test_charged_off_account_leaves_collections_without_a_cure(detector):
+    account = detector.account()
+    await detector.open(account)
+    await _statement(detector, account)
+    await detector.settle()
+    await detector.close(date(2026, 10, 29))
+    await detector.settle()
+    await detector.send("corebanking.accounts.v1", accounts_pb2.AccountStatusChanged(
+        account_id=account, status=accounts_pb2.ACCOUNT_STATUS_CHARGED_OFF,
+        effective_on=date_to_proto(date(2026, 10, 30)), reason="written off"), account)
+    await detector.settle()
+    await detector.close(date(2026, 10, 30))
+    await detector.settle()
+    await detector.close(date(2026, 10, 31))
+    events = await detector.events(account)
+    # Reported while delinquent; from the charge-off on, nothing: recoveries work it, and it was not cured.
+    assert kinds(events) == ["AccountBecameDelinquent", "DelinquencyUpdated"]
+    async with detector.http() as client:
+        state = (await client.get(f"/v1/accounts/{account}")).json()
+    assert state["status"] == "charged_off" and state["delinquency"]["charged_off"]
+    assert state["delinquency"]["dpd"] == 5, "DPD frozen on the day the charge-off took effect"
