@@ -17,6 +17,7 @@ from local_kafka import create_topic
 from sqlalchemy import func, select
 
 from collections_core.codec import EventCodec, TypeRegistry
+from collections_core.logs import configure_logging
 from collections_core.contracts.corebanking.v1 import (
     accounts_pb2,
     business_days_pb2,
@@ -135,6 +136,8 @@ async def detector(kafka, database_url):
         database_url=database_url, kafka_bootstrap_servers=kafka.bootstrap, consumer_group=f"detector-{run}",
         relay_poll_interval_seconds=0.1, consumer_batch_size=50, retry_backoff_max_seconds=1)
     await _visible(kafka.bootstrap, topics.values())
+    # An earlier test may have pointed structlog at a capture stream that is closed by now.
+    configure_logging(settings.service_name, settings.log_level, settings.log_json)
     runtime = build_runtime(settings, topics=list(topics.values()))
     await runtime.start()
     try:
