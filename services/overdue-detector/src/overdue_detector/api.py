@@ -40,11 +40,8 @@ async def get_account(request: Request, account_id: Identifier) -> dict:
             select(delinquency_state).where(delinquency_state.c.account_id == account_id))).first()
         last = await last_aged_day(connection)
     currency = account.currency
-    # What each cycle still owes, by the same rules as the ageing, as of the last aged day.
-    unpaid = {}
-    if last is not None:
-        snapshot = assess(ledger, last, runtime.detector.policy)
-        unpaid = {c.statement_id: c.amount for c in (*snapshot.past_due, *snapshot.due_soon)}
+    # The past-due part of each cycle, by the same rules as the ageing, as of the last aged day.
+    past_due = assess(ledger, last, runtime.detector.policy).past_due if last is not None else ()
     return {
         "account_id": account.account_id, "customer_id": account.customer_id, "currency": currency,
         "status": ledger.status_on(last or date.max).value,
@@ -56,8 +53,8 @@ async def get_account(request: Request, account_id: Identifier) -> dict:
             "payment_id": p.payment_id, "amount": _money(p.amount, currency), "posted_on": p.posted_date.isoformat(),
             "value_date": p.value_date.isoformat(), "reversed": p.reversed,
         } for p in ledger.payments],
-        "past_due_cycles": [{"statement_id": k, "unpaid": _money(v, currency)} for k, v in unpaid.items()
-                            if state is not None and state.past_due_minor > 0],
+        "past_due_cycles": [{"statement_id": c.statement_id, "due_date": c.due_date.isoformat(),
+                             "unpaid": _money(c.amount, currency)} for c in past_due],
         "delinquency": None if state is None else {
             "as_of": from_day_number(state.as_of_day).isoformat(), "dpd": state.dpd, "bucket": state.bucket,
             "past_due_amount": _money(int(state.past_due_minor), currency), "cycles_past_due": state.cycles_past_due,

@@ -41,7 +41,7 @@ async def test_account_portfolio_and_aging_runs(detector):
         assert body["currency"] == "CNY" and body["status"] == "open"
         assert [s["statement_id"] for s in body["statements"]] == [f"ST-{late}"]
         assert body["payments"][0]["amount"] == {"amount_minor": 20_000, "currency": "CNY"}
-        assert body["past_due_cycles"] == [{"statement_id": f"ST-{late}",
+        assert body["past_due_cycles"] == [{"statement_id": f"ST-{late}", "due_date": "2026-10-25",
                                             "unpaid": {"amount_minor": 30_000, "currency": "CNY"}}]
         delinquency = body["delinquency"]
         assert (delinquency["as_of"], delinquency["dpd"], delinquency["bucket"], delinquency["past_due_amount"],
