@@ -1,13 +1,17 @@
-"""Walking skeleton of the detector: keep statements and payments, and on each
-business-day close report accounts whose minimum due is unpaid past the due date
-plus grace. The full engine (set-based aging, reversals, backdating, cure,
-buckets, PaymentDueSoon) is the overdue-detector issue."""
+"""The detector's event handlers: each loads what it needs, decides with the pure
+domain (or the set-based ageing for a business day), and saves state and emitted
+events in the one transaction the consumer runner gives it."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+import time
+from collections import Counter
 
 from collections_core.codec import Event, Rejected, type_of
 from collections_core.contracts.collections.v1 import delinquency_pb2
@@ -17,109 +21,357 @@ from collections_core.contracts.corebanking.v1 import (
     payments_pb2,
     statements_pb2,
 )
+from collections_core.logs import get_logger
 from collections_core.money import Money
 from collections_core.unit_of_work import UnitOfWork
-from collections_core.wire import date_from_proto, date_to_proto
-from overdue_detector.tables import accounts, business_days, cycles, payments
+from collections_core.wire import date_from_proto, date_to_proto, instant_to_proto
+from overdue_detector import aging, metrics
+from overdue_detector.portfolio import portfolio
+from overdue_detector.domain import (
+    AccountLedger,
+    BecameDelinquent,
+    Bucket,
+    Cured,
+    DelinquencyPolicy,
+    DelinquencySnapshot,
+    DelinquencyUpdated,
+    DomainError,
+    Payment,
+    Statement,
+    assess,
+    restate_business_day,
+)
+from overdue_detector.ledger_store import load_account, load_ledger
+from overdue_detector.tables import (
+    accounts,
+    aged_days,
+    cycles,
+    day_number,
+    delinquency_state,
+    from_day_number,
+    payments,
+    status_changes,
+)
 
 DELINQUENCY = "collections.delinquency.v1"
-
-
-async def _account(work: UnitOfWork, account_id: str):
-    row = (await work.connection.execute(select(accounts).where(accounts.c.account_id == account_id))).first()
-    if row is None:
-        raise Rejected(f"unknown account {account_id}")
-    return row
-
-
-async def account_opened(event: Event, work: UnitOfWork) -> None:
-    message: accounts_pb2.AccountOpened = event.message
-    if (await work.connection.execute(select(accounts.c.account_id).where(
-            accounts.c.account_id == message.account_id))).first():
-        return
-    await work.connection.execute(insert(accounts).values(
-        account_id=message.account_id, customer_id=message.customer_id, currency=message.currency, status="open"))
-
-
-async def statement_issued(event: Event, work: UnitOfWork) -> None:
-    message: statements_pb2.StatementIssued = event.message
-    account = await _account(work, message.account_id)
-    if message.minimum_due.currency != account.currency:
-        raise Rejected(f"statement in {message.minimum_due.currency}, account in {account.currency}")
-    if (await work.connection.execute(select(cycles.c.statement_id).where(
-            cycles.c.statement_id == message.statement_id))).first():
-        return
-    await work.connection.execute(insert(cycles).values(
-        statement_id=message.statement_id, account_id=message.account_id,
-        due_date=date_from_proto(message.due_date), minimum_due_minor=message.minimum_due.amount_minor))
-
-
-async def payment_posted(event: Event, work: UnitOfWork) -> None:
-    message: payments_pb2.PaymentPosted = event.message
-    account = await _account(work, message.account_id)
-    if message.amount.currency != account.currency:
-        raise Rejected(f"payment in {message.amount.currency}, account in {account.currency}")
-    if (await work.connection.execute(select(payments.c.payment_id).where(
-            payments.c.payment_id == message.payment_id))).first():
-        return
-    await work.connection.execute(insert(payments).values(
-        payment_id=message.payment_id, account_id=message.account_id, amount_minor=message.amount.amount_minor,
-        value_date=date_from_proto(message.value_date), reversed=False))
-
-
-def handlers(grace_days: int):
-    async def business_day_closed(event: Event, work: UnitOfWork) -> None:
-        today: date = date_from_proto(event.message.business_date)
-        if (await work.connection.execute(select(business_days).where(
-                business_days.c.business_date == today))).first():
-            return
-        delinquent = 0
-        for account in (await work.connection.execute(select(accounts))).all():
-            state = await _past_due(work, account.account_id, today, grace_days)
-            if state is None:
-                continue
-            delinquent += 1
-            oldest_due, past_due = state
-            dpd = (today - oldest_due).days
-            snapshot = delinquency_pb2.DelinquencyState(
-                dpd=dpd, bucket=delinquency_pb2.BUCKET_M1 if dpd <= 30 else delinquency_pb2.BUCKET_M2,
-                past_due_amount=Money(past_due, account.currency).to_proto(),
-                oldest_due_date=date_to_proto(oldest_due), cycles_past_due=1)
-            if account.delinquent_since is None:
-                await work.connection.execute(update(accounts).where(
-                    accounts.c.account_id == account.account_id).values(delinquent_since=today))
-                work.emit(DELINQUENCY, delinquency_pb2.AccountBecameDelinquent(
-                    account_id=account.account_id, customer_id=account.customer_id,
-                    business_date=date_to_proto(today), state=snapshot), key=account.account_id)
-            work.emit(DELINQUENCY, delinquency_pb2.DelinquencyUpdated(
-                account_id=account.account_id, customer_id=account.customer_id,
-                business_date=date_to_proto(today), state=snapshot), key=account.account_id)
-        await work.connection.execute(insert(business_days).values(
-            business_date=today, delinquent_accounts=delinquent))
-
-    return {
-        type_of(accounts_pb2.AccountOpened): account_opened,
-        type_of(statements_pb2.StatementIssued): statement_issued,
-        type_of(payments_pb2.PaymentPosted): payment_posted,
-        type_of(business_days_pb2.BusinessDayClosed): business_day_closed,
-    }
-
-
-async def _past_due(work: UnitOfWork, account_id: str, today: date, grace_days: int) -> tuple[date, int] | None:
-    """Oldest unpaid cycle past due + grace, and the amount unpaid on it; payments
-    fill the oldest minimums first."""
-    paid = (await work.connection.execute(select(func.coalesce(func.sum(payments.c.amount_minor), 0)).where(
-        payments.c.account_id == account_id, payments.c.value_date <= today, payments.c.reversed.is_(False)))).scalar()
-    owed = 0
-    for cycle in (await work.connection.execute(select(cycles).where(cycles.c.account_id == account_id)
-                                                .order_by(cycles.c.due_date))).all():
-        owed += cycle.minimum_due_minor
-        if owed > paid:
-            if cycle.due_date + timedelta(days=grace_days) < today:
-                return cycle.due_date, min(owed - paid, cycle.minimum_due_minor)
-            return None
-    return None
-
-
 TOPICS = ["corebanking.accounts.v1", "corebanking.statements.v1", "corebanking.payments.v1",
           "corebanking.business-days.v1"]
+log = get_logger(__name__)
+
+_STATUSES = {
+    accounts_pb2.ACCOUNT_STATUS_OPEN: "open",
+    accounts_pb2.ACCOUNT_STATUS_BLOCKED: "blocked",
+    accounts_pb2.ACCOUNT_STATUS_CLOSED: "closed",
+    accounts_pb2.ACCOUNT_STATUS_CHARGED_OFF: "charged_off",
+}
+
+
+def bucket_to_proto(bucket: Bucket) -> int:
+    return delinquency_pb2.Bucket.Value(f"BUCKET_{bucket.name}")
+
+
+def state_to_proto(*, dpd: int, bucket: Bucket, past_due: int, balance: int, currency: str,
+                   oldest_due_date: date | None, cycles_past_due: int) -> delinquency_pb2.DelinquencyState:
+    state = delinquency_pb2.DelinquencyState(
+        dpd=dpd, bucket=bucket_to_proto(bucket), past_due_amount=Money(past_due, currency).to_proto(),
+        balance=Money(balance, currency).to_proto(), cycles_past_due=cycles_past_due)
+    if oldest_due_date is not None:
+        state.oldest_due_date.CopyFrom(date_to_proto(oldest_due_date))
+    return state
+
+
+def _snapshot_state(snapshot: DelinquencySnapshot) -> delinquency_pb2.DelinquencyState:
+    return state_to_proto(dpd=snapshot.dpd, bucket=snapshot.bucket, past_due=snapshot.past_due_amount,
+                          balance=snapshot.balance, currency=snapshot.currency,
+                          oldest_due_date=snapshot.oldest_due_date, cycles_past_due=snapshot.cycles_past_due)
+
+
+def _date(message, field: str) -> date:
+    try:
+        return date_from_proto(getattr(message, field))
+    except ValueError:
+        raise Rejected(f"{field} is missing or not a calendar date") from None
+
+
+async def upsert_states(connection: AsyncConnection, rows: list[dict]) -> None:
+    """Write delinquency_state rows in one statement (executemany), whichever engine."""
+    if not rows:
+        return
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(delinquency_state)
+    columns = {c.name: statement.excluded[c.name] for c in delinquency_state.c if c.name != "account_id"}
+    await connection.execute(statement.on_conflict_do_update(index_elements=["account_id"], set_=columns), rows)
+
+
+def _state_row(snapshot: DelinquencySnapshot, episode_open: bool) -> dict:
+    return {"account_id": snapshot.account_id, "as_of_day": day_number(snapshot.as_of), "dpd": snapshot.dpd,
+            "bucket": snapshot.bucket.value, "past_due_minor": snapshot.past_due_amount,
+            "cycles_past_due": snapshot.cycles_past_due,
+            "oldest_due_day": day_number(snapshot.oldest_due_date) if snapshot.oldest_due_date else None,
+            "balance_minor": snapshot.balance, "charged_off": snapshot.charged_off, "episode_open": episode_open}
+
+
+async def last_aged_day(connection: AsyncConnection) -> date | None:
+    value = (await connection.execute(select(func.max(aged_days.c.business_day)))).scalar()
+    return from_day_number(value) if value is not None else None
+
+
+class Detector:
+    """The handlers, configured with the bank's delinquency policy."""
+
+    def __init__(self, policy: DelinquencyPolicy, service: str = "overdue-detector") -> None:
+        self.policy = policy
+        self.service = service
+
+    def handlers(self) -> dict:
+        return {type_of(message): self._counted(handler) for message, handler in (
+            (accounts_pb2.AccountOpened, self.account_opened),
+            (accounts_pb2.AccountStatusChanged, self.account_status_changed),
+            (statements_pb2.StatementIssued, self.statement_issued),
+            (payments_pb2.PaymentPosted, self.payment_posted),
+            (payments_pb2.PaymentReversed, self.payment_reversed),
+            (business_days_pb2.BusinessDayClosed, self.business_day_closed),
+        )}
+
+    def _counted(self, handler):
+        async def counted(event: Event, work: UnitOfWork) -> None:
+            await handler(event, work)
+            count_emitted(self.service, work)
+
+        return counted
+
+    # -- ledger facts -------------------------------------------------------------------------
+
+    async def account_opened(self, event: Event, work: UnitOfWork) -> None:
+        message: accounts_pb2.AccountOpened = event.message
+        existing = await load_account(work.connection, message.account_id)
+        if existing is not None:
+            if (existing.customer_id, existing.currency) != (message.customer_id, message.currency):
+                raise Rejected(f"account {message.account_id} already opened for customer {existing.customer_id} "
+                               f"in {existing.currency}; now received for {message.customer_id} in {message.currency}")
+            return
+        try:
+            AccountLedger(message.account_id, message.currency)
+        except DomainError as error:
+            raise Rejected(str(error)) from None
+        opened = date_from_proto(message.opened_on) if message.HasField("opened_on") else None
+        await work.connection.execute(insert(accounts).values(
+            account_id=message.account_id, customer_id=message.customer_id, currency=message.currency,
+            opened_day=day_number(opened) if opened else None))
+
+    async def account_status_changed(self, event: Event, work: UnitOfWork) -> None:
+        message: accounts_pb2.AccountStatusChanged = event.message
+        await self._account(work, message.account_id, "status change")
+        status = _STATUSES.get(message.status)
+        if status is None:
+            raise Rejected(f"account {message.account_id}: status {message.status} is not a known status")
+        effective = day_number(_date(message, "effective_on"))
+        # The domain keeps the first of identical changes; so does the table.
+        if (await work.connection.execute(select(status_changes.c.id).where(
+                status_changes.c.account_id == message.account_id, status_changes.c.status == status,
+                status_changes.c.effective_day == effective))).first():
+            return
+        # Takes effect from the next ageing; a change is not a payment, so nothing is restated now.
+        await work.connection.execute(insert(status_changes).values(
+            account_id=message.account_id, status=status, effective_day=effective))
+
+    async def statement_issued(self, event: Event, work: UnitOfWork) -> None:
+        message: statements_pb2.StatementIssued = event.message
+        account = await self._account(work, message.account_id, f"statement {message.statement_id}")
+        for field in ("minimum_due", "statement_balance"):
+            if getattr(message, field).currency != account.currency:
+                raise Rejected(f"statement {message.statement_id}: {field} in {getattr(message, field).currency}, "
+                               f"account {account.account_id} in {account.currency}")
+        try:
+            statement = Statement(
+                statement_id=message.statement_id, cycle_date=_date(message, "cycle_date"),
+                due_date=_date(message, "due_date"), minimum_due=message.minimum_due.amount_minor,
+                statement_balance=message.statement_balance.amount_minor, currency=account.currency)
+        except DomainError as error:
+            raise Rejected(str(error)) from None
+        row = {"statement_id": statement.statement_id, "account_id": account.account_id,
+               "cycle_day": day_number(statement.cycle_date), "due_day": day_number(statement.due_date),
+               "minimum_due_minor": statement.minimum_due, "statement_balance_minor": statement.statement_balance}
+        seen = (await work.connection.execute(
+            select(cycles).where(cycles.c.statement_id == statement.statement_id))).first()
+        if seen is not None:
+            if dict(seen._mapping) != row:
+                raise Rejected(f"statement {statement.statement_id} already recorded with other facts")
+            return
+        await work.connection.execute(insert(cycles).values(**row))
+
+    async def payment_posted(self, event: Event, work: UnitOfWork) -> None:
+        message: payments_pb2.PaymentPosted = event.message
+        account = await self._account(work, message.account_id, f"payment {message.payment_id}")
+        if message.amount.currency != account.currency:
+            raise Rejected(f"payment {message.payment_id} in {message.amount.currency}, "
+                           f"account {account.account_id} in {account.currency}")
+        try:
+            payment = Payment(payment_id=message.payment_id, amount=message.amount.amount_minor,
+                              currency=account.currency, posted_date=_date(message, "posted_on"),
+                              value_date=_date(message, "value_date"))
+        except DomainError as error:
+            raise Rejected(str(error)) from None
+        seen = (await work.connection.execute(
+            select(payments).where(payments.c.payment_id == payment.payment_id))).first()
+        if seen is not None:
+            if (seen.account_id, int(seen.amount_minor), seen.posted_day, seen.value_day) != (
+                    account.account_id, payment.amount, day_number(payment.posted_date),
+                    day_number(payment.value_date)):
+                raise Rejected(f"payment {payment.payment_id} already recorded with other facts")
+            return  # a re-delivery, possibly after its reversal: a reversal is sticky
+        before = await load_ledger(work.connection, account)
+        await work.connection.execute(insert(payments).values(
+            payment_id=payment.payment_id, account_id=account.account_id, amount_minor=payment.amount,
+            posted_day=day_number(payment.posted_date), value_day=day_number(payment.value_date), reversed=False))
+        await self._payment_changed(work, account, before, before.record_payment(payment), payment, reversal=False)
+
+    async def payment_reversed(self, event: Event, work: UnitOfWork) -> None:
+        message: payments_pb2.PaymentReversed = event.message
+        account = await self._account(work, message.account_id, f"reversal of payment {message.payment_id}")
+        seen = (await work.connection.execute(select(payments).where(
+            payments.c.payment_id == message.payment_id, payments.c.account_id == account.account_id))).first()
+        if seen is None:
+            raise Rejected(f"account {account.account_id}: cannot reverse unknown payment {message.payment_id}")
+        if seen.reversed:
+            return
+        before = await load_ledger(work.connection, account)
+        payment = next(p for p in before.payments if p.payment_id == message.payment_id)
+        await work.connection.execute(
+            update(payments).where(payments.c.payment_id == payment.payment_id).values(reversed=True))
+        await self._payment_changed(work, account, before, before.reverse_payment(payment.payment_id), payment,
+                                    reversal=True)
+
+    async def _account(self, work: UnitOfWork, account_id: str, what: str):
+        account = await load_account(work.connection, account_id)
+        if account is None:
+            raise Rejected(f"{what} for unknown account {account_id}")
+        return account
+
+    async def _payment_changed(self, work: UnitOfWork, account, before: AccountLedger, after: AccountLedger,
+                               payment: Payment, reversal: bool) -> None:
+        """Money moved: correct the last aged day at once if the value date reaches it,
+        and end (or, for a reversal, reopen) the episode at once, not at end of day."""
+        connection = work.connection
+        last = await last_aged_day(connection)
+        state = (await connection.execute(
+            select(delinquency_state).where(delinquency_state.c.account_id == account.account_id))).first()
+        episode_open = bool(state.episode_open) if state else False
+        if last is not None and payment.value_date <= last:
+            reported, restated = assess(before, last, self.policy), assess(after, last, self.policy)
+            # An episode already ended by a payment valued after `last` stays ended:
+            # the snapshot of `last` no longer drives what collections does.
+            if episode_open != (reported.delinquent and not reported.charged_off):
+                decisions = ()
+            else:
+                decisions = restate_business_day(reported, restated)
+            for decision in decisions:
+                episode_open = self._emit(work, account, decision, payment.payment_id, episode_open)
+            if state is not None or restated.delinquent:
+                await upsert_states(connection, [_state_row(restated, episode_open)])
+            return
+        if state is None:
+            return  # never delinquent on an aged day: nothing to cure or reopen before the next close
+        current = assess(after, payment.value_date, self.policy)
+        if current.charged_off:
+            return
+        if episode_open and not reversal and not current.delinquent:
+            self._emit(work, account, Cured(current), payment.payment_id, episode_open)
+            await connection.execute(update(delinquency_state).where(
+                delinquency_state.c.account_id == account.account_id).values(episode_open=False))
+        elif not episode_open and reversal and state.past_due_minor > 0 and current.delinquent:
+            # The reversed payment had cured the episode early; it is open again as of the last aged day.
+            reopened = assess(after, from_day_number(state.as_of_day), self.policy)
+            self._emit(work, account, BecameDelinquent(reopened), payment.payment_id, episode_open)
+            await connection.execute(update(delinquency_state).where(
+                delinquency_state.c.account_id == account.account_id).values(episode_open=True))
+
+    def _emit(self, work: UnitOfWork, account, decision, payment_id: str, episode_open: bool) -> bool:
+        """Emit one restatement decision; returns whether the episode is open afterwards."""
+        snapshot = decision.snapshot
+        common = dict(account_id=account.account_id, customer_id=account.customer_id,
+                      business_date=date_to_proto(snapshot.as_of))
+        if isinstance(decision, BecameDelinquent):
+            work.emit(DELINQUENCY, delinquency_pb2.AccountBecameDelinquent(
+                **common, state=_snapshot_state(snapshot)), key=account.account_id)
+            return True
+        if isinstance(decision, DelinquencyUpdated):
+            work.emit(DELINQUENCY, delinquency_pb2.DelinquencyUpdated(
+                **common, state=_snapshot_state(snapshot), correction=decision.correction), key=account.account_id)
+            return episode_open
+        if isinstance(decision, Cured):
+            work.emit(DELINQUENCY, delinquency_pb2.AccountCured(
+                **common, cured_at=instant_to_proto(work.clock.now()), payment_id=payment_id),
+                key=account.account_id)
+            return False
+        return episode_open
+
+    # -- ageing ---------------------------------------------------------------------------------
+
+    async def business_day_closed(self, event: Event, work: UnitOfWork) -> None:
+        business_date = _date(event.message, "business_date")
+        await age_business_day(work, business_date, self.policy, self.service)
+
+
+def count_emitted(service: str, work: UnitOfWork) -> None:
+    metrics.count_emitted(service, Counter(dict(r.headers)["ce_type"].decode() for r in work.records))
+
+
+async def age_business_day(work: UnitOfWork, business_date: date, policy: DelinquencyPolicy,
+                           service: str) -> int | None:
+    """Age every account as of `business_date`, once; returns the events emitted,
+    or None when the day was already aged (a replay emits nothing)."""
+    connection = work.connection
+    if (await connection.execute(select(aged_days.c.business_day).where(
+            aged_days.c.business_day == day_number(business_date)))).first():
+        return None
+    last = await last_aged_day(connection)
+    if last is not None and business_date < last:
+        # Ageing an older day after a newer one would turn reported state back in time.
+        log.warning("business day older than the last aged day ignored", business_date=business_date.isoformat(),
+                    last_aged=last.isoformat())
+        return None
+    started = time.perf_counter()
+    results = await aging.age_accounts(connection, business_date, policy)
+    business = date_to_proto(business_date)
+    emitted_before = len(work.records)
+    states, delinquent = [], 0
+    for aged in results:
+        episode_open = aged.episode_open
+        common = dict(account_id=aged.account_id, customer_id=aged.customer_id, business_date=business)
+        # Charged-off accounts left collections for recoveries: no decisions (delinquency.py).
+        if aged.charged_off_on is None:
+            if aged.delinquent:
+                delinquent += 1
+                state = state_to_proto(dpd=aged.dpd, bucket=aged.bucket, past_due=aged.past_due,
+                                       balance=aged.balance, currency=aged.currency,
+                                       oldest_due_date=aged.oldest_due_date, cycles_past_due=aged.cycles_past_due)
+                if not episode_open:
+                    work.emit(DELINQUENCY, delinquency_pb2.AccountBecameDelinquent(**common, state=state),
+                              key=aged.account_id)
+                    episode_open = True
+                work.emit(DELINQUENCY, delinquency_pb2.DelinquencyUpdated(**common, state=state), key=aged.account_id)
+            elif episode_open:
+                work.emit(DELINQUENCY, delinquency_pb2.AccountCured(
+                    **common, cured_at=instant_to_proto(work.clock.now())), key=aged.account_id)
+                episode_open = False
+        states.append({
+            "account_id": aged.account_id, "as_of_day": day_number(business_date), "dpd": aged.dpd,
+            "bucket": aged.bucket.value, "past_due_minor": aged.past_due, "cycles_past_due": aged.cycles_past_due,
+            "oldest_due_day": day_number(aged.oldest_due_date) if aged.oldest_due_date else None,
+            "balance_minor": aged.balance, "charged_off": aged.charged_off_on is not None,
+            "episode_open": episode_open})
+    await upsert_states(connection, states)
+    for cycle in await aging.due_soon(connection, business_date, policy):
+        work.emit(DELINQUENCY, delinquency_pb2.PaymentDueSoon(
+            account_id=cycle.account_id, customer_id=cycle.customer_id, business_date=business,
+            due_date=date_to_proto(cycle.due_date), amount_due=Money(cycle.amount, cycle.currency).to_proto(),
+            statement_id=cycle.statement_id), key=cycle.account_id)
+    emitted = len(work.records) - emitted_before
+    await connection.execute(insert(aged_days).values(
+        business_day=day_number(business_date), aged_at=work.clock.now(), accounts_delinquent=delinquent,
+        events_emitted=emitted))
+    summary = await portfolio(connection)
+    metrics.observe_portfolio(service, Counter(summary.accounts_per_bucket), summary.past_due_per_bucket)
+    metrics.AGING_DURATION.labels(service).observe(time.perf_counter() - started)
+    return emitted

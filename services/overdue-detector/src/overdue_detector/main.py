@@ -7,15 +7,23 @@ from pathlib import Path
 import uvicorn
 
 from collections_core.service import ServiceRuntime, configure
-from overdue_detector.handlers import TOPICS, handlers
+from overdue_detector.api import router
+from overdue_detector.handlers import TOPICS, Detector
 from overdue_detector.settings import DetectorSettings
+
+
+def build_runtime(settings: DetectorSettings, topics: list[str] = TOPICS) -> ServiceRuntime:
+    """The detector's runtime; tests pass their own topics to stay apart from one another."""
+    detector = Detector(settings.policy, settings.service_name)
+    runtime = ServiceRuntime(settings, topics=topics, handlers=detector.handlers(),
+                             migrations=Path(__file__).parent / "migrations")
+    runtime.detector = detector
+    return runtime
 
 
 def create_app(settings: DetectorSettings | None = None):
     settings = settings or DetectorSettings()
-    runtime = ServiceRuntime(settings, topics=TOPICS, handlers=handlers(settings.grace_days),
-                             migrations=Path(__file__).parent / "migrations")
-    return runtime.app("overdue-detector")
+    return build_runtime(settings).app("overdue-detector", routers=[router])
 
 
 def run() -> None:

@@ -26,15 +26,15 @@ from collections_core.contracts.common.v1 import types_pb2 as common_dot_v1_dot_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n collections/v1/delinquency.proto\x12\x0e\x63ollections.v1\x1a\x15\x63ommon/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd8\x01\n\x10\x44\x65linquencyState\x12\x0b\n\x03\x64pd\x18\x01 \x01(\x05\x12&\n\x06\x62ucket\x18\x02 \x01(\x0e\x32\x16.collections.v1.Bucket\x12)\n\x0fpast_due_amount\x18\x03 \x01(\x0b\x32\x10.common.v1.Money\x12!\n\x07\x62\x61lance\x18\x04 \x01(\x0b\x32\x10.common.v1.Money\x12(\n\x0foldest_due_date\x18\x05 \x01(\x0b\x32\x0f.common.v1.Date\x12\x17\n\x0f\x63ycles_past_due\x18\x06 \x01(\x05\"\x9b\x01\n\x17\x41\x63\x63ountBecameDelinquent\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12&\n\rbusiness_date\x18\x03 \x01(\x0b\x32\x0f.common.v1.Date\x12/\n\x05state\x18\x04 \x01(\x0b\x32 .collections.v1.DelinquencyState\"\xaa\x01\n\x12\x44\x65linquencyUpdated\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12&\n\rbusiness_date\x18\x03 \x01(\x0b\x32\x0f.common.v1.Date\x12/\n\x05state\x18\x04 \x01(\x0b\x32 .collections.v1.DelinquencyState\x12\x12\n\ncorrection\x18\x05 \x01(\x08\"\xa1\x01\n\x0c\x41\x63\x63ountCured\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12&\n\rbusiness_date\x18\x03 \x01(\x0b\x32\x0f.common.v1.Date\x12,\n\x08\x63ured_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\npayment_id\x18\x05 \x01(\t*\x9d\x01\n\x06\x42ucket\x12\x16\n\x12\x42UCKET_UNSPECIFIED\x10\x00\x12\r\n\tBUCKET_M0\x10\x01\x12\r\n\tBUCKET_M1\x10\x02\x12\r\n\tBUCKET_M2\x10\x03\x12\r\n\tBUCKET_M3\x10\x04\x12\r\n\tBUCKET_M4\x10\x05\x12\r\n\tBUCKET_M5\x10\x06\x12\r\n\tBUCKET_M6\x10\x07\x12\x12\n\x0e\x42UCKET_M7_PLUS\x10\x08\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n collections/v1/delinquency.proto\x12\x0e\x63ollections.v1\x1a\x15\x63ommon/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd8\x01\n\x10\x44\x65linquencyState\x12\x0b\n\x03\x64pd\x18\x01 \x01(\x05\x12&\n\x06\x62ucket\x18\x02 \x01(\x0e\x32\x16.collections.v1.Bucket\x12)\n\x0fpast_due_amount\x18\x03 \x01(\x0b\x32\x10.common.v1.Money\x12!\n\x07\x62\x61lance\x18\x04 \x01(\x0b\x32\x10.common.v1.Money\x12(\n\x0foldest_due_date\x18\x05 \x01(\x0b\x32\x0f.common.v1.Date\x12\x17\n\x0f\x63ycles_past_due\x18\x06 \x01(\x05\"\x9b\x01\n\x17\x41\x63\x63ountBecameDelinquent\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12&\n\rbusiness_date\x18\x03 \x01(\x0b\x32\x0f.common.v1.Date\x12/\n\x05state\x18\x04 \x01(\x0b\x32 .collections.v1.DelinquencyState\"\xaa\x01\n\x12\x44\x65linquencyUpdated\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12&\n\rbusiness_date\x18\x03 \x01(\x0b\x32\x0f.common.v1.Date\x12/\n\x05state\x18\x04 \x01(\x0b\x32 .collections.v1.DelinquencyState\x12\x12\n\ncorrection\x18\x05 \x01(\x08\"\xa1\x01\n\x0c\x41\x63\x63ountCured\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12&\n\rbusiness_date\x18\x03 \x01(\x0b\x32\x0f.common.v1.Date\x12,\n\x08\x63ured_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\npayment_id\x18\x05 \x01(\t\"\xc0\x01\n\x0ePaymentDueSoon\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12&\n\rbusiness_date\x18\x03 \x01(\x0b\x32\x0f.common.v1.Date\x12!\n\x08\x64ue_date\x18\x04 \x01(\x0b\x32\x0f.common.v1.Date\x12$\n\namount_due\x18\x05 \x01(\x0b\x32\x10.common.v1.Money\x12\x14\n\x0cstatement_id\x18\x06 \x01(\t*\x9d\x01\n\x06\x42ucket\x12\x16\n\x12\x42UCKET_UNSPECIFIED\x10\x00\x12\r\n\tBUCKET_M0\x10\x01\x12\r\n\tBUCKET_M1\x10\x02\x12\r\n\tBUCKET_M2\x10\x03\x12\r\n\tBUCKET_M3\x10\x04\x12\r\n\tBUCKET_M4\x10\x05\x12\r\n\tBUCKET_M5\x10\x06\x12\r\n\tBUCKET_M6\x10\x07\x12\x12\n\x0e\x42UCKET_M7_PLUS\x10\x08\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'collections.v1.delinquency_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_BUCKET']._serialized_start=823
-  _globals['_BUCKET']._serialized_end=980
+  _globals['_BUCKET']._serialized_start=1018
+  _globals['_BUCKET']._serialized_end=1175
   _globals['_DELINQUENCYSTATE']._serialized_start=109
   _globals['_DELINQUENCYSTATE']._serialized_end=325
   _globals['_ACCOUNTBECAMEDELINQUENT']._serialized_start=328
@@ -43,4 +43,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELINQUENCYUPDATED']._serialized_end=656
   _globals['_ACCOUNTCURED']._serialized_start=659
   _globals['_ACCOUNTCURED']._serialized_end=820
+  _globals['_PAYMENTDUESOON']._serialized_start=823
+  _globals['_PAYMENTDUESOON']._serialized_end=1015
 # @@protoc_insertion_point(module_scope)

@@ -86,3 +86,19 @@ class AccountCured(_message.Message):
     cured_at: _timestamp_pb2.Timestamp
     payment_id: str
     def __init__(self, account_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., business_date: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., cured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., payment_id: _Optional[str] = ...) -> None: ...
+
+class PaymentDueSoon(_message.Message):
+    __slots__ = ("account_id", "customer_id", "business_date", "due_date", "amount_due", "statement_id")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    BUSINESS_DATE_FIELD_NUMBER: _ClassVar[int]
+    DUE_DATE_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_DUE_FIELD_NUMBER: _ClassVar[int]
+    STATEMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    customer_id: str
+    business_date: _types_pb2.Date
+    due_date: _types_pb2.Date
+    amount_due: _types_pb2.Money
+    statement_id: str
+    def __init__(self, account_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., business_date: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., due_date: _Optional[_Union[_types_pb2.Date, _Mapping]] = ..., amount_due: _Optional[_Union[_types_pb2.Money, _Mapping]] = ..., statement_id: _Optional[str] = ...) -> None: ...

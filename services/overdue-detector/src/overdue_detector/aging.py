@@ -1,0 +1,206 @@
+"""Set-based ageing: the delinquency state of every account as of one business
+date, in one SQL statement that SQLite (>= 3.25) and PostgreSQL both run.
+
+It is domain.assess() written over sets (the rules live in delinquency.py; a
+test keeps the two equal on a generated portfolio). Per account, with D the
+business date, or the charge-off date when the account is charged off by D:
+
+    paid         = non-reversed payments valued on or before D
+    cumulative_i = running sum of minimums in waterfall order (due date, id)
+    remaining_i  = clamp(cumulative_i - paid, 0, minimum_i)
+    past due     : remaining_i > 0 and D > due_i + grace
+    DPD          = D - due date of the oldest past-due cycle
+
+Dates are day numbers (tables.py), so all of this is integer arithmetic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from overdue_detector.domain import Bucket, DelinquencyPolicy
+from overdue_detector.tables import day_number, from_day_number
+
+_LEDGER = """
+WITH ranked_changes AS (
+    SELECT account_id, status, effective_day,
+           ROW_NUMBER() OVER (PARTITION BY account_id ORDER BY effective_day, id) AS rn
+    FROM ledger_status_changes
+    WHERE effective_day <= :d
+),
+change_marks AS (
+    SELECT account_id, MAX(rn) AS last_rn,
+           MAX(CASE WHEN status <> 'charged_off' THEN rn ELSE 0 END) AS last_live_rn
+    FROM ranked_changes GROUP BY account_id
+),
+current_status AS (
+    SELECT rc.account_id, rc.status
+    FROM ranked_changes rc JOIN change_marks m ON m.account_id = rc.account_id AND rc.rn = m.last_rn
+),
+-- A charge-off in force on D took effect at the first charge-off after the last other status.
+charge_off AS (
+    SELECT rc.account_id, MIN(rc.effective_day) AS charged_off_day
+    FROM ranked_changes rc JOIN change_marks m ON m.account_id = rc.account_id
+    WHERE rc.status = 'charged_off' AND rc.rn > m.last_live_rn
+    GROUP BY rc.account_id
+),
+acct AS (
+    SELECT a.account_id, a.customer_id, a.currency,
+           COALESCE(cs.status, 'open') AS status,
+           co.charged_off_day,
+           COALESCE(co.charged_off_day, :d) AS day
+    FROM ledger_accounts a
+    LEFT JOIN current_status cs ON cs.account_id = a.account_id
+    LEFT JOIN charge_off co ON co.account_id = a.account_id
+),
+paid AS (
+    SELECT p.account_id, SUM(p.amount_minor) AS paid
+    FROM ledger_payments p JOIN acct ON acct.account_id = p.account_id
+    WHERE p.reversed = :not_reversed AND p.value_day <= acct.day
+    GROUP BY p.account_id
+),
+issued AS (
+    SELECT c.account_id, c.statement_id, c.cycle_day, c.due_day, c.minimum_due_minor AS minimum,
+           c.statement_balance_minor AS statement_balance, acct.day,
+           SUM(c.minimum_due_minor) OVER (
+               PARTITION BY c.account_id ORDER BY c.due_day, c.statement_id ROWS UNBOUNDED PRECEDING
+           ) AS cumulative,
+           ROW_NUMBER() OVER (
+               PARTITION BY c.account_id ORDER BY c.cycle_day DESC, c.due_day DESC, c.statement_id DESC
+           ) AS latest_rank
+    FROM ledger_statement_cycles c JOIN acct ON acct.account_id = c.account_id
+    WHERE c.cycle_day <= acct.day
+),
+cycle_due AS (
+    SELECT i.*,
+           CASE WHEN i.cumulative - COALESCE(p.paid, 0) <= 0 THEN 0
+                WHEN i.cumulative - COALESCE(p.paid, 0) >= i.minimum THEN i.minimum
+                ELSE i.cumulative - COALESCE(p.paid, 0) END AS remaining
+    FROM issued i LEFT JOIN paid p ON p.account_id = i.account_id
+)
+"""
+
+_PER_ACCOUNT = _LEDGER + """,
+per_account AS (
+    SELECT account_id,
+           SUM(CASE WHEN remaining > 0 AND day > due_day + :grace THEN remaining ELSE 0 END) AS past_due,
+           SUM(CASE WHEN remaining > 0 AND day > due_day + :grace THEN 1 ELSE 0 END) AS cycles_past_due,
+           MIN(CASE WHEN remaining > 0 AND day > due_day + :grace THEN due_day END) AS oldest_due_day,
+           MAX(cumulative) AS owed,
+           MAX(CASE WHEN latest_rank = 1 THEN cycle_day END) AS latest_cycle_day,
+           MAX(CASE WHEN latest_rank = 1 THEN statement_balance END) AS latest_balance
+    FROM cycle_due GROUP BY account_id
+),
+paid_since AS (
+    SELECT p.account_id, SUM(p.amount_minor) AS amount
+    FROM ledger_payments p
+    JOIN per_account pa ON pa.account_id = p.account_id
+    JOIN acct ON acct.account_id = p.account_id
+    WHERE p.reversed = :not_reversed AND p.value_day > pa.latest_cycle_day AND p.value_day <= acct.day
+    GROUP BY p.account_id
+),
+aged AS (
+    SELECT acct.account_id, acct.customer_id, acct.currency, acct.status, acct.charged_off_day,
+           CASE WHEN pa.oldest_due_day IS NULL THEN 0 ELSE acct.day - pa.oldest_due_day END AS dpd,
+           COALESCE(pa.past_due, 0) AS past_due,
+           COALESCE(pa.cycles_past_due, 0) AS cycles_past_due,
+           pa.oldest_due_day,
+           CASE WHEN pa.latest_cycle_day IS NULL THEN 0
+                ELSE pa.latest_balance - COALESCE(ps.amount, 0) END AS balance,
+           CASE WHEN COALESCE(pd.paid, 0) > COALESCE(pa.owed, 0)
+                THEN COALESCE(pd.paid, 0) - COALESCE(pa.owed, 0) ELSE 0 END AS credit_available
+    FROM acct
+    LEFT JOIN per_account pa ON pa.account_id = acct.account_id
+    LEFT JOIN paid_since ps ON ps.account_id = acct.account_id
+    LEFT JOIN paid pd ON pd.account_id = acct.account_id
+)
+SELECT aged.*, {bucket} AS bucket,
+       s.account_id IS NOT NULL AS reported, COALESCE(s.episode_open, :no) AS episode_open
+FROM aged LEFT JOIN delinquency_state s ON s.account_id = aged.account_id
+{where}
+ORDER BY aged.account_id
+"""
+
+# Reminders only for accounts that can still be used (see delinquency.py).
+_DUE_SOON = _LEDGER + """
+SELECT cd.account_id, acct.customer_id, acct.currency, cd.statement_id, cd.due_day, cd.remaining
+FROM cycle_due cd JOIN acct ON acct.account_id = cd.account_id
+WHERE cd.remaining > 0 AND cd.day <= cd.due_day + :grace AND cd.due_day - cd.day = :soon
+  AND acct.status IN ('open', 'blocked')
+ORDER BY cd.account_id, cd.due_day, cd.statement_id
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class AgedAccount:
+    account_id: str
+    customer_id: str
+    currency: str
+    as_of: date
+    dpd: int
+    bucket: Bucket
+    past_due: int
+    cycles_past_due: int
+    oldest_due_date: date | None
+    balance: int
+    credit_available: int
+    charged_off_on: date | None
+    reported: bool  # a delinquency_state row exists
+    episode_open: bool
+
+    @property
+    def delinquent(self) -> bool:
+        return self.past_due > 0
+
+
+@dataclass(frozen=True, slots=True)
+class DueSoon:
+    account_id: str
+    customer_id: str
+    currency: str
+    statement_id: str
+    due_date: date
+    amount: int
+
+
+def _bucket_case(policy: DelinquencyPolicy) -> str:
+    # Bounds are validated ints from the policy, so inlining them is safe.
+    whens = " ".join(f"WHEN dpd <= {upper} THEN '{bucket.value}'"
+                     for bucket, upper in zip(Bucket, policy.bucket_upper_bounds))
+    return f"CASE {whens} ELSE '{Bucket.M7_PLUS.value}' END"
+
+
+def _parameters(business_date: date, policy: DelinquencyPolicy) -> dict:
+    return {"d": day_number(business_date), "grace": policy.grace_days, "soon": policy.due_soon_days,
+            "not_reversed": False, "no": False}
+
+
+async def age_accounts(connection: AsyncConnection, business_date: date, policy: DelinquencyPolicy,
+                       everyone: bool = False) -> list[AgedAccount]:
+    """Every account that is delinquent on `business_date` or has a reported state
+    (so a cure or charge-off is seen); with everyone=True, every account."""
+    where = "" if everyone else "WHERE aged.past_due > 0 OR s.account_id IS NOT NULL"
+    sql = _PER_ACCOUNT.format(bucket=_bucket_case(policy).replace("dpd", "aged.dpd"), where=where)
+    rows = (await connection.execute(text(sql), _parameters(business_date, policy))).all()
+    return [
+        AgedAccount(
+            account_id=r.account_id, customer_id=r.customer_id, currency=r.currency, as_of=business_date,
+            dpd=int(r.dpd), bucket=Bucket(r.bucket), past_due=int(r.past_due),
+            cycles_past_due=int(r.cycles_past_due),
+            oldest_due_date=from_day_number(r.oldest_due_day) if r.oldest_due_day is not None else None,
+            balance=int(r.balance), credit_available=int(r.credit_available),
+            charged_off_on=from_day_number(r.charged_off_day) if r.charged_off_day is not None else None,
+            reported=bool(r.reported), episode_open=bool(r.episode_open),
+        )
+        for r in rows
+    ]
+
+
+async def due_soon(connection: AsyncConnection, business_date: date, policy: DelinquencyPolicy) -> list[DueSoon]:
+    rows = (await connection.execute(text(_DUE_SOON), _parameters(business_date, policy))).all()
+    return [DueSoon(r.account_id, r.customer_id, r.currency, r.statement_id, from_day_number(r.due_day),
+                    int(r.remaining)) for r in rows]
