@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sys
 import uuid
 from pathlib import Path
@@ -23,13 +24,22 @@ sys.path.insert(0, str(ROOT / "tests"))
 from local_kafka import KafkaBroker, create_topics  # noqa: E402
 from local_postgres import LocalPostgres  # noqa: E402
 
-KAFKA_PORT = int(os.environ.get("CC_TEST_KAFKA_PORT", "29092"))
-POSTGRES_PORT = int(os.environ.get("CC_TEST_POSTGRES_PORT", "25432"))
+
+
+def _port(variable: str) -> int:
+    """The port from the environment, or a free one: a server left behind by a
+    killed run must not make the next run fail."""
+    if os.environ.get(variable):
+        return int(os.environ[variable])
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
 def kafka(tmp_path_factory) -> KafkaBroker:
-    broker = KafkaBroker(tmp_path_factory.mktemp("kafka"), port=KAFKA_PORT,
+    broker = KafkaBroker(tmp_path_factory.mktemp("kafka"), port=_port("CC_TEST_KAFKA_PORT"),
+                         controller_port=_port("CC_TEST_KAFKA_CONTROLLER_PORT"),
                          libs=Path(os.environ.get("CC_KAFKA_HOME", ROOT / "var" / "kafka")) / "libs")
     broker.fetch()
     broker.start()
@@ -43,7 +53,7 @@ def kafka(tmp_path_factory) -> KafkaBroker:
 
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory) -> LocalPostgres:
-    server = LocalPostgres(tmp_path_factory.mktemp("postgres"), port=POSTGRES_PORT)
+    server = LocalPostgres(tmp_path_factory.mktemp("postgres"), port=_port("CC_TEST_POSTGRES_PORT"))
     server.start()
     try:
         yield server

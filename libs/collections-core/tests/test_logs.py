@@ -18,7 +18,9 @@ def test_log_lines_carry_context_and_never_pii(capsys):
         get_logger("t").info("contact queued", name="Li Lei", phone="+8613800138000",
                              note="customer said email me at a@b.cn", amount_minor=1200)
     finally:
-        structlog.contextvars.unbind_contextvars("ce_id", "trace_id")
+        structlog.contextvars.unbind_contextvars("ce_id", "trace_id", "service")
+        # configure_logging bound pytest's capture stream; later tests must not write to it.
+        structlog.reset_defaults()
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert line["service"] == "notifier" and line["ce_id"] == "evt-9" and line["trace_id"] == "t" * 32
     assert line["name"] == "[redacted]" and line["phone"] == "[redacted]"
