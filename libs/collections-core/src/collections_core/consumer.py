@@ -112,6 +112,7 @@ class ConsumerRunner:
         batch_size: int = 500,
         max_backoff: float = 10.0,
         attempts_before_dead_letter: int = 3,
+        between_batches: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.service = service
         self.topics = list(topics)
@@ -124,6 +125,7 @@ class ConsumerRunner:
         self.batch_size = batch_size
         self.max_backoff = max_backoff
         self.attempts_before_dead_letter = attempts_before_dead_letter
+        self.between_batches = between_batches
         self.database_healthy = True
         self._stopping = False
         self._processing = asyncio.Lock()
@@ -154,6 +156,7 @@ class ConsumerRunner:
                 await asyncio.sleep(1)
                 continue
             if not batches:
+                await self._between_batches()
                 continue
             async with self._processing:
                 deliveries = [self._decode(r) for records in batches.values() for r in records]
@@ -161,6 +164,7 @@ class ConsumerRunner:
                     return  # stopping while the database was down: the batch will be redelivered
                 crash_point(AFTER_DB_COMMIT)
                 await self._commit_offsets({tp: records[-1].offset + 1 for tp, records in batches.items()})
+            await self._between_batches()
             self._observe_lag(batches)
 
     async def stop(self) -> None:
@@ -169,6 +173,39 @@ class ConsumerRunner:
         async with self._processing:
             if self.consumer is not None:
                 await self.consumer.stop()
+
+    async def _between_batches(self) -> None:
+        """Work that must not interleave with this consumer's batches (e.g. the
+        detector's ageing, which waits for postings to be applied first)."""
+        if self.between_batches is None or self._stopping:
+            return
+        async with self._processing:
+            try:
+                await self.between_batches()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("work between batches failed, will retry", error=type(error).__name__,
+                            detail=str(error)[:200])
+
+    async def log_end_offsets(self, topics: Sequence[str]) -> dict[str, int]:
+        """The end of each partition's log now, as {"topic:partition": offset}."""
+        partitions = [TopicPartition(topic, p) for topic in topics
+                      for p in sorted(self.consumer.partitions_for_topic(topic) or ())]
+        ends = await self.consumer.end_offsets(partitions)
+        return {f"{tp.topic}:{tp.partition}": offset for tp, offset in ends.items()}
+
+    async def consumed_past(self, positions: Mapping[str, int]) -> bool:
+        """Whether the group (every instance, not only this one) has committed
+        offsets at or past ``positions`` — i.e. their events' effects are stored."""
+        for name, target in positions.items():
+            topic, _, partition = name.rpartition(":")
+            if target == 0:
+                continue
+            committed = await self.consumer.committed(TopicPartition(topic, int(partition)))
+            if committed is None or committed < target:
+                return False
+        return True
 
     def _decode(self, record: ConsumerRecord) -> Delivery:
         try:

@@ -43,7 +43,8 @@ async def kafka_reachable(bootstrap_servers: str, timeout: float = 1.0) -> bool:
 class ServiceRuntime:
     def __init__(self, settings: ServiceSettings, *, topics: Sequence[str], handlers: Mapping[str, Handler],
                  migrations: Path, clock: Clock | None = None,
-                 workers: Sequence[Callable[[ServiceRuntime], Awaitable[None]]] = ()) -> None:
+                 workers: Sequence[Callable[[ServiceRuntime], Awaitable[None]]] = (),
+                 between_batches: Callable[[ServiceRuntime], Awaitable[None]] | None = None) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.migrations = migrations
@@ -61,6 +62,7 @@ class ServiceRuntime:
             on_commit=self.relay.hand_over, batch_size=settings.consumer_batch_size,
             max_backoff=settings.retry_backoff_max_seconds,
             attempts_before_dead_letter=settings.handler_attempts_before_dead_letter,
+            between_batches=(lambda: between_batches(self)) if between_batches else None,
         ) if topics else None
         self.unit_of_work = unit_of_work_factory(self.database, self.codec, self.clock, self.relay.hand_over)
         self.workers = list(workers)

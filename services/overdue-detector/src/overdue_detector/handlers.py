@@ -4,14 +4,15 @@ events in the one transaction the consumer runner gives it."""
 
 from __future__ import annotations
 
-from datetime import date
-
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+import json
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
+from datetime import date
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from collections_core.codec import Event, Rejected, type_of
 from collections_core.contracts.collections.v1 import delinquency_pb2
@@ -45,6 +46,7 @@ from overdue_detector.ledger_store import load_account, load_ledger
 from overdue_detector.tables import (
     accounts,
     aged_days,
+    closed_days,
     cycles,
     day_number,
     delinquency_state,
@@ -119,9 +121,14 @@ async def last_aged_day(connection: AsyncConnection) -> date | None:
 class Detector:
     """The handlers, configured with the bank's delinquency policy."""
 
-    def __init__(self, policy: DelinquencyPolicy, service: str = "overdue-detector") -> None:
+    def __init__(self, policy: DelinquencyPolicy, service: str = "overdue-detector",
+                 posting_topics: list[str] | None = None,
+                 log_ends: Callable[[list[str]], Awaitable[dict[str, int]]] | None = None) -> None:
         self.policy = policy
         self.service = service
+        # Where accounts, statements and payments arrive; a close waits for these.
+        self.posting_topics = posting_topics or [t for t in TOPICS if "business-days" not in t]
+        self.log_ends = log_ends
 
     def handlers(self) -> dict:
         return {type_of(message): self._counted(handler) for message, handler in (
@@ -309,8 +316,33 @@ class Detector:
     # -- ageing ---------------------------------------------------------------------------------
 
     async def business_day_closed(self, event: Event, work: UnitOfWork) -> None:
-        business_date = _date(event.message, "business_date")
-        await age_business_day(work, business_date, self.policy, self.service)
+        """Record the close with where the posting topics' logs end right now; the
+        day is aged once the group has consumed past those ends (age_closed_days),
+        so a payment made before the close is never mistaken for a missing one."""
+        business_day = day_number(_date(event.message, "business_date"))
+        for table in (aged_days, closed_days):
+            if (await work.connection.execute(select(table.c.business_day).where(
+                    table.c.business_day == business_day))).first():
+                return
+        if self.log_ends is None:
+            raise RuntimeError("the detector was built without access to the consumer's log ends")
+        log_ends = await self.log_ends(self.posting_topics)
+        await work.connection.execute(insert(closed_days).values(
+            business_day=business_day, log_ends=json.dumps(log_ends, sort_keys=True), closed_at=work.clock.now()))
+
+    async def age_closed_days(self, runtime) -> None:
+        """Age every closed day, oldest first, whose preceding postings are all applied."""
+        while True:
+            async with runtime.database.engine.connect() as connection:
+                day = (await connection.execute(
+                    select(closed_days).order_by(closed_days.c.business_day).limit(1))).first()
+            if day is None or not await runtime.consumer.consumed_past(json.loads(day.log_ends)):
+                return
+            async with runtime.unit_of_work() as work:
+                await age_business_day(work, from_day_number(day.business_day), self.policy, self.service)
+                count_emitted(self.service, work)
+                await work.connection.execute(delete(closed_days).where(
+                    closed_days.c.business_day == day.business_day))
 
 
 def count_emitted(service: str, work: UnitOfWork) -> None:

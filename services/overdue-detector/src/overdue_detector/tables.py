@@ -7,7 +7,7 @@ that SQLite and PostgreSQL evaluate identically in set-based SQL.
 
 from datetime import date
 
-from sqlalchemy import BigInteger, Boolean, Column, DateTime, Integer, MetaData, String, Table
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -90,4 +90,13 @@ aged_days = Table(
     Column("aged_at", DateTime(timezone=True), nullable=False),
     Column("accounts_delinquent", Integer, nullable=False),
     Column("events_emitted", Integer, nullable=False),
+)
+
+# Business days closed but not aged yet: each waits until every posting that was on
+# the log when its close was handled has been applied (log_ends: {"topic:partition": offset}).
+closed_days = Table(
+    "closed_days", metadata,
+    Column("business_day", Integer, primary_key=True),
+    Column("log_ends", Text, nullable=False),
+    Column("closed_at", DateTime(timezone=True), nullable=False),
 )

@@ -31,6 +31,7 @@ from overdue_detector.api import router
 from overdue_detector.handlers import DELINQUENCY, TOPICS
 from overdue_detector.main import build_runtime
 from overdue_detector.settings import DetectorSettings
+from overdue_detector.tables import closed_days
 from support import encode, produce
 
 DECODER = EventCodec(TypeRegistry.of_contracts(), "/test")
@@ -85,15 +86,14 @@ class Detector:
             business_date=date_to_proto(day)), "business-day", event_id=event_id)
 
     async def settle(self, timeout: float = 30.0) -> None:
-        """Wait until every event sent so far was handled (the inbox holds it) and its outputs published.
-
-        Business days travel on their own topic; tests settle before a close so that
-        the close never overtakes the postings (the barrier is not what is tested here)."""
+        """Wait until every event sent so far was handled (the inbox holds it), every
+        closed day aged, and every output published."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             async with self.runtime.database.engine.connect() as connection:
                 handled = (await connection.execute(select(func.count()).select_from(inbox))).scalar_one()
-            if handled >= self.sent and await self.runtime.relay.backlog() == 0:
+                waiting = (await connection.execute(select(func.count()).select_from(closed_days))).scalar_one()
+            if handled >= self.sent and waiting == 0 and await self.runtime.relay.backlog() == 0:
                 return
             await asyncio.sleep(0.1)
         raise AssertionError(f"only {handled} of {self.sent} events handled in {timeout}s")

@@ -8,8 +8,10 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import text
 
-from collections_core.contracts.corebanking.v1 import accounts_pb2
+from collections_core.contracts.corebanking.v1 import accounts_pb2, payments_pb2
+from collections_core.money import Money
 from collections_core.wire import date_from_proto, date_to_proto
+from support import encode, produce
 
 pytestmark = pytest.mark.integration
 
@@ -218,3 +220,30 @@ async def test_charged_off_account_leaves_collections_without_a_cure(detector):
         state = (await client.get(f"/v1/accounts/{account}")).json()
     assert state["status"] == "charged_off" and state["delinquency"]["charged_off"]
     assert state["delinquency"]["dpd"] == 5, "DPD frozen on the day the charge-off took effect"
+
+
+async def test_a_close_that_overtakes_the_days_payments_waits_for_them(detector):
+    """The close travels on its own topic and reaches the detector long before the
+    payment made that day, which sits behind a backlog on its partition: the day is
+    aged only after the payment is applied, so nobody is chased for it."""
+    payer, debtor = detector.account("PAYER"), detector.account("DEBTOR")
+    for account in (payer, debtor):
+        await detector.open(account)
+        await _statement(detector, account)
+    await detector.settle()
+    # Postings for the next day, in front of the payer's payment on its partition.
+    await produce_payments(detector, payer, 400, value=date(2026, 10, 30))
+    await detector.pay(payer, f"P-{payer}", MINIMUM, date(2026, 10, 27))
+    await detector.close(date(2026, 10, 29))
+    assert await detector.events(payer) == [], "a payment on the log before the close counts"
+    assert kinds(await detector.events(debtor)) == ["AccountBecameDelinquent", "DelinquencyUpdated"], \
+        "and the day was aged"
+
+
+async def produce_payments(detector, account: str, count: int, value: date) -> None:
+    """Many one-cent payments for one account, in one go."""
+    topic = detector.topics["corebanking.payments.v1"]
+    await produce(detector.bootstrap, topic, [encode(payments_pb2.PaymentPosted(
+        account_id=account, payment_id=f"B-{i}-{account}", amount=Money(1, "CNY").to_proto(),
+        posted_on=date_to_proto(value), value_date=date_to_proto(value)), account) for i in range(count)])
+    detector.sent += count
