@@ -13,7 +13,11 @@ class DetectorSettings(ServiceSettings):
     http_port: int = 8101
     grace_days: int = Field(default=3, ge=0, le=60, description="days after the due date before an unpaid minimum is past due")
     due_soon_days: int = Field(default=3, ge=0, le=60, description="days before a due date to send PaymentDueSoon")
+    bucket_upper_bounds: tuple[int, ...] = Field(
+        default=DelinquencyPolicy().bucket_upper_bounds,
+        description="highest DPD of M0..M6 as a JSON list; above the last is M7+")
 
     @property
     def policy(self) -> DelinquencyPolicy:
-        return DelinquencyPolicy(grace_days=self.grace_days, due_soon_days=self.due_soon_days)
+        return DelinquencyPolicy(grace_days=self.grace_days, due_soon_days=self.due_soon_days,
+                                 bucket_upper_bounds=self.bucket_upper_bounds)
