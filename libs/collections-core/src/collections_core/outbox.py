@@ -99,6 +99,7 @@ class OutboxRelay:
         self.max_backoff = max_backoff
         self._handed_over: deque[StoredRecord] = deque()
         self._recovering = True  # until a read of the table finds nothing left to publish
+        self._published_from_table: set[int] = set()
         self._wake = asyncio.Event()
         self._stopping = False
         self._producer: AIOKafkaProducer | None = None
@@ -126,11 +127,14 @@ class OutboxRelay:
         return self._producer
 
     async def _unpublished_in_table(self) -> list[StoredRecord]:
+        query = (select(outbox.c.id, outbox.c.topic, outbox.c.record_key, outbox.c.record_value, outbox.c.headers)
+                 .where(outbox.c.published_at.is_(None)).order_by(outbox.c.id).limit(self.batch_size))
+        if self._handed_over:
+            # Rows from the first handed-over one on are in memory already: reading
+            # them again would publish them twice and cost a table scan per batch.
+            query = query.where(outbox.c.id < self._handed_over[0][0])
         async with self.database.transaction() as connection:
-            rows = (await connection.execute(
-                select(outbox.c.id, outbox.c.topic, outbox.c.record_key, outbox.c.record_value, outbox.c.headers)
-                .where(outbox.c.published_at.is_(None)).order_by(outbox.c.id).limit(self.batch_size)
-            )).all()
+            rows = (await connection.execute(query)).all()
         return [(r.id, OutboxRecord(r.topic, r.record_key, r.record_value, _unpack_headers(r.headers))) for r in rows]
 
     async def publish_pending(self) -> int:
@@ -139,12 +143,13 @@ class OutboxRelay:
             batch = await self._unpublished_in_table()
             if batch:
                 await self._publish(batch)
-                published = {row_id for row_id, _ in batch}
-                self._handed_over = deque(row for row in self._handed_over if row[0] not in published)
+                if self._handed_over:
+                    # A writer may have handed over rows this read found committed:
+                    # skip them when they come up, rather than publish them twice.
+                    self._published_from_table.update(row_id for row_id, _ in batch)
                 return len(batch)
             self._recovering = False
-        count = min(len(self._handed_over), self.batch_size)
-        batch = [self._handed_over.popleft() for _ in range(count)]
+        batch = self._next_handed_over()
         if batch:
             try:
                 await self._publish(batch)
@@ -154,6 +159,18 @@ class OutboxRelay:
                 raise
         metrics.OUTBOX_BACKLOG.labels(self.service).set(len(self._handed_over))
         return len(batch)
+
+    def _next_handed_over(self) -> list[StoredRecord]:
+        batch, skip = [], self._published_from_table
+        while self._handed_over and len(batch) < self.batch_size:
+            row = self._handed_over.popleft()
+            if skip and row[0] in skip:
+                skip.discard(row[0])
+            else:
+                batch.append(row)
+        if not self._handed_over:
+            skip.clear()  # nothing left they could match
+        return batch
 
     async def _publish(self, batch: list[StoredRecord]) -> None:
         crash_point(BEFORE_PUBLISH)
@@ -170,10 +187,12 @@ class OutboxRelay:
                     builder.append(key=record.key, value=record.value, timestamp=None, headers=record.headers)
             deliveries.append(await producer.send_batch(builder, topic, partition=partition))
         await asyncio.gather(*deliveries)
+        ids = [row_id for row_id, _ in batch]
+        first, last = min(ids), max(ids)
+        # Usually one writer's rows, consecutive: a range is far cheaper than a list of ids.
+        which = outbox.c.id.between(first, last) if last - first + 1 == len(set(ids)) else outbox.c.id.in_(ids)
         async with self.database.transaction() as connection:
-            await connection.execute(
-                update(outbox).where(outbox.c.id.in_([row_id for row_id, _ in batch]))
-                .values(published_at=self.clock.now()))
+            await connection.execute(update(outbox).where(which).values(published_at=self.clock.now()))
         for topic, count in Counter(r.topic for _, r in batch).items():
             metrics.EVENTS_PUBLISHED.labels(self.service, topic).inc(count)
 
