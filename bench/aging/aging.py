@@ -5,6 +5,7 @@ For each engine (PostgreSQL, SQLite), in one run:
 
 1. runs the detector's Alembic migrations on a fresh database;
 2. builds a portfolio of N accounts straight into the detector's own ledger tables
+   (and backfills their positions with the detector's positions.refresh_all_positions)
    with set-based SQL (INSERT ... SELECT generate_series / a recursive CTE), exactly
    the rows the handlers write for AccountOpened, StatementIssued and PaymentPosted:
    1-3 monthly statement cycles per account, every 20th account (5%) delinquent
@@ -55,6 +56,7 @@ from collections_core.unit_of_work import UnitOfWork  # noqa: E402
 from overdue_detector import aging as aging_sql  # noqa: E402
 from overdue_detector import handlers  # noqa: E402
 from overdue_detector.domain import DelinquencyPolicy  # noqa: E402
+from overdue_detector.positions import refresh_all_positions  # noqa: E402
 from overdue_detector.tables import day_number  # noqa: E402
 
 SERVICE = "overdue-detector"
@@ -124,6 +126,10 @@ async def build_portfolio(database: Database, accounts: int) -> dict[str, int]:
             for table, sql in statements.items():
                 await connection.execute(text(sql), {"lo": lo, "hi": hi, "d": d})
         progress(f"{database.dialect}: built accounts {hi:,}/{accounts:,} ({time.perf_counter() - started:.1f} s)")
+    # The positions the handlers keep per account, backfilled by the detector's own SQL.
+    async with database.transaction() as connection:
+        await refresh_all_positions(connection)
+    progress(f"{database.dialect}: positions backfilled ({time.perf_counter() - started:.1f} s)")
     if database.dialect == "postgresql":
         async with database.engine.connect() as connection:
             autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
@@ -239,7 +245,7 @@ async def age_and_publish(database: Database, bootstrap: str, profile: bool) -> 
 async def explain(database: Database) -> str:
     """EXPLAIN ANALYZE of the ageing statement (PostgreSQL), after the timed run."""
     policy = DelinquencyPolicy()
-    sql = aging_sql._PER_ACCOUNT.format(bucket=aging_sql._bucket_case(policy).replace("dpd", "aged.dpd"),
+    sql = aging_sql._PER_ACCOUNT.format(scope=aging_sql._CANDIDATES, bucket=aging_sql._bucket_case(policy).replace("dpd", "aged.dpd"),
                                         where="WHERE aged.past_due > 0 OR s.account_id IS NOT NULL")
     async with database.engine.connect() as connection:
         rows = (await connection.execute(text("EXPLAIN (ANALYZE, BUFFERS) " + sql),

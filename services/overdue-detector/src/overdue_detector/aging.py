@@ -11,7 +11,10 @@ business date, or the charge-off date when the account is charged off by D:
     past due     : remaining_i > 0 and D > due_i + grace
     DPD          = D - due date of the oldest past-due cycle
 
-Dates are day numbers (tables.py), so all of this is integer arithmetic.
+Dates are day numbers (tables.py), so all of this is integer arithmetic. The
+statement reads only the candidate accounts (the scope CTE), found through the
+per-account positions (positions.py), so a day's ageing costs in proportion to
+the accounts in trouble, not to the portfolio.
 """
 
 from __future__ import annotations
@@ -26,11 +29,12 @@ from overdue_detector.domain import Bucket, DelinquencyPolicy
 from overdue_detector.tables import day_number, from_day_number
 
 _LEDGER = """
-WITH ranked_changes AS (
-    SELECT account_id, status, effective_day,
-           ROW_NUMBER() OVER (PARTITION BY account_id ORDER BY effective_day, id) AS rn
-    FROM ledger_status_changes
-    WHERE effective_day <= :d
+WITH scope AS ({scope}),
+ranked_changes AS (
+    SELECT sc.account_id, sc.status, sc.effective_day,
+           ROW_NUMBER() OVER (PARTITION BY sc.account_id ORDER BY sc.effective_day, sc.id) AS rn
+    FROM ledger_status_changes sc JOIN scope ON scope.account_id = sc.account_id
+    WHERE sc.effective_day <= :d
 ),
 change_marks AS (
     SELECT account_id, MAX(rn) AS last_rn,
@@ -54,6 +58,7 @@ acct AS (
            co.charged_off_day,
            COALESCE(co.charged_off_day, :d) AS day
     FROM ledger_accounts a
+    JOIN scope ON scope.account_id = a.account_id
     LEFT JOIN current_status cs ON cs.account_id = a.account_id
     LEFT JOIN charge_off co ON co.account_id = a.account_id
 ),
@@ -135,6 +140,20 @@ ORDER BY cd.account_id, cd.due_day, cd.statement_id
 """
 
 
+# The accounts an ageing reads (positions.py says why no other can be delinquent):
+# possibly past due, valued after D, still reported as delinquent or in an open
+# episode, or charged off by D. Each branch is an index range or a small table.
+_CANDIDATES = """
+    SELECT account_id FROM ledger_positions WHERE unpaid_from_due_day < CAST(:d AS integer) - CAST(:grace AS integer)
+    UNION SELECT account_id FROM ledger_positions WHERE latest_value_day > :d
+    UNION SELECT account_id FROM delinquency_state WHERE past_due_minor > 0 OR episode_open = :yes
+    UNION SELECT account_id FROM ledger_status_changes WHERE status = 'charged_off' AND effective_day <= :d
+"""
+_EVERYONE = "SELECT account_id FROM ledger_accounts"
+# A reminder is due for a cycle due exactly `soon` days after D (accounts not charged off).
+_DUE_ON_REMINDER_DAY = "SELECT DISTINCT account_id FROM ledger_statement_cycles WHERE due_day = CAST(:d AS integer) + CAST(:soon AS integer)"
+
+
 @dataclass(frozen=True, slots=True)
 class AgedAccount:
     account_id: str
@@ -176,15 +195,17 @@ def _bucket_case(policy: DelinquencyPolicy) -> str:
 
 def _parameters(business_date: date, policy: DelinquencyPolicy) -> dict:
     return {"d": day_number(business_date), "grace": policy.grace_days, "soon": policy.due_soon_days,
-            "not_reversed": False, "no": False}
+            "not_reversed": False, "no": False, "yes": True}
 
 
 async def age_accounts(connection: AsyncConnection, business_date: date, policy: DelinquencyPolicy,
                        everyone: bool = False) -> list[AgedAccount]:
-    """Every account that is delinquent on `business_date` or has a reported state
-    (so a cure or charge-off is seen); with everyone=True, every account."""
+    """Every account that is delinquent on `business_date`, is charged off by then, or
+    was last reported delinquent or in an open episode (so its cure is seen); with
+    everyone=True, every account (reads the whole portfolio: for tests and checks)."""
     where = "" if everyone else "WHERE aged.past_due > 0 OR s.account_id IS NOT NULL"
-    sql = _PER_ACCOUNT.format(bucket=_bucket_case(policy).replace("dpd", "aged.dpd"), where=where)
+    sql = _PER_ACCOUNT.format(scope=_EVERYONE if everyone else _CANDIDATES,
+                              bucket=_bucket_case(policy).replace("dpd", "aged.dpd"), where=where)
     rows = (await connection.execute(text(sql), _parameters(business_date, policy))).all()
     return [
         AgedAccount(
@@ -201,6 +222,7 @@ async def age_accounts(connection: AsyncConnection, business_date: date, policy:
 
 
 async def due_soon(connection: AsyncConnection, business_date: date, policy: DelinquencyPolicy) -> list[DueSoon]:
-    rows = (await connection.execute(text(_DUE_SOON), _parameters(business_date, policy))).all()
+    sql = _DUE_SOON.format(scope=_DUE_ON_REMINDER_DAY)
+    rows = (await connection.execute(text(sql), _parameters(business_date, policy))).all()
     return [DueSoon(r.account_id, r.customer_id, r.currency, r.statement_id, from_day_number(r.due_day),
                     int(r.remaining)) for r in rows]

@@ -28,6 +28,7 @@ from collections_core.unit_of_work import UnitOfWork
 from collections_core.wire import date_from_proto, date_to_proto, instant_to_proto
 from overdue_detector import aging, metrics
 from overdue_detector.portfolio import portfolio
+from overdue_detector.positions import refresh_position
 from overdue_detector.domain import (
     AccountLedger,
     BecameDelinquent,
@@ -206,6 +207,7 @@ class Detector:
                 raise Rejected(f"statement {statement.statement_id} already recorded with other facts")
             return
         await work.connection.execute(insert(cycles).values(**row))
+        await refresh_position(work.connection, account.account_id)
 
     async def payment_posted(self, event: Event, work: UnitOfWork) -> None:
         message: payments_pb2.PaymentPosted = event.message
@@ -231,6 +233,7 @@ class Detector:
         await work.connection.execute(insert(payments).values(
             payment_id=payment.payment_id, account_id=account.account_id, amount_minor=payment.amount,
             posted_day=day_number(payment.posted_date), value_day=day_number(payment.value_date), reversed=False))
+        await refresh_position(work.connection, account.account_id)
         await self._payment_changed(work, account, before, before.record_payment(payment), payment, reversal=False)
 
     async def payment_reversed(self, event: Event, work: UnitOfWork) -> None:
@@ -246,6 +249,7 @@ class Detector:
         payment = next(p for p in before.payments if p.payment_id == message.payment_id)
         await work.connection.execute(
             update(payments).where(payments.c.payment_id == payment.payment_id).values(reversed=True))
+        await refresh_position(work.connection, account.account_id)
         await self._payment_changed(work, account, before, before.reverse_payment(payment.payment_id), payment,
                                     reversal=True)
 

@@ -50,7 +50,7 @@ cycles = Table(
     Column("statement_id", _ORDERED_ID, primary_key=True),
     Column("account_id", String(64), nullable=False, index=True),
     Column("cycle_day", Integer, nullable=False),
-    Column("due_day", Integer, nullable=False),
+    Column("due_day", Integer, nullable=False, index=True),
     Column("minimum_due_minor", BigInteger, nullable=False),
     Column("statement_balance_minor", BigInteger, nullable=False),
 )
@@ -63,6 +63,14 @@ payments = Table(
     Column("posted_day", Integer, nullable=False),
     Column("value_day", Integer, nullable=False),
     Column("reversed", Boolean, nullable=False),
+)
+
+# Derived from cycles and payments; see positions.py.
+positions = Table(
+    "ledger_positions", metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("unpaid_from_due_day", Integer, nullable=True, index=True),
+    Column("latest_value_day", Integer, nullable=True, index=True),
 )
 
 # What was last reported for an account (as of as_of_day) and whether its

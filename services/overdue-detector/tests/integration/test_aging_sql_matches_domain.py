@@ -8,11 +8,12 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import delete, insert, select
 
 from collections_core.database import Database
 from collections_core.migrations import upgrade
 from overdue_detector import aging
+from overdue_detector.positions import refresh_all_positions, refresh_position
 from overdue_detector.domain import (
     AccountLedger,
     AccountStatus,
@@ -22,7 +23,7 @@ from overdue_detector.domain import (
     StatusChange,
     assess,
 )
-from overdue_detector.tables import accounts, cycles, day_number, payments, status_changes
+from overdue_detector.tables import accounts, cycles, day_number, payments, positions, status_changes
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "src/overdue_detector/migrations"
 START = date(2027, 12, 1)  # the portfolio spans the leap day 2028-02-29
@@ -95,11 +96,16 @@ async def test_sql_ageing_equals_domain_assess(database_url):
     try:
         await upgrade(database, MIGRATIONS)
         await _store(database, ledgers)
+        await _refresh_positions_both_ways(database, ledgers)
         compared = delinquent = due = 0
         for offset in range(0, 190, 7):
             as_of = START + timedelta(days=offset)
             async with database.engine.connect() as connection:
                 by_sql = {a.account_id: a for a in await aging.age_accounts(connection, as_of, policy, everyone=True)}
+                # The daily path reads only candidates: it must find every delinquent account, unchanged.
+                daily = await aging.age_accounts(connection, as_of, policy)
+            assert daily == [a for a in by_sql.values() if a.past_due > 0], as_of
+            async with database.engine.connect() as connection:
                 soon_sql = await aging.due_soon(connection, as_of, policy)
             assert set(by_sql) == {ledger.account_id for ledger in ledgers}
             expected_soon = []
@@ -119,3 +125,18 @@ async def test_sql_ageing_equals_domain_assess(database_url):
         assert delinquent > compared // 10 and due > 10
     finally:
         await database.dispose()
+
+
+async def _refresh_positions_both_ways(database: Database, ledgers: list[AccountLedger]) -> None:
+    """The handlers' one-account refresh and the backfill of all accounts agree."""
+    async with database.transaction() as connection:
+        await refresh_all_positions(connection)
+        backfilled = (await connection.execute(select(positions).order_by(positions.c.account_id))).all()
+        await connection.execute(delete(positions))
+        for ledger in ledgers:
+            await refresh_position(connection, ledger.account_id)
+        one_by_one = (await connection.execute(select(positions).order_by(positions.c.account_id))).all()
+    assert backfilled == one_by_one
+    assert len(backfilled) == len(ledgers)
+    assert any(row.unpaid_from_due_day is None for row in backfilled)
+    assert any(row.unpaid_from_due_day is not None for row in backfilled)

@@ -135,6 +135,23 @@ async def test_cure_at_once_and_a_reversal_reopens_delinquency(detector):
     assert states(events)[-1] == (date(2026, 10, 31), 6, 2, MINIMUM, 1)
 
 
+async def test_a_payment_reversed_before_the_due_date_leaves_the_minimum_unpaid(detector):
+    account = detector.account()
+    payment = f"P-{account}"
+    await detector.open(account)
+    await _statement(detector, account)
+    await detector.pay(account, payment, MINIMUM, date(2026, 10, 20))
+    await detector.settle()
+    await detector.close(date(2026, 10, 21))
+    await detector.settle()
+    await detector.reverse(account, payment, date(2026, 10, 23))  # the cheque bounced
+    await detector.settle()
+    await detector.close(date(2026, 10, 29))
+    events = await detector.events(account)
+    assert kinds(events) == ["AccountBecameDelinquent", "DelinquencyUpdated"]
+    assert states(events) == [(date(2026, 10, 29), 4, 2, MINIMUM, 1)]
+
+
 async def test_backdated_payment_corrects_dpd_of_the_day_already_aged(detector):
     account = detector.account()
     await detector.open(account)
