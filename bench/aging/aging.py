@@ -167,8 +167,7 @@ class Phases:
 
     def __enter__(self) -> Phases:
         self._restore = []
-        self.wrap(aging_sql, "age_accounts", "aging SQL + AgedAccount rows (age_accounts)")
-        self.wrap(handlers, "upsert_states", "delinquency_state upsert (upsert_states)")
+        self.wrap(aging_sql, "age_and_record", "aging SQL, states recorded, rows read (age_and_record)")
         self.wrap(aging_sql, "due_soon", "due-soon SQL (due_soon)")
         self.wrap(handlers, "portfolio", "portfolio summary SQL (portfolio)")
         return self
@@ -245,8 +244,7 @@ async def age_and_publish(database: Database, bootstrap: str, profile: bool) -> 
 async def explain(database: Database) -> str:
     """EXPLAIN ANALYZE of the ageing statement (PostgreSQL), after the timed run."""
     policy = DelinquencyPolicy()
-    sql = aging_sql._PER_ACCOUNT.format(scope=aging_sql._CANDIDATES, bucket=aging_sql._bucket_case(policy).replace("dpd", "aged.dpd"),
-                                        where="WHERE aged.past_due > 0 OR s.account_id IS NOT NULL")
+    sql = aging_sql._aged_query(policy, everyone=False)
     async with database.engine.connect() as connection:
         rows = (await connection.execute(text("EXPLAIN (ANALYZE, BUFFERS) " + sql),
                                          aging_sql._parameters(BUSINESS_DATE, policy))).all()

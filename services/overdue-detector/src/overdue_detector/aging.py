@@ -127,7 +127,6 @@ SELECT aged.*, {bucket} AS bucket,
        s.account_id IS NOT NULL AS reported, COALESCE(s.episode_open, :no) AS episode_open
 FROM aged LEFT JOIN delinquency_state s ON s.account_id = aged.account_id
 {where}
-ORDER BY aged.account_id
 """
 
 # Reminders only for accounts that can still be used (see delinquency.py).
@@ -198,15 +197,13 @@ def _parameters(business_date: date, policy: DelinquencyPolicy) -> dict:
             "not_reversed": False, "no": False, "yes": True}
 
 
-async def age_accounts(connection: AsyncConnection, business_date: date, policy: DelinquencyPolicy,
-                       everyone: bool = False) -> list[AgedAccount]:
-    """Every account that is delinquent on `business_date`, is charged off by then, or
-    was last reported delinquent or in an open episode (so its cure is seen); with
-    everyone=True, every account (reads the whole portfolio: for tests and checks)."""
-    where = "" if everyone else "WHERE aged.past_due > 0 OR s.account_id IS NOT NULL"
-    sql = _PER_ACCOUNT.format(scope=_EVERYONE if everyone else _CANDIDATES,
-                              bucket=_bucket_case(policy).replace("dpd", "aged.dpd"), where=where)
-    rows = (await connection.execute(text(sql), _parameters(business_date, policy))).all()
+def _aged_query(policy: DelinquencyPolicy, everyone: bool) -> str:
+    return _PER_ACCOUNT.format(
+        scope=_EVERYONE if everyone else _CANDIDATES, bucket=_bucket_case(policy).replace("dpd", "aged.dpd"),
+        where="" if everyone else "WHERE aged.past_due > 0 OR s.account_id IS NOT NULL")
+
+
+def _aged(rows, business_date: date) -> list[AgedAccount]:
     return [
         AgedAccount(
             account_id=r.account_id, customer_id=r.customer_id, currency=r.currency, as_of=business_date,
@@ -219,6 +216,47 @@ async def age_accounts(connection: AsyncConnection, business_date: date, policy:
         )
         for r in rows
     ]
+
+
+async def age_accounts(connection: AsyncConnection, business_date: date, policy: DelinquencyPolicy,
+                       everyone: bool = False) -> list[AgedAccount]:
+    """Every account that is delinquent on `business_date`, is charged off by then, or
+    was last reported delinquent or in an open episode (so its cure is seen); with
+    everyone=True, every account (reads the whole portfolio: for tests and checks).
+    Reads only; age_and_record() is the daily ageing."""
+    sql = _aged_query(policy, everyone) + " ORDER BY aged.account_id"
+    return _aged((await connection.execute(text(sql), _parameters(business_date, policy))).all(), business_date)
+
+
+# A charged-off account's episode is left as it was: it gets no decisions (delinquency.py).
+_RECORD_STATES = """
+INSERT INTO delinquency_state (account_id, as_of_day, dpd, bucket, past_due_minor, cycles_past_due,
+                               oldest_due_day, balance_minor, charged_off, episode_open)
+SELECT account_id, :d, dpd, bucket, past_due, cycles_past_due, oldest_due_day, balance,
+       charged_off_day IS NOT NULL,
+       CASE WHEN charged_off_day IS NULL THEN past_due > 0 ELSE episode_open END
+FROM aging_result WHERE 1 = 1
+ON CONFLICT (account_id) DO UPDATE SET
+    as_of_day = excluded.as_of_day, dpd = excluded.dpd, bucket = excluded.bucket,
+    past_due_minor = excluded.past_due_minor, cycles_past_due = excluded.cycles_past_due,
+    oldest_due_day = excluded.oldest_due_day, balance_minor = excluded.balance_minor,
+    charged_off = excluded.charged_off, episode_open = excluded.episode_open
+"""
+
+
+async def age_and_record(connection: AsyncConnection, business_date: date,
+                         policy: DelinquencyPolicy) -> list[AgedAccount]:
+    """The daily ageing: ages what age_accounts() would, records every result as the
+    account's delinquency_state in the same statement set, and returns the results
+    with each episode flag as it was before (the caller decides the events from it)."""
+    parameters = _parameters(business_date, policy)
+    await connection.execute(text("DROP TABLE IF EXISTS aging_result"))
+    await connection.execute(text("CREATE TEMPORARY TABLE aging_result AS " + _aged_query(policy, everyone=False)),
+                             parameters)
+    await connection.execute(text(_RECORD_STATES), parameters)
+    rows = (await connection.execute(text("SELECT * FROM aging_result ORDER BY account_id"))).all()
+    await connection.execute(text("DROP TABLE aging_result"))
+    return _aged(rows, business_date)
 
 
 async def due_soon(connection: AsyncConnection, business_date: date, policy: DelinquencyPolicy) -> list[DueSoon]:

@@ -368,36 +368,27 @@ async def age_business_day(work: UnitOfWork, business_date: date, policy: Delinq
                     last_aged=last.isoformat())
         return None
     started = time.perf_counter()
-    results = await aging.age_accounts(connection, business_date, policy)
+    results = await aging.age_and_record(connection, business_date, policy)
     business = date_to_proto(business_date)
     emitted_before = len(work.records)
-    states, delinquent = [], 0
+    delinquent = 0
     for aged in results:
-        episode_open = aged.episode_open
-        common = dict(account_id=aged.account_id, customer_id=aged.customer_id, business_date=business)
         # Charged-off accounts left collections for recoveries: no decisions (delinquency.py).
-        if aged.charged_off_on is None:
-            if aged.delinquent:
-                delinquent += 1
-                state = state_to_proto(dpd=aged.dpd, bucket=aged.bucket, past_due=aged.past_due,
-                                       balance=aged.balance, currency=aged.currency,
-                                       oldest_due_date=aged.oldest_due_date, cycles_past_due=aged.cycles_past_due)
-                if not episode_open:
-                    work.emit(DELINQUENCY, delinquency_pb2.AccountBecameDelinquent(**common, state=state),
-                              key=aged.account_id)
-                    episode_open = True
-                work.emit(DELINQUENCY, delinquency_pb2.DelinquencyUpdated(**common, state=state), key=aged.account_id)
-            elif episode_open:
-                work.emit(DELINQUENCY, delinquency_pb2.AccountCured(
-                    **common, cured_at=instant_to_proto(work.clock.now())), key=aged.account_id)
-                episode_open = False
-        states.append({
-            "account_id": aged.account_id, "as_of_day": day_number(business_date), "dpd": aged.dpd,
-            "bucket": aged.bucket.value, "past_due_minor": aged.past_due, "cycles_past_due": aged.cycles_past_due,
-            "oldest_due_day": day_number(aged.oldest_due_date) if aged.oldest_due_date else None,
-            "balance_minor": aged.balance, "charged_off": aged.charged_off_on is not None,
-            "episode_open": episode_open})
-    await upsert_states(connection, states)
+        if aged.charged_off_on is not None:
+            continue
+        common = dict(account_id=aged.account_id, customer_id=aged.customer_id, business_date=business)
+        if aged.delinquent:
+            delinquent += 1
+            state = state_to_proto(dpd=aged.dpd, bucket=aged.bucket, past_due=aged.past_due, balance=aged.balance,
+                                   currency=aged.currency, oldest_due_date=aged.oldest_due_date,
+                                   cycles_past_due=aged.cycles_past_due)
+            if not aged.episode_open:
+                work.emit(DELINQUENCY, delinquency_pb2.AccountBecameDelinquent(**common, state=state),
+                          key=aged.account_id)
+            work.emit(DELINQUENCY, delinquency_pb2.DelinquencyUpdated(**common, state=state), key=aged.account_id)
+        elif aged.episode_open:
+            work.emit(DELINQUENCY, delinquency_pb2.AccountCured(
+                **common, cured_at=instant_to_proto(work.clock.now())), key=aged.account_id)
     for cycle in await aging.due_soon(connection, business_date, policy):
         work.emit(DELINQUENCY, delinquency_pb2.PaymentDueSoon(
             account_id=cycle.account_id, customer_id=cycle.customer_id, business_date=business,

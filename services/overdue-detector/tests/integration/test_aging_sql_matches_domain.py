@@ -23,7 +23,15 @@ from overdue_detector.domain import (
     StatusChange,
     assess,
 )
-from overdue_detector.tables import accounts, cycles, day_number, payments, positions, status_changes
+from overdue_detector.tables import (
+    accounts,
+    cycles,
+    day_number,
+    delinquency_state,
+    payments,
+    positions,
+    status_changes,
+)
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "src/overdue_detector/migrations"
 START = date(2027, 12, 1)  # the portfolio spans the leap day 2028-02-29
@@ -102,9 +110,16 @@ async def test_sql_ageing_equals_domain_assess(database_url):
             as_of = START + timedelta(days=offset)
             async with database.engine.connect() as connection:
                 by_sql = {a.account_id: a for a in await aging.age_accounts(connection, as_of, policy, everyone=True)}
-                # The daily path reads only candidates: it must find every delinquent account, unchanged.
-                daily = await aging.age_accounts(connection, as_of, policy)
+                # The daily path reads only candidates: it must find every delinquent account, unchanged,
+                # and record each as its state (rolled back with the connection, so days stay independent).
+                daily = await aging.age_and_record(connection, as_of, policy)
+                recorded = (await connection.execute(select(delinquency_state))).all()
             assert daily == [a for a in by_sql.values() if a.past_due > 0], as_of
+            assert {(r.account_id, r.as_of_day, r.dpd, r.bucket, r.past_due_minor, r.oldest_due_day,
+                     bool(r.charged_off), bool(r.episode_open)) for r in recorded} == {
+                (a.account_id, day_number(as_of), a.dpd, a.bucket.value, a.past_due,
+                 day_number(a.oldest_due_date), a.charged_off_on is not None, a.charged_off_on is None)
+                for a in daily}, as_of
             async with database.engine.connect() as connection:
                 soon_sql = await aging.due_soon(connection, as_of, policy)
             assert set(by_sql) == {ledger.account_id for ledger in ledgers}
