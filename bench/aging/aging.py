@@ -57,9 +57,11 @@ from overdue_detector import aging as aging_sql  # noqa: E402
 from overdue_detector import handlers  # noqa: E402
 from overdue_detector.domain import DelinquencyPolicy  # noqa: E402
 from overdue_detector.positions import refresh_all_positions  # noqa: E402
+from overdue_detector.settings import DetectorSettings  # noqa: E402
 from overdue_detector.tables import day_number  # noqa: E402
 
-SERVICE = "overdue-detector"
+SETTINGS = DetectorSettings()  # the defaults a deployment starts from
+SERVICE = SETTINGS.service_name
 TOPIC = handlers.DELINQUENCY
 MIGRATIONS = Path(overdue_detector.__file__).parent / "migrations"
 BUSINESS_DATE = date(2026, 11, 27)
@@ -185,8 +187,8 @@ async def age_and_publish(database: Database, bootstrap: str, profile: bool) -> 
     clock = SystemClock()
     codec = EventCodec(TypeRegistry.of_contracts(), f"/card-collections/{SERVICE}")
     policy = DelinquencyPolicy()
-    # The detector's settings defaults (relay_batch_size, relay_poll_interval_seconds).
-    relay = OutboxRelay(database, bootstrap, SERVICE, clock, batch_size=2_000, poll_interval=0.5)
+    relay = OutboxRelay(database, bootstrap, SERVICE, clock, batch_size=SETTINGS.relay_batch_size,
+                        poll_interval=SETTINGS.relay_poll_interval_seconds)
     relay_task = asyncio.create_task(relay.run())
     await asyncio.sleep(1.0)  # producer connected, first idle table read done
     baseline = published()
@@ -253,7 +255,8 @@ async def explain(database: Database) -> str:
 
 
 async def run_engine(engine: str, url: str, bootstrap: str, accounts: int, profile: bool) -> dict:
-    database = Database(url)
+    # As the detector's batch jobs connect (ServiceRuntime.batch_database).
+    database = Database(url, command_timeout=SETTINGS.batch_statement_timeout_seconds)
     try:
         started = time.perf_counter()
         await upgrade(database, MIGRATIONS)

@@ -33,7 +33,7 @@ def is_transient(error: BaseException) -> bool:
 
 
 class Database:
-    def __init__(self, url: str, pool_size: int = 5) -> None:
+    def __init__(self, url: str, pool_size: int = 5, command_timeout: float = 30.0) -> None:
         self.url = async_url(url)
         self.dialect = make_url(self.url).get_backend_name()
         if self.dialect == "sqlite":
@@ -46,7 +46,7 @@ class Database:
         else:
             self.engine = create_async_engine(
                 self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-                pool_timeout=10, connect_args={"timeout": 5, "command_timeout": 30},
+                pool_timeout=10, connect_args={"timeout": 5, "command_timeout": command_timeout},
             )
 
     @asynccontextmanager

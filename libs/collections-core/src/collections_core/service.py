@@ -48,7 +48,12 @@ class ServiceRuntime:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.migrations = migrations
-        self.database = Database(settings.effective_database_url)
+        self.database = Database(settings.effective_database_url,
+                                 command_timeout=settings.database_statement_timeout_seconds)
+        # Whole-portfolio jobs (a day's ageing, a day's escalations) run statements far
+        # longer than a handler's: their own small pool with their own timeout.
+        self.batch_database = Database(settings.effective_database_url, pool_size=1,
+                                       command_timeout=settings.batch_statement_timeout_seconds)
         self.codec = EventCodec(TypeRegistry.of_contracts(), settings.source)
         self.relay = OutboxRelay(
             self.database, settings.kafka_bootstrap_servers, settings.service_name, self.clock,
@@ -65,6 +70,8 @@ class ServiceRuntime:
             between_batches=(lambda: between_batches(self)) if between_batches else None,
         ) if topics else None
         self.unit_of_work = unit_of_work_factory(self.database, self.codec, self.clock, self.relay.hand_over)
+        self.batch_unit_of_work = unit_of_work_factory(self.batch_database, self.codec, self.clock,
+                                                       self.relay.hand_over)
         self.workers = list(workers)
         self._tasks: list[asyncio.Task] = []
         self._worker_tasks: list[asyncio.Task] = []
@@ -102,6 +109,7 @@ class ServiceRuntime:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.database.dispose()
+        await self.batch_database.dispose()
         log.info("service stopped")
 
     async def readiness(self) -> dict[str, bool]:

@@ -21,6 +21,10 @@ class ServiceSettings(BaseSettings):
     http_port: int = Field(default=8000, ge=1, le=65535)
     consumer_group: str = Field(default="", description="empty means the service name")
     consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
+    database_statement_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="longest one statement of an event handler or API call may run (PostgreSQL)")
+    batch_statement_timeout_seconds: float = Field(
+        default=900.0, gt=0, description="longest one statement of a whole-portfolio batch job may run (PostgreSQL)")
     relay_batch_size: int = Field(default=2_000, ge=1, le=50_000)
     relay_poll_interval_seconds: float = Field(default=0.5, gt=0)
     retry_backoff_max_seconds: float = Field(default=10.0, gt=0)

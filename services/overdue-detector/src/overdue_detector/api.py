@@ -83,7 +83,7 @@ async def get_portfolio(request: Request) -> dict:
 @router.post("/aging-runs")
 async def run_aging(request: Request, body: AgingRun) -> dict:
     runtime = request.app.state.runtime
-    async with runtime.unit_of_work() as work:
+    async with runtime.batch_unit_of_work() as work:
         last = await last_aged_day(work.connection)
         if last is None or body.business_date > last:
             raise Problem(409, "Business day not closed",

@@ -342,7 +342,7 @@ class Detector:
                     select(closed_days).order_by(closed_days.c.business_day).limit(1))).first()
             if day is None or not await runtime.consumer.consumed_past(json.loads(day.log_ends)):
                 return
-            async with runtime.unit_of_work() as work:
+            async with runtime.batch_unit_of_work() as work:
                 await age_business_day(work, from_day_number(day.business_day), self.policy, self.service)
                 count_emitted(self.service, work)
                 await work.connection.execute(delete(closed_days).where(
