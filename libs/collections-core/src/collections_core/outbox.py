@@ -42,12 +42,25 @@ class OutboxRecord:
 StoredRecord = tuple[int, OutboxRecord]
 
 
+# Headers are stored as text: latin-1 maps every byte to one code point. The usual
+# form joins them with ASCII separators (several times cheaper than JSON for the
+# hundred thousand events of a business day); headers that contain a separator or
+# a NUL (which PostgreSQL text cannot hold) are stored as JSON, which never starts
+# with the marker.
+_MARK, _BETWEEN, _WITHIN = "\x1d", "\x1e", "\x1f"
+
+
 def _pack_headers(headers: Sequence[tuple[str, bytes]]) -> str:
-    # latin-1 maps every byte to one code point, so arbitrary header bytes survive JSON.
+    body = _BETWEEN.join([k + _WITHIN + v.decode("latin-1") for k, v in headers])
+    if (body.count(_WITHIN) == len(headers) and body.count(_BETWEEN) == len(headers) - 1
+            and _MARK not in body and "\x00" not in body):
+        return _MARK + body
     return json.dumps([[k, v.decode("latin-1")] for k, v in headers])
 
 
 def _unpack_headers(text: str) -> list[tuple[str, bytes]]:
+    if text.startswith(_MARK):
+        return [(k, v.encode("latin-1")) for k, v in (pair.split(_WITHIN) for pair in text[1:].split(_BETWEEN))]
     return [(k, v.encode("latin-1")) for k, v in json.loads(text)]
 
 
@@ -200,11 +213,14 @@ class OutboxRelay:
                             batch: list[StoredRecord]) -> dict[tuple[str, int], list[OutboxRecord]]:
         """Group records by the partition Kafka's default partitioner gives their key."""
         grouped: dict[tuple[str, int], list[OutboxRecord]] = {}
+        chosen: dict[tuple[str, bytes | None], int] = {}  # an account's events often travel together
         for _, record in batch:
-            partitions = self._partitions.get(record.topic)
-            if partitions is None:
-                partitions = self._partitions[record.topic] = sorted(await producer.partitions_for(record.topic))
-            partition = self._partitioner(record.key, partitions, partitions)
+            partition = chosen.get((record.topic, record.key))
+            if partition is None:
+                partitions = self._partitions.get(record.topic)
+                if partitions is None:
+                    partitions = self._partitions[record.topic] = sorted(await producer.partitions_for(record.topic))
+                partition = chosen[record.topic, record.key] = self._partitioner(record.key, partitions, partitions)
             grouped.setdefault((record.topic, partition), []).append(record)
         return grouped
 
