@@ -87,3 +87,22 @@ async def test_rows_read_from_the_table_then_handed_over_are_not_published_twice
     finally:
         await relay.stop()
         await database.dispose()
+
+
+async def test_a_hand_over_that_arrives_after_the_rows_went_out_from_the_table_publishes_nothing_again(
+        kafka, database_url, topics):
+    # SQLite returns from a big commit only after its checkpoint: meanwhile the relay
+    # can find the committed rows in the table and publish several batches of them.
+    database = await _database(database_url)
+    relay = OutboxRelay(database, kafka.bootstrap, topics["service"], SystemClock(), batch_size=4)
+    names = [f"row-{i}" for i in range(11)]
+    try:
+        stored = await _commit(database, topics["output"], names)
+        await _publish_all(relay)  # all of them, from the table, before the hand-over
+        relay.hand_over(stored)
+        await _publish_all(relay)
+        assert await _published_values(kafka.bootstrap, topics["output"], 11) == names
+        assert await _unpublished(database) == 0
+    finally:
+        await relay.stop()
+        await database.dispose()

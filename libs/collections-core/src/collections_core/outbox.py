@@ -112,7 +112,8 @@ class OutboxRelay:
         self.max_backoff = max_backoff
         self._handed_over: deque[StoredRecord] = deque()
         self._recovering = True  # until a read of the table finds nothing left to publish
-        self._published_from_table: set[int] = set()
+        self._published_from_table: dict[int, None] = {}  # an insertion-ordered set
+        self._remember_at_most = max(100_000, 50 * batch_size)
         self._wake = asyncio.Event()
         self._stopping = False
         self._producer: AIOKafkaProducer | None = None
@@ -146,7 +147,9 @@ class OutboxRelay:
             # Rows from the first handed-over one on are in memory already: reading
             # them again would publish them twice and cost a table scan per batch.
             query = query.where(outbox.c.id < self._handed_over[0][0])
-        async with self.database.transaction() as connection:
+        # A plain read: on SQLite it must not wait for the write lock that a long
+        # batch transaction (a day's ageing) holds for minutes.
+        async with self.database.engine.connect() as connection:
             rows = (await connection.execute(query)).all()
         return [(r.id, OutboxRecord(r.topic, r.record_key, r.record_value, _unpack_headers(r.headers))) for r in rows]
 
@@ -156,10 +159,7 @@ class OutboxRelay:
             batch = await self._unpublished_in_table()
             if batch:
                 await self._publish(batch)
-                if self._handed_over:
-                    # A writer may have handed over rows this read found committed:
-                    # skip them when they come up, rather than publish them twice.
-                    self._published_from_table.update(row_id for row_id, _ in batch)
+                self._remember_published_from_table(batch)
                 return len(batch)
             self._recovering = False
         batch = self._next_handed_over()
@@ -173,16 +173,23 @@ class OutboxRelay:
         metrics.OUTBOX_BACKLOG.labels(self.service).set(len(self._handed_over))
         return len(batch)
 
+    def _remember_published_from_table(self, batch: list[StoredRecord]) -> None:
+        # A writer's commit is visible before its hand-over arrives (SQLite returns
+        # from a big commit only after checkpointing), so a read can publish rows that
+        # are handed over moments later: remember the latest ones and skip them then.
+        remembered = self._published_from_table
+        remembered.update((row_id, None) for row_id, _ in batch)
+        while len(remembered) > self._remember_at_most:
+            del remembered[next(iter(remembered))]
+
     def _next_handed_over(self) -> list[StoredRecord]:
         batch, skip = [], self._published_from_table
         while self._handed_over and len(batch) < self.batch_size:
             row = self._handed_over.popleft()
             if skip and row[0] in skip:
-                skip.discard(row[0])
+                del skip[row[0]]
             else:
                 batch.append(row)
-        if not self._handed_over:
-            skip.clear()  # nothing left they could match
         return batch
 
     async def _publish(self, batch: list[StoredRecord]) -> None:
