@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 BUF := proto/node_modules/.bin/buf
 PACKAGES := libs/collections-core services/overdue-detector services/case-router services/notifier services/agency-gateway
 
-.PHONY: help venv tools proto proto-check proto-baseline up down test test-fast bench-runtime clean
+.PHONY: help venv tools proto proto-check proto-baseline up down test bench-runtime bench-aging clean
 
 help:
 	@echo "make up          start Kafka and the four services on SQLite (main job until the demo lands)"
@@ -14,6 +14,7 @@ help:
 	@echo "make test        set up from scratch and run every test (unit, integration, fault, end-to-end)"
 	@echo "make proto       regenerate the committed Python from proto/"
 	@echo "make bench-runtime  run the runtime passthrough benchmark (bench/runtime)"
+	@echo "make bench-aging    run the detector's daily ageing benchmark, 1M accounts (bench/aging)"
 
 $(VENV)/.installed: constraints.txt $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +53,9 @@ test: tools
 
 bench-runtime: tools
 	$(PY) bench/runtime/passthrough.py
+
+bench-aging: tools
+	$(PY) bench/aging/aging.py --accounts 1000000
 
 clean: down
 	rm -rf var $(VENV) proto/node_modules
