@@ -1,20 +1,21 @@
 """The inbox: which event ids this service has already handled or dead-lettered.
 
-On PostgreSQL the hot path talks to asyncpg directly (``= ANY`` and binary COPY):
-SQLAlchemy's per-row parameter processing cost more CPU than the rest of the
-runtime's per-event work together (see docs/benchmarks.md).
+The hot path talks to the driver directly (asyncpg ``= ANY`` and binary COPY on
+PostgreSQL, executemany on SQLite): SQLAlchemy's per-row parameter processing cost
+more CPU than the rest of the runtime's per-event work together (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from collections_core.storage import inbox
 
 COLUMNS = ("event_id", "ce_type", "topic", "kafka_partition", "kafka_offset", "outcome", "received_at")
+_SQLITE_INSERT = f"INSERT INTO inbox ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 
 async def driver_connection(connection: AsyncConnection):
@@ -37,4 +38,9 @@ async def record(connection: AsyncConnection, rows: Sequence[tuple]) -> None:
         raw = await driver_connection(connection)
         await raw.copy_records_to_table("inbox", records=rows, columns=COLUMNS)
         return
-    await connection.execute(insert(inbox), [dict(zip(COLUMNS, row, strict=True)) for row in rows])
+    # SQLite: the driver's executemany in this same transaction, instants stored as
+    # SQLAlchemy's SQLite DateTime stores them (its per-row handling cost more).
+    dialect = connection.dialect
+    instant = inbox.c.received_at.type.dialect_impl(dialect).bind_processor(dialect)
+    raw = await driver_connection(connection)
+    await raw.executemany(_SQLITE_INSERT, [(*row[:-1], instant(row[-1])) for row in rows])

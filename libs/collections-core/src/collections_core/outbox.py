@@ -17,7 +17,7 @@ from datetime import datetime
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from collections_core import metrics
@@ -74,11 +74,14 @@ async def insert_records(connection: AsyncConnection, records: Sequence[OutboxRe
     # SQLite: the transaction began IMMEDIATE, so it holds the only write lock and
     # the next ids are known; giving them explicitly keeps the rows in order.
     first = (await connection.execute(select(func.coalesce(func.max(outbox.c.id), 0)))).scalar_one() + 1
-    await connection.execute(insert(outbox), [
-        {"id": first + i, "topic": r.topic, "record_key": r.key, "record_value": r.value,
-         "headers": _pack_headers(r.headers), "created_at": now}
-        for i, r in enumerate(records)
-    ])
+    # Through the driver's executemany, in this same transaction: SQLAlchemy's
+    # per-row parameter handling cost more than the insert itself. The instant is
+    # stored as SQLAlchemy's SQLite DateTime stores it.
+    dialect = connection.dialect
+    created_at = outbox.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)(now)
+    raw = await driver_connection(connection)
+    await raw.executemany(_SQLITE_INSERT, [
+        (first + i, r.topic, r.key, r.value, _pack_headers(r.headers), created_at) for i, r in enumerate(records)])
     return list(enumerate(records, start=first))
 
 
@@ -96,6 +99,7 @@ async def _insert_postgresql(connection: AsyncConnection, records: Sequence[Outb
 
 
 _COPY_COLUMNS = ("id", "topic", "record_key", "record_value", "headers", "created_at")
+_SQLITE_INSERT = f"INSERT INTO outbox ({', '.join(_COPY_COLUMNS)}) VALUES ({', '.join('?' * len(_COPY_COLUMNS))})"
 
 
 class OutboxRelay:
