@@ -54,9 +54,18 @@ class Database:
         async with self.engine.begin() as connection:
             yield connection
 
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads only. On SQLite it begins a deferred transaction, so
+        it reads the last committed state at once instead of queueing for the write
+        lock behind a long batch transaction (WAL readers never wait)."""
+        async with self.engine.connect() as connection:
+            await connection.execution_options(**{_READ_ONLY: True})
+            yield connection
+
     async def ping(self) -> bool:
         try:
-            async with self.engine.connect() as connection:
+            async with self.reading() as connection:
                 await connection.execute(text("SELECT 1"))
             return True
         except Exception:
@@ -82,5 +91,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 def _sqlite_begin_immediate(connection) -> None:
     # Take the write lock up front: a deferred transaction that reads and then
     # writes fails at once (SQLITE_BUSY_SNAPSHOT) when another writer got there
-    # first, whereas BEGIN IMMEDIATE simply waits its turn.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # first, whereas BEGIN IMMEDIATE simply waits its turn. Database.reading()
+    # never writes, so it needs no lock.
+    connection.exec_driver_sql("BEGIN" if connection.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
+
+
+_READ_ONLY = "collections_read_only"

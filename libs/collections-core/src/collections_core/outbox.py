@@ -153,7 +153,7 @@ class OutboxRelay:
             query = query.where(outbox.c.id < self._handed_over[0][0])
         # A plain read: on SQLite it must not wait for the write lock that a long
         # batch transaction (a day's ageing) holds for minutes.
-        async with self.database.engine.connect() as connection:
+        async with self.database.reading() as connection:
             rows = (await connection.execute(query)).all()
         return [(r.id, OutboxRecord(r.topic, r.record_key, r.record_value, _unpack_headers(r.headers))) for r in rows]
 
@@ -236,7 +236,7 @@ class OutboxRelay:
         return grouped
 
     async def backlog(self) -> int:
-        async with self.database.engine.connect() as connection:
+        async with self.database.reading() as connection:
             return (await connection.execute(
                 select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
             )).scalar_one()

@@ -23,7 +23,7 @@ def _case_view(row, entries) -> dict:
 
 
 async def _view(request: Request, condition, missing: str) -> dict:
-    async with request.app.state.runtime.database.engine.connect() as connection:
+    async with request.app.state.runtime.database.reading() as connection:
         row = (await connection.execute(select(cases).where(condition).order_by(cases.c.opened_at.desc()))).first()
         if row is None:
             raise Problem(404, "Case not found", missing)

@@ -28,7 +28,7 @@ class ProviderRefused(Exception):
 
 
 async def send_pending(runtime: ServiceRuntime, client: httpx.AsyncClient, settings: NotifierSettings) -> int:
-    async with runtime.database.engine.connect() as connection:
+    async with runtime.database.reading() as connection:
         pending = (await connection.execute(
             select(deliveries, contact_points.c.phone)
             .join(contact_points, contact_points.c.customer_id == deliveries.c.customer_id)

@@ -31,7 +31,7 @@ def _money(amount: int, currency: str) -> dict:
 @router.get("/accounts/{account_id}")
 async def get_account(request: Request, account_id: Identifier) -> dict:
     runtime = request.app.state.runtime
-    async with runtime.database.engine.connect() as connection:
+    async with runtime.database.reading() as connection:
         account = await load_account(connection, account_id)
         if account is None:
             raise Problem(404, "Account not found", f"no account {account_id}")
@@ -67,7 +67,7 @@ async def get_account(request: Request, account_id: Identifier) -> dict:
 
 @router.get("/portfolio")
 async def get_portfolio(request: Request) -> dict:
-    async with request.app.state.runtime.database.engine.connect() as connection:
+    async with request.app.state.runtime.database.reading() as connection:
         last = await last_aged_day(connection)
         summary = await portfolio(connection)
     return {

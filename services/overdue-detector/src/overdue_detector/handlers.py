@@ -337,7 +337,7 @@ class Detector:
     async def age_closed_days(self, runtime) -> None:
         """Age every closed day, oldest first, whose preceding postings are all applied."""
         while True:
-            async with runtime.database.engine.connect() as connection:
+            async with runtime.database.reading() as connection:
                 day = (await connection.execute(
                     select(closed_days).order_by(closed_days.c.business_day).limit(1))).first()
             if day is None or not await runtime.consumer.consumed_past(json.loads(day.log_ends)):
