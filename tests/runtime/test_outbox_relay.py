@@ -18,11 +18,16 @@ from support import read_topic
 pytestmark = pytest.mark.integration
 
 
-async def _database(url: str) -> Database:
-    database = Database(url)
+@pytest.fixture
+async def relayed_outbox(database_url, kafka, topics):
+    """A fresh outbox table and a relay over it that publishes four rows a round."""
+    database = Database(database_url)
     async with database.transaction() as connection:
         await connection.run_sync(metadata.create_all)
-    return database
+    relay = OutboxRelay(database, kafka.bootstrap, topics["service"], SystemClock(), batch_size=4)
+    yield database, relay
+    await relay.stop()
+    await database.dispose()
 
 
 async def _commit(database: Database, topic: str, names: list[str]):
@@ -47,26 +52,20 @@ async def _unpublished(database: Database) -> int:
             select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None)))).scalar_one()
 
 
-async def test_rows_left_in_the_table_and_rows_handed_over_are_published_once_in_order(kafka, database_url, topics):
-    database = await _database(database_url)
-    relay = OutboxRelay(database, kafka.bootstrap, topics["service"], SystemClock(), batch_size=4)
-    try:
-        # Committed by a process that died before handing them over: only the table knows.
-        left = [f"left-{i}" for i in range(6)]
-        await _commit(database, topics["output"], left)
-        handed = [f"handed-{i}" for i in range(10)]
-        relay.hand_over(await _commit(database, topics["output"], handed))
-        await _publish_all(relay)
-        assert await _published_values(kafka.bootstrap, topics["output"], 16) == left + handed
-        assert await _unpublished(database) == 0
-    finally:
-        await relay.stop()
-        await database.dispose()
+async def test_rows_left_in_the_table_and_rows_handed_over_are_published_once_in_order(relayed_outbox, kafka, topics):
+    database, relay = relayed_outbox
+    # Committed by a process that died before handing them over: only the table knows.
+    left = [f"left-{i}" for i in range(6)]
+    await _commit(database, topics["output"], left)
+    handed = [f"handed-{i}" for i in range(10)]
+    relay.hand_over(await _commit(database, topics["output"], handed))
+    await _publish_all(relay)
+    assert await _published_values(kafka.bootstrap, topics["output"], 16) == left + handed
+    assert await _unpublished(database) == 0
 
 
-async def test_rows_read_from_the_table_then_handed_over_are_not_published_twice(kafka, database_url, topics):
-    database = await _database(database_url)
-    relay = OutboxRelay(database, kafka.bootstrap, topics["service"], SystemClock(), batch_size=4)
+async def test_rows_read_from_the_table_then_handed_over_are_not_published_twice(relayed_outbox, kafka, topics):
+    database, relay = relayed_outbox
     names = [f"row-{i}" for i in range(7)]
     stored = await _commit(database, topics["output"], names)
     read_table = relay._unpublished_in_table
@@ -80,29 +79,20 @@ async def test_rows_read_from_the_table_then_handed_over_are_not_published_twice
         return batch
 
     relay._unpublished_in_table = hand_over_after_the_read
-    try:
-        await _publish_all(relay)
-        assert await _published_values(kafka.bootstrap, topics["output"], 7) == names
-        assert await _unpublished(database) == 0
-    finally:
-        await relay.stop()
-        await database.dispose()
+    await _publish_all(relay)
+    assert await _published_values(kafka.bootstrap, topics["output"], 7) == names
+    assert await _unpublished(database) == 0
 
 
 async def test_a_hand_over_that_arrives_after_the_rows_went_out_from_the_table_publishes_nothing_again(
-        kafka, database_url, topics):
+        relayed_outbox, kafka, topics):
     # SQLite returns from a big commit only after its checkpoint: meanwhile the relay
     # can find the committed rows in the table and publish several batches of them.
-    database = await _database(database_url)
-    relay = OutboxRelay(database, kafka.bootstrap, topics["service"], SystemClock(), batch_size=4)
+    database, relay = relayed_outbox
     names = [f"row-{i}" for i in range(11)]
-    try:
-        stored = await _commit(database, topics["output"], names)
-        await _publish_all(relay)  # all of them, from the table, before the hand-over
-        relay.hand_over(stored)
-        await _publish_all(relay)
-        assert await _published_values(kafka.bootstrap, topics["output"], 11) == names
-        assert await _unpublished(database) == 0
-    finally:
-        await relay.stop()
-        await database.dispose()
+    stored = await _commit(database, topics["output"], names)
+    await _publish_all(relay)  # all of them, from the table, before the hand-over
+    relay.hand_over(stored)
+    await _publish_all(relay)
+    assert await _published_values(kafka.bootstrap, topics["output"], 11) == names
+    assert await _unpublished(database) == 0

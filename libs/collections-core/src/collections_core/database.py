@@ -32,6 +32,10 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, (ConnectionError, TimeoutError, OSError))
 
 
+# Execution option that marks a connection as Database.reading()'s.
+_READ_ONLY = "collections_read_only"
+
+
 class Database:
     def __init__(self, url: str, pool_size: int = 5, command_timeout: float = 30.0) -> None:
         self.url = async_url(url)
@@ -95,5 +99,3 @@ def _sqlite_begin_immediate(connection) -> None:
     # never writes, so it needs no lock.
     connection.exec_driver_sql("BEGIN" if connection.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
 
-
-_READ_ONLY = "collections_read_only"

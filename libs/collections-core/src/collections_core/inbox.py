@@ -7,19 +7,33 @@ more CPU than the rest of the runtime's per-event work together (docs/benchmarks
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Column, Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from collections_core.storage import inbox
 
 COLUMNS = ("event_id", "ce_type", "topic", "kafka_partition", "kafka_offset", "outcome", "received_at")
-_SQLITE_INSERT = f"INSERT INTO inbox ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 
 async def driver_connection(connection: AsyncConnection):
     return (await connection.get_raw_connection()).driver_connection
+
+
+async def sqlite_insert_many(connection: AsyncConnection, table: Table, columns: Sequence[str],
+                             rows: Sequence[tuple]) -> None:
+    """SQLite: the driver's executemany, in the connection's own transaction."""
+    raw = await driver_connection(connection)
+    await raw.executemany(
+        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows)
+
+
+def sqlite_instant(connection: AsyncConnection, column: Column) -> Callable[[datetime], str]:
+    """An instant as SQLAlchemy's SQLite DateTime stores it, for rows written through the driver."""
+    dialect = connection.dialect
+    return column.type.dialect_impl(dialect).bind_processor(dialect)
 
 
 async def already_seen(connection: AsyncConnection, event_ids: Sequence[str]) -> set[str]:
@@ -38,9 +52,5 @@ async def record(connection: AsyncConnection, rows: Sequence[tuple]) -> None:
         raw = await driver_connection(connection)
         await raw.copy_records_to_table("inbox", records=rows, columns=COLUMNS)
         return
-    # SQLite: the driver's executemany in this same transaction, instants stored as
-    # SQLAlchemy's SQLite DateTime stores them (its per-row handling cost more).
-    dialect = connection.dialect
-    instant = inbox.c.received_at.type.dialect_impl(dialect).bind_processor(dialect)
-    raw = await driver_connection(connection)
-    await raw.executemany(_SQLITE_INSERT, [(*row[:-1], instant(row[-1])) for row in rows])
+    instant = sqlite_instant(connection, inbox.c.received_at)
+    await sqlite_insert_many(connection, inbox, COLUMNS, [(*row[:-1], instant(row[-1])) for row in rows])

@@ -24,7 +24,7 @@ from collections_core import metrics
 from collections_core.clock import Clock
 from collections_core.database import Database
 from collections_core.faults import BEFORE_PUBLISH, crash_point
-from collections_core.inbox import driver_connection
+from collections_core.inbox import driver_connection, sqlite_insert_many, sqlite_instant
 from collections_core.logs import get_logger
 from collections_core.storage import outbox
 
@@ -74,13 +74,8 @@ async def insert_records(connection: AsyncConnection, records: Sequence[OutboxRe
     # SQLite: the transaction began IMMEDIATE, so it holds the only write lock and
     # the next ids are known; giving them explicitly keeps the rows in order.
     first = (await connection.execute(select(func.coalesce(func.max(outbox.c.id), 0)))).scalar_one() + 1
-    # Through the driver's executemany, in this same transaction: SQLAlchemy's
-    # per-row parameter handling cost more than the insert itself. The instant is
-    # stored as SQLAlchemy's SQLite DateTime stores it.
-    dialect = connection.dialect
-    created_at = outbox.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)(now)
-    raw = await driver_connection(connection)
-    await raw.executemany(_SQLITE_INSERT, [
+    created_at = sqlite_instant(connection, outbox.c.created_at)(now)
+    await sqlite_insert_many(connection, outbox, _COPY_COLUMNS, [
         (first + i, r.topic, r.key, r.value, _pack_headers(r.headers), created_at) for i, r in enumerate(records)])
     return list(enumerate(records, start=first))
 
@@ -99,7 +94,6 @@ async def _insert_postgresql(connection: AsyncConnection, records: Sequence[Outb
 
 
 _COPY_COLUMNS = ("id", "topic", "record_key", "record_value", "headers", "created_at")
-_SQLITE_INSERT = f"INSERT INTO outbox ({', '.join(_COPY_COLUMNS)}) VALUES ({', '.join('?' * len(_COPY_COLUMNS))})"
 
 
 class OutboxRelay:
@@ -214,7 +208,7 @@ class OutboxRelay:
         ids = [row_id for row_id, _ in batch]
         first, last = min(ids), max(ids)
         # Usually one writer's rows, consecutive: a range is far cheaper than a list of ids.
-        which = outbox.c.id.between(first, last) if last - first + 1 == len(set(ids)) else outbox.c.id.in_(ids)
+        which = outbox.c.id.between(first, last) if last - first + 1 == len(ids) else outbox.c.id.in_(ids)
         async with self.database.transaction() as connection:
             await connection.execute(update(outbox).where(which).values(published_at=self.clock.now()))
         for topic, count in Counter(r.topic for _, r in batch).items():

@@ -124,7 +124,7 @@ aged AS (
     LEFT JOIN paid pd ON pd.account_id = acct.account_id
 )
 SELECT aged.*, {bucket} AS bucket,
-       s.account_id IS NOT NULL AS reported, COALESCE(s.episode_open, :no) AS episode_open
+       COALESCE(s.episode_open, :no) AS episode_open
 FROM aged LEFT JOIN delinquency_state s ON s.account_id = aged.account_id
 {where}
 """
@@ -167,7 +167,6 @@ class AgedAccount:
     balance: int
     credit_available: int
     charged_off_on: date | None
-    reported: bool  # a delinquency_state row exists
     episode_open: bool
 
     @property
@@ -212,7 +211,7 @@ def _aged(rows, business_date: date) -> list[AgedAccount]:
             oldest_due_date=from_day_number(r.oldest_due_day) if r.oldest_due_day is not None else None,
             balance=int(r.balance), credit_available=int(r.credit_available),
             charged_off_on=from_day_number(r.charged_off_day) if r.charged_off_day is not None else None,
-            reported=bool(r.reported), episode_open=bool(r.episode_open),
+            episode_open=bool(r.episode_open),
         )
         for r in rows
     ]
@@ -250,7 +249,7 @@ async def age_and_record(connection: AsyncConnection, business_date: date,
     account's delinquency_state in the same statement set, and returns the results
     with each episode flag as it was before (the caller decides the events from it)."""
     parameters = _parameters(business_date, policy)
-    await connection.execute(text("DROP TABLE IF EXISTS aging_result"))
+    # Dropped before the commit; a failure rolls its creation back on both engines.
     await connection.execute(text("CREATE TEMPORARY TABLE aging_result AS " + _aged_query(policy, everyone=False)),
                              parameters)
     await connection.execute(text(_RECORD_STATES), parameters)

@@ -96,14 +96,12 @@ def _date(message, field: str) -> date:
         raise Rejected(f"{field} is missing or not a calendar date") from None
 
 
-async def upsert_states(connection: AsyncConnection, rows: list[dict]) -> None:
-    """Write delinquency_state rows in one statement (executemany), whichever engine."""
-    if not rows:
-        return
+async def upsert_state(connection: AsyncConnection, row: dict) -> None:
+    """Write one account's delinquency_state row (the daily ageing writes them in SQL, aging.py)."""
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(delinquency_state)
+    statement = dialect.insert(delinquency_state).values(**row)
     columns = {c.name: statement.excluded[c.name] for c in delinquency_state.c if c.name != "account_id"}
-    await connection.execute(statement.on_conflict_do_update(index_elements=["account_id"], set_=columns), rows)
+    await connection.execute(statement.on_conflict_do_update(index_elements=["account_id"], set_=columns))
 
 
 def _state_row(snapshot: DelinquencySnapshot, episode_open: bool) -> dict:
@@ -279,7 +277,7 @@ class Detector:
             for decision in decisions:
                 episode_open = self._emit(work, account, decision, payment.payment_id, episode_open)
             if state is not None or restated.delinquent:
-                await upsert_states(connection, [_state_row(restated, episode_open)])
+                await upsert_state(connection, _state_row(restated, episode_open))
             return
         if state is None:
             return  # never delinquent on an aged day: nothing to cure or reopen before the next close

@@ -10,7 +10,7 @@ value date:
 
 An account can only be delinquent on day D if unpaid_from_due_day + grace < D, or if
 some of its payments are valued after D (then the payments counted on D are fewer
-than all of them): aging.candidates() takes exactly those, plus the accounts whose
+than all of them): aging's _CANDIDATES takes exactly those, plus the accounts whose
 reported state or charge-off still needs a decision. The handlers refresh an
 account's position in the transaction that changes its cycles or payments.
 """
