@@ -8,6 +8,7 @@ import importlib
 import json
 import re
 from collections import defaultdict
+from functools import cache
 
 import jsonschema
 import kubernetes_validate
@@ -25,20 +26,16 @@ SETTINGS = {"overdue-detector": "overdue_detector.settings:DetectorSettings",
             "agency-gateway": "agency_gateway.settings:GatewaySettings"}
 
 
+@cache
 def render(overlay: str) -> list[dict]:
     result = run(tool("kustomize"), "build", DEPLOY / "k8s" / "overlays" / overlay)
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
-RENDERED = {}
-
-
 @pytest.fixture(scope="module", params=OVERLAYS)
 def rendered(request) -> tuple[str, list[dict]]:
-    if request.param not in RENDERED:
-        RENDERED[request.param] = render(request.param)
-    return request.param, RENDERED[request.param]
+    return request.param, render(request.param)
 
 
 def of_kind(documents: list[dict], kind: str) -> dict[str, dict]:
@@ -68,8 +65,7 @@ def test_every_object_matches_its_schema(rendered):
     ("ServiceMonitor", ("spec", "endpoint"), []),
 ])
 def test_the_validation_rejects_a_misspelt_field(kind, path, value):
-    documents = RENDERED.setdefault("dev", render("dev"))
-    broken = copy.deepcopy(next(d for d in documents if d["kind"] == kind))
+    broken = copy.deepcopy(next(d for d in render("dev") if d["kind"] == kind))
     target = broken
     for step in path[:-1]:
         target = target[step]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import subprocess
 import sys
 import threading
@@ -21,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 import yaml
+from collections_core.auth import mint_token
 from collections_core.contracts.collections.v1 import placements_pb2
 from collections_core.contracts.corebanking.v1 import accounts_pb2, business_days_pb2, customers_pb2, statements_pb2
 from collections_core.money import Money
@@ -81,7 +83,15 @@ def sample_sum(process: ServiceProcess, name: str, *labels: str) -> float:
                if line.startswith(name + "{") and all(label in line for label in labels))
 
 
-async def walk_one_customer(bootstrap: str, services: dict[str, ServiceProcess]) -> None:
+def account_known(detector: ServiceProcess, account: str, token: str) -> bool:
+    try:
+        return httpx.get(f"{detector.url}/v1/accounts/{account}", headers={"Authorization": f"Bearer {token}"},
+                         timeout=10).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+async def walk_one_customer(bootstrap: str, services: dict[str, ServiceProcess], token: str) -> None:
     run = uuid.uuid4().hex[:8]
     account, customer = f"ACC-{run}", f"CUS-{run}"
     await produce(bootstrap, "corebanking.customers.v1", [encode(customers_pb2.CustomerUpserted(
@@ -90,11 +100,13 @@ async def walk_one_customer(bootstrap: str, services: dict[str, ServiceProcess])
     await produce(bootstrap, "corebanking.accounts.v1", [encode(accounts_pb2.AccountOpened(
         account_id=account, customer_id=customer, currency="CNY", credit_limit=Money(5_000_000, "CNY").to_proto(),
         opened_on=date_to_proto(date(2026, 1, 5))), account)])
+    detector, router = services["overdue-detector"], services["case-router"]
+    # Accounts and statements are separate topics: a statement read first would be rejected.
+    wait_for(lambda: account_known(detector, account, token), "account opened")
     await produce(bootstrap, "corebanking.statements.v1", [encode(statements_pb2.StatementIssued(
         account_id=account, statement_id=f"ST-{run}", cycle_date=date_to_proto(date(2026, 10, 1)),
         due_date=date_to_proto(date(2026, 10, 25)), statement_balance=Money(1_000_000, "CNY").to_proto(),
         minimum_due=Money(50_000, "CNY").to_proto()), account)])
-    detector, router = services["overdue-detector"], services["case-router"]
     wait_for(lambda: sample_sum(detector, "cc_events_consumed_total", "StatementIssued"), "statement applied")
     await produce(bootstrap, "corebanking.business-days.v1", [encode(
         business_days_pb2.BusinessDayClosed(business_date=date_to_proto(date(2026, 10, 29))), "business-day")])
@@ -131,11 +143,13 @@ def platform(kafka, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("scrape")
     provider = SmsProvider()
     run = uuid.uuid4().hex[:8]
+    secret = secrets.token_urlsafe(32)
     services = {}
     for name, (module, prefix, _) in SERVICES.items():
         env = {f"{prefix}_DATABASE_URL": f"sqlite:///{tmp / name}.db", f"{prefix}_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
                f"{prefix}_HTTP_PORT": str(free_port()), f"{prefix}_CONSUMER_GROUP": f"{name}-{run}",
-               f"{prefix}_RELAY_POLL_INTERVAL_SECONDS": "0.1", "NOTIFIER_SMS_PROVIDER_URL": provider.url}
+               f"{prefix}_RELAY_POLL_INTERVAL_SECONDS": "0.1", f"{prefix}_AUTH_JWT_SECRET": secret,
+               "NOTIFIER_SMS_PROVIDER_URL": provider.url}
         services[name] = ServiceProcess([sys.executable, "-m", module], env, tmp / f"{name}.log",
                                         http_port=int(env[f"{prefix}_HTTP_PORT"]))
     prometheus = None
@@ -150,7 +164,8 @@ def platform(kafka, tmp_path_factory):
              f"--storage.tsdb.path={tmp / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"],
             stdout=open(tmp / "prometheus.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
         # Prometheus starts while the customer walks through: it scrapes from the first step.
-        asyncio.run(walk_one_customer(kafka.bootstrap, services))
+        token = mint_token(secret, "sre", ["operations", "supervisor", "agent"])
+        asyncio.run(walk_one_customer(kafka.bootstrap, services, token))
         wait_for(lambda: prometheus_ready(f"http://127.0.0.1:{port}"), "Prometheus ready", timeout=120)
         yield services, f"http://127.0.0.1:{port}"
     finally:
