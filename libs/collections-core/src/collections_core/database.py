@@ -37,6 +37,9 @@ _READ_ONLY = "collections_read_only"
 
 
 class Database:
+    """``hide_parameters``: a statement's bound values (a customer's name, phone) never
+    appear in SQLAlchemy's error messages or logs, which free-text redaction could miss."""
+
     def __init__(self, url: str, pool_size: int = 5, command_timeout: float = 30.0) -> None:
         self.url = async_url(url)
         self.dialect = make_url(self.url).get_backend_name()
@@ -44,13 +47,15 @@ class Database:
             database = make_url(self.url).database
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
-            self.engine: AsyncEngine = create_async_engine(self.url, connect_args={"timeout": 30})
+            self.engine: AsyncEngine = create_async_engine(self.url, connect_args={"timeout": 30},
+                                                           hide_parameters=True)
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin_immediate)
         else:
             self.engine = create_async_engine(
                 self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
                 pool_timeout=10, connect_args={"timeout": 5, "command_timeout": command_timeout},
+                hide_parameters=True,
             )
 
     @asynccontextmanager
