@@ -15,14 +15,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import uvicorn
 from pydantic_settings import SettingsConfigDict
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert
 
 from collections_core.codec import Rejected, type_of
 from collections_core.contracts.collections.v1 import delinquency_pb2
 from collections_core.contracts.corebanking.v1 import payments_pb2
-from collections_core.service import ServiceRuntime, configure
+from collections_core.service import ServiceRuntime, configure, serve
 from collections_core.settings import ServiceSettings
 
 effects = Table(
@@ -64,8 +63,7 @@ def run() -> None:
     runtime = ServiceRuntime(settings, topics=settings.input_topics.split(","),
                              handlers=handlers(settings.output_topic),
                              migrations=Path(__file__).parent / "ledger_migrations")
-    uvicorn.run(runtime.app("ledger-test"), host=settings.http_host, port=settings.http_port,
-                log_level="warning", timeout_graceful_shutdown=20)
+    serve(runtime.app("ledger-test"), settings)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import uvicorn
 from fastapi import APIRouter, FastAPI
 
 from collections_core import metrics
@@ -129,7 +130,9 @@ class ServiceRuntime:
             finally:
                 await self.stop()
 
-        application = FastAPI(title=title, lifespan=lifespan)
+        docs = self.settings.docs_enabled
+        application = FastAPI(title=title, lifespan=lifespan, docs_url="/docs" if docs else None,
+                              redoc_url="/redoc" if docs else None)
         install_problem_handlers(application)
         install_observability(application, self.settings.service_name, self.readiness)
         for router in routers:
@@ -140,3 +143,10 @@ class ServiceRuntime:
 
 def configure(settings: ServiceSettings) -> None:
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    """Serve the app until SIGTERM. uvicorn keeps no logging set-up of its own
+    (log_config=None): its records go through configure()'s, redaction included."""
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None, log_level="warning",
+                timeout_graceful_shutdown=20)

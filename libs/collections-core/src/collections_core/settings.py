@@ -19,6 +19,7 @@ class ServiceSettings(BaseSettings):
     )
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=1, le=65535)
+    docs_enabled: bool = Field(default=True, description="serve /docs and /redoc (/openapi.json is always served)")
     consumer_group: str = Field(default="", description="empty means the service name")
     consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
     database_statement_timeout_seconds: float = Field(
