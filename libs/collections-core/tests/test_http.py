@@ -9,9 +9,9 @@ import httpx
 import pytest
 import structlog
 from fastapi import APIRouter, Depends
-from fastapi.security import HTTPBearer
 from prometheus_client import REGISTRY
 
+from collections_core.auth import require_roles
 from collections_core.http import PROBLEM_JSON, Problem, problems
 from collections_core.logs import configure_logging
 from collections_core.service import ServiceRuntime
@@ -33,9 +33,9 @@ async def busy() -> dict:
     raise Problem(429, "Too many requests", "slow down", headers={"Retry-After": "30"})
 
 
-@router.get("/guarded", dependencies=[Depends(HTTPBearer(auto_error=False))])
+@router.get("/guarded", dependencies=[Depends(require_roles("operations"))])
 async def guarded() -> dict:
-    raise Problem(401, "Unauthorized", "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+    return {"guarded": True}
 
 
 @router.get("/broken")
@@ -80,7 +80,7 @@ async def test_an_unexpected_error_is_a_bare_500_problem_counted_and_logged_mask
 @pytest.mark.parametrize(("method", "path", "status", "header", "value"), [
     ("POST", "/v1/busy", 405, "allow", "GET"),
     ("GET", "/v1/busy", 429, "retry-after", "30"),
-    ("GET", "/v1/guarded", 401, "www-authenticate", "Bearer"),
+    ("GET", "/v1/guarded", 401, "www-authenticate", 'Bearer realm="card-collections"'),
 ])
 async def test_problems_keep_their_headers(tmp_path, method, path, status, header, value):
     async with client(app(tmp_path)) as http:

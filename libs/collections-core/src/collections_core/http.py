@@ -6,8 +6,9 @@ a 429, ``WWW-Authenticate`` on a 401). An error nothing answered is a 500 withou
 internal detail: the detail goes to the (redacted) log, never to the caller.
 
 The OpenAPI says, per operation, which problems it answers: the runtime adds 422
-and 500 to every operation and 401/403 to every operation that requires a bearer
-token; a route declares the rest with ``responses=problems(404, 409)``.
+and 500 to every operation, 400 to every operation that takes a body and 401/403
+to every operation that requires a bearer token; a route declares the rest with
+``responses=problems(404, 409)``.
 """
 
 from __future__ import annotations
@@ -136,6 +137,7 @@ PROBLEM_SCHEMA = {
 _PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
 _EVERY_OPERATION = (422, 500)
 _AUTHENTICATED_OPERATION = (401, 403)
+_OPERATION_WITH_BODY = (400,)  # a body that is not even JSON (bad bytes, bad encoding)
 _FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
 
 
@@ -155,7 +157,8 @@ def _with_problems(schema: dict) -> None:
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
-            defaults = _EVERY_OPERATION + (_AUTHENTICATED_OPERATION if operation.get("security") else ())
+            defaults = (_EVERY_OPERATION + (_AUTHENTICATED_OPERATION if operation.get("security") else ())
+                        + (_OPERATION_WITH_BODY if "requestBody" in operation else ()))
             for status in defaults:
                 responses.setdefault(str(status), {"description": _phrase(status)})
             for status, response in responses.items():
