@@ -101,8 +101,8 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
         cache_logger_on_first_use=False,
     )
     structlog.contextvars.bind_contextvars(service=service)
-    # Libraries log through the standard library: the same context, redaction and
-    # rendering, on stderr; kept at WARNING because their INFO is chatty.
+    # Libraries (and Python's warnings) log through the standard library: the same
+    # context, redaction and rendering, on stderr; kept at WARNING because their INFO is chatty.
     handler = _StandardLibraryHandler()
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*context, structlog.stdlib.add_logger_name],
@@ -112,6 +112,7 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
         root.removeHandler(previous)
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
+    logging.captureWarnings(True)
 
 
 def get_logger(name: str | None = None):
