@@ -36,7 +36,7 @@ class OutboxRecord:
     topic: str
     key: bytes | None
     value: bytes | None
-    headers: list[tuple[str, bytes]]
+    headers: list[tuple[str, bytes | None]]
 
 
 StoredRecord = tuple[int, OutboxRecord]
@@ -50,7 +50,10 @@ StoredRecord = tuple[int, OutboxRecord]
 _MARK, _BETWEEN, _WITHIN = "\x1d", "\x1e", "\x1f"
 
 
-def _pack_headers(headers: Sequence[tuple[str, bytes]]) -> str:
+def _pack_headers(headers: Sequence[tuple[str, bytes | None]]) -> str:
+    if any(v is None for _, v in headers):
+        # Kafka allows a null header value (a dead letter keeps its record's); only JSON can say null.
+        return json.dumps([[k, None if v is None else v.decode("latin-1")] for k, v in headers])
     body = _BETWEEN.join([k + _WITHIN + v.decode("latin-1") for k, v in headers])
     if (body.count(_WITHIN) == len(headers) and body.count(_BETWEEN) == len(headers) - 1
             and _MARK not in body and "\x00" not in body):
@@ -58,10 +61,10 @@ def _pack_headers(headers: Sequence[tuple[str, bytes]]) -> str:
     return json.dumps([[k, v.decode("latin-1")] for k, v in headers])
 
 
-def _unpack_headers(text: str) -> list[tuple[str, bytes]]:
+def _unpack_headers(text: str) -> list[tuple[str, bytes | None]]:
     if text.startswith(_MARK):
         return [(k, v.encode("latin-1")) for k, v in (pair.split(_WITHIN) for pair in text[1:].split(_BETWEEN))]
-    return [(k, v.encode("latin-1")) for k, v in json.loads(text)]
+    return [(k, None if v is None else v.encode("latin-1")) for k, v in json.loads(text)]
 
 
 async def insert_records(connection: AsyncConnection, records: Sequence[OutboxRecord],
