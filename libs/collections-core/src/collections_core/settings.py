@@ -37,6 +37,8 @@ class ServiceSettings(BaseSettings):
     auth_issuer: str = Field(default="card-collections", description="expected iss; empty accepts any")
     auth_roles_claim: str = Field(default="roles", description="claim holding roles; dotted for nested claims")
     auth_leeway_seconds: float = Field(default=30.0, ge=0, le=300)
+    clock_file: str = Field(
+        default="", description="follow the simulator's clock in this file instead of the system clock")
     log_level: str = "INFO"
     log_json: bool = True
 
