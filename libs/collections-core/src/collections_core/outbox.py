@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -120,6 +121,11 @@ class OutboxRelay:
         self._producer: AIOKafkaProducer | None = None
         self._partitioner = DefaultPartitioner()
         self._partitions: dict[str, list[int]] = {}
+        self._last_round = time.monotonic()
+
+    def seconds_since_last_round(self) -> float:
+        """Since the relay last finished a round without error (idle rounds count)."""
+        return time.monotonic() - self._last_round
 
     def hand_over(self, committed: Sequence[StoredRecord]) -> None:
         """Rows whose transaction has committed; call in commit order."""
@@ -243,6 +249,7 @@ class OutboxRelay:
         while not self._stopping:
             try:
                 published = await self.publish_pending()
+                self._last_round = time.monotonic()
                 backoff = 0.1
                 if published:
                     continue
