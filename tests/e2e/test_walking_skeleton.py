@@ -65,9 +65,20 @@ class SmsProvider:
         self.server.shutdown()
 
 
-def service(name: str, module: str, prefix: str, tmp_path, bootstrap: str, run: str, **extra) -> ServiceProcess:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_for(request, tmp_path):
+    """Each service's own database, on one engine per run."""
+    if request.param == "sqlite":
+        return lambda name: f"sqlite:///{tmp_path / name}.db"
+    server = request.getfixturevalue("postgres")
+    run = uuid.uuid4().hex[:8]
+    return lambda name: server.dsn(server.create_database(f"e2e_{name.replace('-', '_')}_{run}"))
+
+
+def service(name: str, module: str, prefix: str, database_url: str, tmp_path, bootstrap: str, run: str,
+            **extra) -> ServiceProcess:
     port = free_port()
-    env = {f"{prefix}_DATABASE_URL": f"sqlite:///{tmp_path / name}.db", f"{prefix}_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+    env = {f"{prefix}_DATABASE_URL": database_url, f"{prefix}_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
            f"{prefix}_HTTP_PORT": str(port), f"{prefix}_CONSUMER_GROUP": f"{name}-{run}",
            f"{prefix}_RELAY_POLL_INTERVAL_SECONDS": "0.1",
            **{f"{prefix}_{k.upper()}": v for k, v in extra.items()}}
@@ -91,16 +102,17 @@ def consumed(process: ServiceProcess, ce_type: str) -> float:
                if line.startswith("cc_events_consumed_total{") and f'type="{ce_type}"' in line)
 
 
-async def test_delinquent_account_gets_a_case_and_one_sms_reminder(kafka, tmp_path):
+async def test_delinquent_account_gets_a_case_and_one_sms_reminder(kafka, database_for, tmp_path):
     run = uuid.uuid4().hex[:8]
     account, customer = f"ACC-{run}", f"CUS-{run}"
     provider = SmsProvider()
     processes = {
-        "detector": service("overdue-detector", "overdue_detector.main", "DETECTOR", tmp_path, kafka.bootstrap, run),
-        "router": service("case-router", "case_router.main", "ROUTER", tmp_path, kafka.bootstrap, run),
-        "notifier": service("notifier", "notifier.main", "NOTIFIER", tmp_path, kafka.bootstrap, run,
-                            sms_provider_url=provider.url),
-        "gateway": service("agency-gateway", "agency_gateway.main", "GATEWAY", tmp_path, kafka.bootstrap, run),
+        name: service(name, module, prefix, database_for(name), tmp_path, kafka.bootstrap, run, **extra)
+        for name, module, prefix, extra in [
+            ("overdue-detector", "overdue_detector.main", "DETECTOR", {}),
+            ("case-router", "case_router.main", "ROUTER", {}),
+            ("notifier", "notifier.main", "NOTIFIER", {"sms_provider_url": provider.url}),
+            ("agency-gateway", "agency_gateway.main", "GATEWAY", {})]
     }
     try:
         for process in processes.values():
@@ -120,14 +132,14 @@ async def test_delinquent_account_gets_a_case_and_one_sms_reminder(kafka, tmp_pa
             account_id=account, statement_id=f"ST-{run}", cycle_date=date_to_proto(date(2026, 10, 1)),
             due_date=date_to_proto(date(2026, 10, 25)), statement_balance=Money(1_000_000, "CNY").to_proto(),
             minimum_due=Money(50_000, "CNY").to_proto()), account)])
-        wait_for(lambda: consumed(processes["detector"], "corebanking.v1.StatementIssued") >= 1,
+        wait_for(lambda: consumed(processes["overdue-detector"], "corebanking.v1.StatementIssued") >= 1,
                  what="detector applied the statement")
         # Due 25 Oct, grace 3 days: unpaid at the end of the 28th, so past due on the 29th.
         await produce(kafka.bootstrap, "corebanking.business-days.v1", [encode(
             business_days_pb2.BusinessDayClosed(business_date=date_to_proto(date(2026, 10, 29))), "business-day")])
 
         def case_with_contact():
-            response = httpx.get(f"{processes['router'].url}/v1/accounts/{account}/case", timeout=5)
+            response = httpx.get(f"{processes['case-router'].url}/v1/accounts/{account}/case", timeout=5)
             if response.status_code != 200:
                 return None
             case = response.json()
@@ -147,13 +159,14 @@ async def test_delinquent_account_gets_a_case_and_one_sms_reminder(kafka, tmp_pa
             region="CN-31"), account)])
 
         def listed():
-            body = httpx.get(f"{processes['gateway'].url}/v1/placements", params={"limit": 1000}, timeout=5).json()
+            gateway = processes["agency-gateway"].url
+            body = httpx.get(f"{gateway}/v1/placements", params={"limit": 1000}, timeout=5).json()
             return [p for p in body["placements"] if p["placement_id"] == placement]
 
         [listed_placement] = wait_for(listed, what="placement listed by the gateway")
         assert listed_placement["kind"] == "agency" and listed_placement["amount"] == {
             "amount_minor": 50_000, "currency": "CNY"}
-        problem = httpx.get(f"{processes['router'].url}/v1/cases/no-such-case", timeout=5)
+        problem = httpx.get(f"{processes['case-router'].url}/v1/cases/no-such-case", timeout=5)
         assert problem.status_code == 404 and problem.headers["content-type"] == "application/problem+json"
     finally:
         codes = {name: process.stop() for name, process in processes.items()}

@@ -26,7 +26,7 @@ def redrive(bootstrap: str, service: str, *args: str) -> subprocess.CompletedPro
 
 
 async def log_end(bootstrap: str, topic: str) -> dict[int, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None)
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]

@@ -45,20 +45,19 @@ def original_headers(record: ConsumerRecord) -> list[tuple[str, bytes | None]]:
 
 async def read_dead_letters(bootstrap: str, topic: str) -> list[ConsumerRecord]:
     """Every record on the dead-letter topic now, in order per partition."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                isolation_level="read_committed", client_id="cc-redrive")
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                auto_offset_reset="earliest", isolation_level="read_committed",
+                                client_id="cc-redrive")
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         if not partitions:
             raise SystemExit(f"topic {topic} not found on {bootstrap}")
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
         records: list[ConsumerRecord] = []
-        while any(await consumer.position(tp) < end for tp, end in ends.items()):
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
             batch = await consumer.getmany(timeout_ms=1000)
-            records += [r for part in batch.values() for r in part if r.offset < ends[TopicPartition(r.topic, r.partition)]]
+            records += [r for tp, part in batch.items() for r in part if r.offset < ends[tp]]
         return sorted(records, key=lambda r: (r.partition, r.offset))
     finally:
         await consumer.stop()
