@@ -1,7 +1,8 @@
 """Offset commits (issue 7, runtime item 6): a failed commit is retried until it
 succeeds, and a partition whose position moved past records the consumer is never
 given (a transaction's commit marker) is committed up to its position, so the
-detector's close barrier (``consumed_past``) is not held back by it."""
+detector's close barrier (``consumed_past``) is not held back by it. And the
+barrier reads and the lag observation survive rebalances (item 4)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
 from collections_core.service import ServiceRuntime
 from support import effects_per_payment, encode, payment, produce
@@ -64,8 +65,8 @@ async def test_a_partition_ending_in_a_transaction_marker_does_not_hold_the_barr
                 await producer.send_and_wait(topics["input"], value=value, key=key, headers=headers, partition=0)
         finally:
             await producer.stop()
-        ends = await runtime.consumer.log_end_offsets([topics["input"]])
-        assert ends[f"{topics['input']}:0"] == 2, "the record and its transaction's commit marker"
+        # The coordinator writes the commit marker just after the commit returns.
+        ends = await until(lambda: _ends_at(runtime, topics["input"], 2), "the record and its commit marker")
         await until(lambda: _effects(database_url), "payment applied")
         assert await until(lambda: runtime.consumer.consumed_past(ends), "barrier passed", timeout=30)
     finally:
@@ -100,6 +101,11 @@ async def test_a_failed_offset_commit_is_retried_until_it_succeeds(kafka, databa
         await runtime.stop()
 
 
+async def _ends_at(runtime, topic: str, end: int):
+    ends = await runtime.consumer.log_end_offsets([topic])
+    return ends if ends[f"{topic}:0"] == end else None
+
+
 async def _effects(database_url: str):
     return await effects_per_payment(database_url, PAYMENT) == {"P-1": 1}
 
@@ -110,3 +116,54 @@ async def _all_committed(consumer, partitions) -> bool:
 
 async def _committed_at(consumer, partition: TopicPartition, offset: int) -> bool:
     return await consumer.committed(partition) == offset
+
+
+async def test_barrier_reads_and_lag_survive_a_member_joining_and_leaving(kafka, database_url, topics):
+    runtime = await started(database_url, kafka.bootstrap, topics)
+    errors: list[BaseException] = []
+    reading = True
+
+    async def read_the_barrier_all_along() -> int:
+        reads = 0
+        while reading:
+            try:
+                ends = await runtime.consumer.log_end_offsets([topics["input"]])
+                await runtime.consumer.consumed_past(ends)
+                reads += 1
+            except Exception as error:  # noqa: BLE001 - the point is that nothing escapes
+                errors.append(error)
+            await asyncio.sleep(0.05)
+        return reads
+
+    reader = asyncio.create_task(read_the_barrier_all_along())
+    try:
+        await produce(kafka.bootstrap, topics["input"],
+                      [encode(payment(f"A-{i % 5}", f"P-{i}"), f"A-{i % 5}") for i in range(300)])
+        joiner = AIOKafkaConsumer(topics["input"], bootstrap_servers=kafka.bootstrap, group_id=topics["service"],
+                                  enable_auto_commit=False)
+        await joiner.start()  # the group rebalances while the runtime consumes
+        try:
+            await until(lambda: _assigned(joiner), "the joiner took partitions over")
+            await joiner.getmany(timeout_ms=500)
+        finally:
+            await joiner.stop()  # and again as it leaves
+        await until(lambda: _count(database_url, 300), "every payment applied", timeout=90)
+        ends = await runtime.consumer.log_end_offsets([topics["input"]])
+        assert await until(lambda: runtime.consumer.consumed_past(ends), "barrier passed", timeout=30)
+    finally:
+        reading = False
+        reads = await reader
+        failure = runtime.supervisor.failure
+        await runtime.stop()
+    assert errors == [] and reads > 0
+    assert failure is None, "the consumer loop survived both rebalances"
+
+
+async def _assigned(consumer) -> bool:
+    return bool(consumer.assignment())
+
+
+async def _count(database_url: str, expected: int) -> bool:
+    effects = await effects_per_payment(database_url, PAYMENT)
+    assert all(n == 1 for n in effects.values()), "an effect applied twice"
+    return len(effects) == expected

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pytest
 from collections_core.contracts.collections.v1 import delinquency_pb2
+from collections_core.database import Database
+from sqlalchemy import text
 from support import effects_per_payment, encode, header, ledger_service, payment, produce, read_topic
 
 pytestmark = pytest.mark.integration
@@ -86,3 +88,38 @@ async def test_a_handler_bug_is_retried_then_dead_lettered_and_a_transient_error
     assert header(bug, "dlq-code") == "handler-error"
     assert "KeyError" in header(bug, "dlq-reason") and "after 3 attempts" in header(bug, "dlq-reason")
     assert bug.value == encode(payment(account, "BUG-1"), account)[1]
+
+
+async def test_a_record_the_runtime_itself_keeps_failing_on_is_dead_lettered(kafka, database_url, topics, tmp_path):
+    account = "A-3"
+    service = ledger_service(tmp_path, database_url, kafka.bootstrap, topics["input"], topics["output"],
+                             name=topics["service"]).start()
+    try:
+        service.wait_healthy()
+        # The store starts refusing one event id: the runtime's own inbox write fails
+        # on it, not the handler.
+        database = Database(database_url)
+        try:
+            async with database.transaction() as connection:
+                if connection.dialect.name == "postgresql":
+                    await connection.execute(text(
+                        "ALTER TABLE inbox ADD CONSTRAINT refuse_boom CHECK (event_id NOT LIKE 'BOOM%')"))
+                else:
+                    await connection.execute(text(
+                        "CREATE TRIGGER refuse_boom BEFORE INSERT ON inbox WHEN NEW.event_id LIKE 'BOOM%' "
+                        "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"))
+        finally:
+            await database.dispose()
+        boom = encode(payment(account, "P-boom"), account, event_id="BOOM-1")
+        await produce(kafka.bootstrap, topics["input"], [
+            encode(payment(account, "P-0000"), account), boom,
+            *[encode(payment(account, f"P-{i:04d}"), account) for i in range(1, 10)]])
+        out = await read_topic(kafka.bootstrap, topics["output"], expect=10)
+        dead = await read_topic(kafka.bootstrap, topics["dlq"], expect=1)
+    finally:
+        service.stop()
+    assert cured(out) == [f"P-{i:04d}" for i in range(10)], "the partition moved on"
+    [letter] = dead
+    assert header(letter, "dlq-code") == "processing-error"
+    assert "runtime error after 3 attempts" in header(letter, "dlq-reason")
+    assert letter.value == boom[1] and header(letter, "ce_id") == "BOOM-1"

@@ -112,7 +112,7 @@ class _WaitForBatch(ConsumerRebalanceListener):
     async def on_partitions_revoked(self, revoked) -> None:
         runner = self._runner
         async with runner._processing:
-            await runner._offsets.commit(runner.consumer, now=True)
+            await runner._offsets.commit(runner.consumer, now=True, timeout=10)
             runner._offsets.forget(revoked)
 
     async def on_partitions_assigned(self, assigned) -> None:
@@ -200,6 +200,7 @@ class ConsumerRunner:
         self._stopping = True
         async with self._processing:
             if self.consumer is not None:
+                await self._offsets.commit(self.consumer, now=True, timeout=10)
                 await self.consumer.stop()
 
     async def _between_batches(self) -> None:

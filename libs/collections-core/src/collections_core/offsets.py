@@ -45,9 +45,11 @@ class OffsetCommits:
             if offset > self._pending.get(tp, -1):
                 self._pending[tp] = offset
 
-    async def commit(self, consumer: AIOKafkaConsumer, *, now: bool = False) -> bool:
+    async def commit(self, consumer: AIOKafkaConsumer, *, now: bool = False, timeout: float = 30.0) -> bool:
         """One attempt (unless backing off) at committing what is pending for the
-        partitions this member still owns; True when nothing is left pending."""
+        partitions this member still owns; True when nothing is left pending. The
+        client retries a commit internally for as long as the broker is away: the
+        timeout bounds the attempt so that a rebalance or a stop never waits on it."""
         if not self._pending:
             return True
         if not now and time.monotonic() < self._retry_at:
@@ -61,7 +63,7 @@ class OffsetCommits:
         if not offsets:
             return True
         try:
-            await consumer.commit(offsets)
+            await asyncio.wait_for(consumer.commit(offsets), timeout)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # a rebalance, a lost coordinator, the broker away
