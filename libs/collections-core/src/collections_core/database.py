@@ -10,8 +10,8 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-# Errors that mean "the database is not reachable right now", never "this event is bad".
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+# Re-exported: callers written before the shared classifier import it from here.
+from collections_core.transient import is_transient  # noqa: F401
 
 
 def async_url(url: str) -> str:
@@ -22,14 +22,6 @@ def async_url(url: str) -> str:
     if parsed.drivername in ("postgresql", "postgres", "postgresql+asyncpg"):
         return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
     raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}: use sqlite:// or postgresql://")
-
-
-def is_transient(error: BaseException) -> bool:
-    if isinstance(error, (OperationalError, InterfaceError)):
-        return True
-    if isinstance(error, DBAPIError) and error.connection_invalidated:
-        return True
-    return isinstance(error, (ConnectionError, TimeoutError, OSError))
 
 
 # Execution option that marks a connection as Database.reading()'s.

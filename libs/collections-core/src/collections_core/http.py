@@ -171,7 +171,8 @@ def _with_problems(schema: dict) -> None:
     schemas["Problem"] = PROBLEM_SCHEMA
 
 
-def install_observability(app: FastAPI, service: str, readiness: Callable[[], Awaitable[dict[str, bool]]]) -> None:
+def install_observability(app: FastAPI, service: str, readiness: Callable[[], Awaitable[dict[str, bool]]],
+                          liveness: Callable[[], str | None] = lambda: None) -> None:
     @app.middleware("http")
     async def _measure(request: Request, call_next):
         started = time.perf_counter()
@@ -183,7 +184,10 @@ def install_observability(app: FastAPI, service: str, readiness: Callable[[], Aw
         return response
 
     @app.get("/healthz", include_in_schema=False)
-    async def healthz():
+    async def healthz(request: Request):
+        dead = liveness()
+        if dead is not None:
+            return problem_response(503, "Service not alive", f"a supervised task died: {dead}", request.url.path)
         return {"status": "ok", "service": service}
 
     @app.get("/readyz", include_in_schema=False)
