@@ -37,7 +37,7 @@ def test_both_dashboards_are_provisioned_from_the_mounted_folder():
 def test_dashboards_cover_what_sres_and_the_business_watch():
     promql = " ".join(e.promql for e in dashboard_expressions())
     for metric in ["cc_http_requests_total", "cc_http_request_duration_seconds_bucket", "cc_consumer_lag",
-                   "cc_outbox_backlog", "cc_events_dead_lettered_total", "cc_dependency_up",
+                   "cc_outbox_backlog", "cc_outbox_oldest_unpublished_seconds", "cc_events_dead_lettered_total", "cc_dependency_up",
                    "cc_handler_duration_seconds_bucket", "detector_accounts", "detector_aging_run_duration_seconds_bucket",
                    'type="collections.v1.AccountCured"', 'topic="collections.contact-events.v1"',
                    'topic="collections.placements.v1"', 'type="collections.v1.ContactBlocked"']:
