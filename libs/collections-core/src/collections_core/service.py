@@ -14,6 +14,7 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 
 from collections_core import metrics
+from collections_core.auth import AuthConfig, TokenVerifier
 from collections_core.clock import Clock, SystemClock
 from collections_core.codec import EventCodec, TypeRegistry
 from collections_core.consumer import ConsumerRunner, Handler
@@ -135,6 +136,7 @@ class ServiceRuntime:
         for router in routers:
             application.include_router(router)
         application.state.runtime = self
+        application.state.verifier = TokenVerifier(AuthConfig.of(self.settings))
         return application
 
 
