@@ -1,22 +1,68 @@
-"""Composition root of the notifier."""
+"""Composition root of the notifier: settings → cipher, catalogue (linted), packs →
+handlers, dispatcher with its channels → runtime → HTTP app."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import uvicorn
 
+from collections_core.clock import Clock
 from collections_core.service import ServiceRuntime, configure
-from notifier.handlers import HANDLERS, TOPICS
+from notifier.api import router
+from notifier.channels.breaker import CircuitBreaker
+from notifier.channels.sms import SmsProvider
+from notifier.crypto import PiiCipher
+from notifier.dispatch import Dispatcher
+from notifier.handlers import TOPICS, Notifier
 from notifier.settings import NotifierSettings
-from notifier.sms import sms_dispatcher
+from notifier.templates import Catalogue
 
 
-def create_app(settings: NotifierSettings | None = None):
+class TemplatesInvalid(Exception):
+    """The template catalogue fails its lint: the notifier does not start with it."""
+
+
+def build_runtime(settings: NotifierSettings, topics: list[str] = TOPICS, clock: Clock | None = None
+                  ) -> ServiceRuntime:
+    """The notifier's runtime; tests pass their own topics and clock."""
+    cipher = PiiCipher.from_settings(settings.pii_keys, settings.pii_active_key, settings.pii_lookup_key)
+    catalogue = Catalogue()
+    findings = catalogue.lint()
+    if findings:
+        raise TemplatesInvalid("; ".join(f"{f.template}: {f.rule} {f.detail}" for f in findings))
+    notifier = Notifier(settings, cipher, catalogue)
+    client = httpx.AsyncClient(timeout=settings.sms_provider_timeout_seconds)
+    channels = {
+        "sms": SmsProvider(client, settings.sms_provider_url, settings.sms_provider_token,
+                           attempts=settings.sms_attempts, backoff=settings.sms_backoff_seconds,
+                           breaker=CircuitBreaker("sms", settings.sms_breaker_failures,
+                                                  settings.sms_breaker_reset_seconds),
+                           callback_url=settings.receipts_url),
+    }
+    dispatcher = Dispatcher(settings, cipher, catalogue, channels, notifier.packs)
+
+    async def dispatch_contacts(runtime: ServiceRuntime) -> None:
+        try:
+            await dispatcher.run(runtime)
+        finally:
+            await client.aclose()
+
+    runtime = ServiceRuntime(settings, topics=topics, handlers=notifier.handlers(),
+                             migrations=Path(__file__).parent / "migrations", clock=clock,
+                             workers=[dispatch_contacts])
+    runtime.notifier = notifier
+    runtime.dispatcher = dispatcher
+    return runtime
+
+
+def create_app(settings: NotifierSettings | None = None, runtime: ServiceRuntime | None = None):
     settings = settings or NotifierSettings()
-    runtime = ServiceRuntime(settings, topics=TOPICS, handlers=HANDLERS,
-                             migrations=Path(__file__).parent / "migrations", workers=[sms_dispatcher(settings)])
-    return runtime.app("notifier")
+    runtime = runtime or build_runtime(settings)
+    app = runtime.app("notifier", routers=[router])
+    app.state.notifier = runtime.notifier
+    return app
 
 
 def run() -> None:

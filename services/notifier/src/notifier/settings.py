@@ -47,6 +47,8 @@ class NotifierSettings(ServiceSettings):
     sms_backoff_seconds: float = Field(default=0.2, gt=0)
     sms_breaker_failures: int = Field(default=5, ge=1, description="consecutive failures that open the circuit")
     sms_breaker_reset_seconds: float = Field(default=10.0, gt=0)
+    sms_receipts_url: str = Field(default="", description="where the provider posts receipts; empty: "
+                                  "http://<http_host>:<http_port>/v1/webhooks/sms/receipts")
     sms_webhook_secret: str = Field(default="dev-webhook-secret", description="HMAC key of receipts and replies")
     webhook_tolerance_seconds: int = Field(default=300, ge=1)
 
@@ -76,6 +78,10 @@ class NotifierSettings(ServiceSettings):
 
     def pack_for(self, portfolio: str) -> str:
         return self.portfolio_packs.get(portfolio, self.default_pack)
+
+    @property
+    def receipts_url(self) -> str:
+        return self.sms_receipts_url or f"http://{self.http_host}:{self.http_port}/v1/webhooks/sms/receipts"
 
     @property
     def contact_ttl(self) -> timedelta:

@@ -70,6 +70,9 @@ class Catalogue:
             found.append((key, language))
         return found
 
+    def has(self, key: str) -> bool:
+        return any((self.directory / f"{key}.{language}.j2").exists() for language in LANGUAGES)
+
     def render(self, key: str, language: str, parameters: dict[str, str]) -> Rendered:
         try:
             text = self._environment.get_template(f"{key}.{language_of(language)}.j2").render(**parameters)
