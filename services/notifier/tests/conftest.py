@@ -84,7 +84,8 @@ async def notifier_runtime(database_url, sms_provider, clock):
     runtimes = []
 
     async def make(**overrides):
-        runtime = build_runtime(settings_for(database_url, sms_provider.url, **overrides), topics=[], clock=clock)
+        url = overrides.pop("database_url", database_url)
+        runtime = build_runtime(settings_for(url, sms_provider.url, **overrides), topics=[], clock=clock)
         await upgrade(runtime.database, runtime.migrations)
         runtimes.append(runtime)
         return runtime

@@ -16,6 +16,7 @@ from notifier.channels.sms import SmsProvider
 from notifier.crypto import PiiCipher
 from notifier.dispatch import Dispatcher
 from notifier.handlers import TOPICS, Notifier
+from notifier.rotation import key_rotation
 from notifier.settings import NotifierSettings
 from notifier.templates import Catalogue
 
@@ -51,8 +52,9 @@ def build_runtime(settings: NotifierSettings, topics: list[str] = TOPICS, clock:
 
     runtime = ServiceRuntime(settings, topics=topics, handlers=notifier.handlers(),
                              migrations=Path(__file__).parent / "migrations", clock=clock,
-                             workers=[dispatch_contacts])
+                             workers=[dispatch_contacts, key_rotation(cipher, settings.rotation_batch_size)])
     runtime.notifier = notifier
+    runtime.cipher = cipher
     runtime.dispatcher = dispatcher
     return runtime
 
