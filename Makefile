@@ -28,7 +28,13 @@ $(BUF): proto/package.json
 	cd proto && npm install --no-package-lock --no-audit --no-fund --loglevel=error
 	touch $@
 
-tools: venv $(BUF)
+# Letters render Chinese text: a CJK TrueType font from the distribution (Debian/Ubuntu).
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+$(CJK_FONT):
+	$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq fonts-wqy-microhei
+
+tools: venv $(BUF) $(CJK_FONT)
 
 proto: tools
 	$(PY) proto/generate.py

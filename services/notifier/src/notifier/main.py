@@ -12,6 +12,8 @@ from collections_core.clock import Clock
 from collections_core.service import ServiceRuntime, configure
 from notifier.api import router
 from notifier.channels.breaker import CircuitBreaker
+from notifier.channels.email import EmailSender
+from notifier.channels.letters import PrintVendor
 from notifier.channels.sms import SmsProvider
 from notifier.crypto import PiiCipher
 from notifier.dispatch import Dispatcher
@@ -41,6 +43,9 @@ def build_runtime(settings: NotifierSettings, topics: list[str] = TOPICS, clock:
                            breaker=CircuitBreaker("sms", settings.sms_breaker_failures,
                                                   settings.sms_breaker_reset_seconds),
                            callback_url=settings.receipts_url),
+        "email": EmailSender(settings.smtp_host, settings.smtp_port, settings.email_sender,
+                             settings.smtp_timeout_seconds),
+        "letter": PrintVendor(client, settings.print_vendor_url, Path(settings.letter_font_path)),
     }
     dispatcher = Dispatcher(settings, cipher, catalogue, channels, notifier.packs)
 

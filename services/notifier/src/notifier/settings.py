@@ -56,7 +56,10 @@ class NotifierSettings(ServiceSettings):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
     email_sender: str = "collections@bank.example"
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
     print_vendor_url: str = "http://127.0.0.1:8191"
+    letter_font_path: str = Field(default="/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+                                  description="a TrueType font with CJK glyphs (make tools installs this one)")
 
     # The bank's own facts in every message
     bank_name: str = "Example Bank"
