@@ -26,6 +26,7 @@ from typing import Protocol
 from sqlalchemy import func, select, update
 
 from collections_core.contracts.collections.v1 import contacts_pb2
+from collections_core.faults import crash_point
 from collections_core.logs import get_logger
 from collections_core.service import ServiceRuntime
 from collections_core.unit_of_work import UnitOfWork
@@ -42,6 +43,8 @@ from notifier.tables import contact_requests
 from notifier.templates import Catalogue, TemplateInvalid
 
 log = get_logger(__name__)
+# Fault tests kill the process here: the provider has the message, our database does not know yet.
+AFTER_HAND_OVER = "notifier-after-hand-over"
 WAITING = ("pending", "sending")
 
 
@@ -105,6 +108,7 @@ class Dispatcher:
         if outgoing is None:
             return
         result = await self.channels[outgoing.channel].send(outgoing)
+        crash_point(AFTER_HAND_OVER)
         async with runtime.unit_of_work() as work:
             await self._settle(work, request_id, result)
 
