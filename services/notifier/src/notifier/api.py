@@ -134,7 +134,7 @@ async def report_call_outcome(body: OutcomeReport, request: Request,
                               principal: Annotated[Principal, Depends(require_roles(*CALLERS))]) -> dict:
     async with _runtime(request).unit_of_work() as work:
         permit = (await work.connection.execute(select(call_permits).where(
-            call_permits.c.permit_id == body.permit_id))).first()
+            call_permits.c.permit_id == body.permit_id).with_for_update())).first()
         if permit is None:
             raise Problem(404, "Unknown permit", "no call permit has this id")
         if permit.decision != "allow":
@@ -237,8 +237,9 @@ async def sms_receipt(request: Request) -> dict:
     if status not in ("delivered", "failed"):
         raise Problem(422, "Invalid receipt", "status is delivered or failed")
     async with _runtime(request).unit_of_work() as work:
+        # Locked: the dispatcher may be settling the same contact right now.
         row = (await work.connection.execute(select(contact_requests).where(
-            contact_requests.c.request_id == reference))).first()
+            contact_requests.c.request_id == reference).with_for_update())).first()
         if row is None or row.status not in ("sending", "sent"):
             return {"recorded": False}
         channel = CHANNEL_CODES[row.channel]

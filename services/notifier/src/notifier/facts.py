@@ -26,8 +26,10 @@ class Customer:
 
 
 async def load_customer(connection: AsyncConnection, customer_id: str) -> Customer | None:
+    """Locks the customer's row (PostgreSQL) for the rest of the transaction, so two
+    evaluations for one customer (dispatcher, call permits) never both see room under a cap."""
     row = (await connection.execute(
-        select(contact_points).where(contact_points.c.customer_id == customer_id))).first()
+        select(contact_points).where(contact_points.c.customer_id == customer_id).with_for_update())).first()
     if row is None:
         return None
     return Customer(customer_id, row.time_zone, row.language, row)

@@ -42,7 +42,7 @@ def build_runtime(settings: NotifierSettings, topics: list[str] = TOPICS, clock:
                            attempts=settings.sms_attempts, backoff=settings.sms_backoff_seconds,
                            breaker=CircuitBreaker("sms", settings.sms_breaker_failures,
                                                   settings.sms_breaker_reset_seconds),
-                           callback_url=settings.receipts_url),
+                           callback_url=settings.receipts_url if settings.sms_receipts else None),
         "email": EmailSender(settings.smtp_host, settings.smtp_port, settings.email_sender,
                              settings.smtp_timeout_seconds),
         "letter": PrintVendor(client, settings.print_vendor_url, Path(settings.letter_font_path)),

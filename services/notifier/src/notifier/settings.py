@@ -37,7 +37,9 @@ class NotifierSettings(ServiceSettings):
 
     # Dispatch
     dispatch_interval_seconds: float = Field(default=0.2, gt=0)
-    dispatch_batch_size: int = Field(default=200, ge=1)
+    dispatch_batch_size: int = Field(default=1000, ge=1)
+    dispatch_concurrency: int = Field(default=8, ge=1, le=64,
+                                      description="customers served side by side (keep below the database pool)")
 
     # SMS provider
     sms_provider_url: str = Field(default="http://127.0.0.1:8190", description="base URL of the SMS provider API")
@@ -47,6 +49,7 @@ class NotifierSettings(ServiceSettings):
     sms_backoff_seconds: float = Field(default=0.2, gt=0)
     sms_breaker_failures: int = Field(default=5, ge=1, description="consecutive failures that open the circuit")
     sms_breaker_reset_seconds: float = Field(default=10.0, gt=0)
+    sms_receipts: bool = Field(default=True, description="ask the provider for delivery receipts")
     sms_receipts_url: str = Field(default="", description="where the provider posts receipts; empty: "
                                   "http://<http_host>:<http_port>/v1/webhooks/sms/receipts")
     sms_webhook_secret: str = Field(default="dev-webhook-secret", description="HMAC key of receipts and replies")

@@ -59,6 +59,9 @@ async def test_call_permits_count_bank_and_agency_calls_in_one_ledger(api):
     assert answers[-1]["rule"] == "unanswered-calls-cap"
     assert answers[-1]["retry_after"].startswith("2026-11-03T00:00:00")  # 08:00 tomorrow in Shanghai
     assert answers[0]["customer_local_time"] == "2026-11-02T09:00:00+08:00"
+    metrics = (await api.get("/metrics")).text
+    assert 'notifier_policy_decisions_total{decision="defer",rule="unanswered-calls-cap"}' in metrics
+    assert 'notifier_contacts_total{channel="call",outcome="no-answer"}' in metrics
 
 
 async def test_a_permit_request_is_idempotent_and_so_is_its_outcome(api):
@@ -108,7 +111,8 @@ async def test_opt_out_api_and_the_history_shows_masked_contact_points_only(api)
     body = history.json()
     assert body["contact_points"]["phone"] == "+86*******8000"
     assert [o["channel"] for o in body["opt_outs"]] == ["call"]
-    assert [(e["decision"], e["rule"], e["actor"]) for e in body["ledger"]] == [("block", "opt-out", "bank-agent:agent-1")]
+    ledger = [(e["decision"], e["rule"], e["actor"]) for e in body["ledger"]]
+    assert ledger == [("block", "opt-out", "bank-agent:agent-1")]
     assert (await api.delete("/v1/customers/C-1/opt-outs/call", headers=AGENT)).status_code == 200
     again = (await api.post("/v1/call-permits", json=permit_body(2), headers=AGENT)).json()
     assert again["decision"] == "allow"

@@ -74,7 +74,8 @@ async def test_an_answer_lost_after_the_provider_accepted_is_retried_under_the_s
     assert await statuses(runtime) == {"R-1": "sent"}
 
 
-async def test_a_crash_between_hand_over_and_commit_sends_nothing_twice(notifier_runtime, sms_provider, deliver, emitted):
+async def test_a_crash_between_hand_over_and_commit_sends_nothing_twice(notifier_runtime, sms_provider, deliver,
+                                                                        emitted):
     """The first process commits `sending`, the provider accepts, and the process dies
     before recording it. A new process on the same database finishes the job."""
     first = await notifier_runtime()

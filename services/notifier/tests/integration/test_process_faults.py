@@ -60,7 +60,8 @@ async def test_sigkill_after_hand_over_and_a_5xx_storm_reach_each_customer_once(
         "NOTIFIER_DATABASE_URL": database_url, "NOTIFIER_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
         "NOTIFIER_HTTP_PORT": str(notifier_port), "NOTIFIER_SMS_PROVIDER_URL": provider.url,
         "NOTIFIER_SMS_WEBHOOK_SECRET": "s", "NOTIFIER_DEFAULT_PACK": "US", "NOTIFIER_SMS_ATTEMPTS": "2",
-        "NOTIFIER_SMS_BACKOFF_SECONDS": "0.05", "NOTIFIER_SMS_BREAKER_RESET_SECONDS": "0.5", "NOTIFIER_RETRY_BACKOFF_MAX_SECONDS": "1",
+        "NOTIFIER_SMS_BACKOFF_SECONDS": "0.05", "NOTIFIER_SMS_BREAKER_RESET_SECONDS": "0.5",
+        "NOTIFIER_RETRY_BACKOFF_MAX_SECONDS": "1",
         "NOTIFIER_RELAY_POLL_INTERVAL_SECONDS": "0.1", "NOTIFIER_DISPATCH_INTERVAL_SECONDS": "0.1",
     }, tmp_path / "notifier.log", http_port=notifier_port)
     try:
@@ -76,31 +77,37 @@ async def test_sigkill_after_hand_over_and_a_5xx_storm_reach_each_customer_once(
             for n in range(CUSTOMERS)])
         notifier.start({"CC_CRASH_AT": "notifier-after-hand-over"})
         assert notifier.wait_exit(120) == -signal.SIGKILL, "the crash point was never reached"
-        assert provider_stats(provider.url)["messages"] == 1, "the provider had the first message when we died"
+        # Customers are served side by side: a few messages may have been out when we died.
+        assert provider_stats(provider.url)["messages"] >= 1, "the provider had a message when we died"
 
         httpx.post(f"{provider.url}/control", json={"fail_next": 6, "fail_status": 503}, timeout=5)
         notifier.start()
         wait_for(lambda: provider_stats(provider.url)["messages"] >= CUSTOMERS, timeout=120, what="every SMS out")
-        sent_ids = await _contacts_sent(kafka.bootstrap, run)
+        sent_ids, delivered_ids = await _contacts_sent(kafka.bootstrap, run)
         time.sleep(1)  # anything sent twice would arrive now
         stats = provider_stats(provider.url)
     finally:
         notifier.stop()
         provider.stop()
     assert sent_ids == sorted(f"R-{n}-{run}" for n in range(CUSTOMERS))
+    # Signed receipts came back by webhook; the one for the message accepted while we were
+    # dead found no one listening (the stand-in does not retry receipts).
+    assert len(delivered_ids) >= CUSTOMERS - 1 and set(delivered_ids) <= set(sent_ids)
     assert stats["messages"] == CUSTOMERS and stats["duplicates"] == 0
     assert stats["replayed"] >= 1, "the message in flight at the crash was sent again under its key"
     assert stats["failed_on_purpose"] == 6
 
 
-async def _contacts_sent(bootstrap: str, run: str, timeout: float = 60.0) -> list[str]:
+async def _contacts_sent(bootstrap: str, run: str, timeout: float = 60.0) -> tuple[list[str], list[str]]:
+    """Request ids of ContactSent and of ContactDelivered for this run."""
     deadline = time.monotonic() + timeout
     while True:
         records = await read_topic(bootstrap, "collections.contact-events.v1", expect=1, timeout=5)
         events = [DECODER.decode(r.headers, r.value) for r in records if r.key.decode().endswith(run)]
         sent = sorted(e.message.request_id for e in events if e.type == "collections.v1.ContactSent")
-        if len(sent) >= CUSTOMERS or time.monotonic() > deadline:
-            return sent
+        delivered = sorted(e.message.request_id for e in events if e.type == "collections.v1.ContactDelivered")
+        if (len(sent) >= CUSTOMERS and len(delivered) >= CUSTOMERS - 1) or time.monotonic() > deadline:
+            return sent, delivered
         await asyncio.sleep(0.5)
 
 

@@ -49,7 +49,8 @@ class Element:
 LETTER_ELEMENTS = (
     Element("name", ("customer_name",)),
     Element("amount", ("amount_minor",)),
-    Element("basis", phrases={"zh-CN": ("合约", "征信业管理条例", "债务"), "en": ("agreement", "debt", "past due")}),
+    Element("basis", phrases={"zh-CN": ("合约", "征信业管理条例", "债务"),
+                              "en": ("agreement", "debt", "past due")}),
     Element("rights", phrases={"zh-CN": ("您有权",), "en": ("You have the right",)}),
     Element("how to dispute", ("dispute_contact",)),
     Element("bank contact", ("bank_hotline",)),
