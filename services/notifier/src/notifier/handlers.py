@@ -130,7 +130,17 @@ class Notifier:
             "not_before": not_before, "expires_at": expires_at, "requested_at": requested_at,
             "updated_at": work.now,
         }
+        missing = self.catalogue.parameters_needed(message.template) - set(message.parameters)
+        if missing:
+            # Fail at once, before any deferral: the router learns now, not at 08:00 tomorrow.
+            request.update(status="failed", reason=f"template: missing parameters {', '.join(sorted(missing))}")
         await work.connection.execute(contact_requests.insert().values(**request))
+        if missing:
+            CONTACTS.labels(channel, "failed").inc()
+            work.emit(CONTACT_EVENTS, contacts_pb2.ContactFailed(
+                request_id=message.request_id, account_id=message.account_id, channel=message.channel,
+                reason=request["reason"], failed_at=instant_to_proto(work.now)), key=message.account_id)
+            return
         await judge(work, request, self.packs[request["pack"]])
 
     async def contact_cancelled(self, event: Event, work: UnitOfWork) -> None:

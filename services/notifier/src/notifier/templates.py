@@ -27,6 +27,9 @@ SAMPLE = {
     "dispute_deadline": "2026-12-28", "report_after_date": "2026-12-28", "promise_date": "2026-12-05",
     "instalments": "6", "first_due_date": "2026-12-15",
 }
+# Filled in by the notifier itself: the bank's settings and the customer's contact point.
+SUPPLIED = frozenset({"bank_name", "bank_hotline", "bank_address", "dispute_contact", "customer_name",
+                      "opt_out_url"})
 _SUBJECT_LABEL = re.compile(r"^(Subject:|主题：)")
 _MINOR_DIGITS = {"JPY": 0, "KRW": 0}
 _SYMBOL = {"CNY": "¥", "USD": "$", "GBP": "£", "EUR": "€"}
@@ -72,6 +75,16 @@ class Catalogue:
 
     def has(self, key: str) -> bool:
         return any((self.directory / f"{key}.{language}.j2").exists() for language in LANGUAGES)
+
+    def parameters_needed(self, key: str) -> frozenset[str]:
+        """What a request must carry for ``key`` in any language (the service and the
+        contact point supply the rest)."""
+        needed: set[str] = set()
+        for language in LANGUAGES:
+            path = self.directory / f"{key}.{language}.j2"
+            if path.exists():
+                needed |= meta.find_undeclared_variables(self._environment.parse(path.read_text()))
+        return frozenset(needed - SUPPLIED)
 
     def render(self, key: str, language: str, parameters: dict[str, str]) -> Rendered:
         try:

@@ -135,3 +135,13 @@ async def test_opt_out_cancel_expiry_and_provider_refusal_each_end_a_contact_wit
     assert ("ContactBlocked", "opt-out") in events and ("ContactBlocked", "expired") in events
     assert any(kind == "ContactFailed" and "HTTP 400" in reason for kind, reason in events)
     assert (await sms_provider.stats())["messages"] == 0
+
+
+async def test_a_request_without_the_templates_parameters_fails_at_once(notifier_runtime, sms_provider, deliver,
+                                                                         emitted):
+    runtime = await notifier_runtime()
+    await deliver(runtime, customer("C-UK", "Europe/London", phone="+447700900123", language="en"), "C-UK")
+    await deliver(runtime, request("R-1", "C-UK", template="reminder.sms"), "C-UK")  # no due_date; 01:00 in London
+    [(kind, failed)] = await emitted(runtime)
+    assert kind == "ContactFailed" and failed.reason == "template: missing parameters due_date"
+    assert await statuses(runtime) == {"R-1": "failed"}
