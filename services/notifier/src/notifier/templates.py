@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, meta
@@ -61,11 +62,13 @@ class Catalogue:
     def __init__(self, directory: Path = TEMPLATES) -> None:
         self.directory = directory
         self._environment = SandboxedEnvironment(loader=FileSystemLoader(directory), undefined=StrictUndefined,
-                                                 autoescape=False, keep_trailing_newline=False)
+                                                 autoescape=False, keep_trailing_newline=False, auto_reload=False)
         self._environment.filters["money"] = money
 
+    @cache
     def keys(self) -> list[tuple[str, str]]:
-        """(template key, language) for every file in the catalogue."""
+        """(template key, language) for every file in the catalogue (read once: templates
+        change with a deployment, and the lint runs on them at start-up)."""
         found = []
         for path in sorted(self.directory.glob("*.j2")):
             stem = path.name.removesuffix(".j2")
@@ -74,8 +77,9 @@ class Catalogue:
         return found
 
     def has(self, key: str) -> bool:
-        return any((self.directory / f"{key}.{language}.j2").exists() for language in LANGUAGES)
+        return any(known == key for known, _ in self.keys())
 
+    @cache
     def parameters_needed(self, key: str) -> frozenset[str]:
         """What a request must carry for ``key`` in any language (the service and the
         contact point supply the rest)."""

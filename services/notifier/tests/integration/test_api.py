@@ -3,7 +3,6 @@ outcomes in the one ledger, opt-outs, holds, the masked history, signed webhooks
 
 import json
 import time
-from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest

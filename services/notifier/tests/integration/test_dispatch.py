@@ -8,8 +8,8 @@ from collections_core.contracts.collections.v1 import contacts_pb2
 from collections_core.contracts.corebanking.v1 import customers_pb2
 from collections_core.wire import instant_to_proto
 from notifier.channels import ChannelUnavailable
-from sqlalchemy import select
 from notifier.tables import contact_requests
+from sqlalchemy import select
 
 pytestmark = pytest.mark.integration
 
