@@ -18,7 +18,7 @@ from sqlalchemy import delete, select, update
 
 from collections_core.auth import Principal, require_roles
 from collections_core.contracts.collections.v1 import contacts_pb2
-from collections_core.http import Problem
+from collections_core.http import Problem, problems
 from collections_core.unit_of_work import UnitOfWork
 from collections_core.wire import instant_to_proto
 from notifier import facts
@@ -79,7 +79,7 @@ def _notifier(request: Request):
     return request.app.state.notifier
 
 
-@router.post("/v1/call-permits", response_model=Permit)
+@router.post("/v1/call-permits", response_model=Permit, responses=problems(404))
 async def ask_call_permit(body: PermitRequest, request: Request,
                           principal: Annotated[Principal, Depends(require_roles(*CALLERS))]) -> Permit:
     if body.caller.kind == "agency" and not body.caller.agency_id:
@@ -129,7 +129,7 @@ async def _permit_by_request(work: UnitOfWork, permit_request_id: str) -> Permit
                   customer_local_time=row.customer_local_time)
 
 
-@router.post("/v1/call-outcomes")
+@router.post("/v1/call-outcomes", responses=problems(404, 409))
 async def report_call_outcome(body: OutcomeReport, request: Request,
                               principal: Annotated[Principal, Depends(require_roles(*CALLERS))]) -> dict:
     async with _runtime(request).unit_of_work() as work:
@@ -151,7 +151,7 @@ async def report_call_outcome(body: OutcomeReport, request: Request,
     return {"recorded": True}
 
 
-@router.put("/v1/customers/{customer_id}/opt-outs/{channel}")
+@router.put("/v1/customers/{customer_id}/opt-outs/{channel}", responses=problems(404))
 async def record_opt_out(customer_id: str, channel: Channel, request: Request,
                          principal: Annotated[Principal, Depends(require_roles("agent", "supervisor"))]) -> dict:
     async with _runtime(request).unit_of_work() as work:
@@ -160,7 +160,7 @@ async def record_opt_out(customer_id: str, channel: Channel, request: Request,
     return {"customer_id": customer_id, "channel": channel, "opted_out": True}
 
 
-@router.delete("/v1/customers/{customer_id}/opt-outs/{channel}")
+@router.delete("/v1/customers/{customer_id}/opt-outs/{channel}", responses=problems(404))
 async def withdraw_opt_out(customer_id: str, channel: Channel, request: Request,
                            principal: Annotated[Principal, Depends(require_roles("agent", "supervisor"))]) -> dict:
     async with _runtime(request).unit_of_work() as work:
@@ -170,7 +170,7 @@ async def withdraw_opt_out(customer_id: str, channel: Channel, request: Request,
     return {"customer_id": customer_id, "channel": channel, "opted_out": False}
 
 
-@router.put("/v1/customers/{customer_id}/holds/{hold}")
+@router.put("/v1/customers/{customer_id}/holds/{hold}", responses=problems(404))
 async def place_hold(customer_id: str, hold: Hold, body: HoldRequest, request: Request,
                      principal: Annotated[Principal, Depends(require_roles("agent", "supervisor", "compliance"))]
                      ) -> dict:
@@ -184,7 +184,7 @@ async def place_hold(customer_id: str, hold: Hold, body: HoldRequest, request: R
     return {"customer_id": customer_id, "hold": hold, "until": body.until}
 
 
-@router.delete("/v1/customers/{customer_id}/holds/{hold}")
+@router.delete("/v1/customers/{customer_id}/holds/{hold}", responses=problems(404))
 async def lift_hold(customer_id: str, hold: Hold, request: Request,
                     principal: Annotated[Principal, Depends(require_roles("supervisor", "compliance"))]) -> dict:
     async with _runtime(request).unit_of_work() as work:
@@ -193,7 +193,7 @@ async def lift_hold(customer_id: str, hold: Hold, request: Request,
     return {"customer_id": customer_id, "hold": hold, "lifted": True}
 
 
-@router.get("/v1/customers/{customer_id}/contact-history")
+@router.get("/v1/customers/{customer_id}/contact-history", responses=problems(404))
 async def contact_history(customer_id: str, request: Request,
                           principal: Annotated[Principal, Depends(require_roles("agent", "supervisor", "compliance"))]
                           ) -> dict:
@@ -230,7 +230,9 @@ async def contact_history(customer_id: str, request: Request,
     }
 
 
-@router.post("/v1/webhooks/sms/receipts", include_in_schema=True)
+# The provider's callbacks are signed, not bearer-authenticated, and documented in the
+# README's provider API rather than in the bank's OpenAPI.
+@router.post("/v1/webhooks/sms/receipts", include_in_schema=False)
 async def sms_receipt(request: Request) -> dict:
     body = await _signed(request)
     reference, status = str(body.get("reference", "")), body.get("status")
@@ -267,7 +269,7 @@ async def sms_receipt(request: Request) -> dict:
     return {"recorded": True}
 
 
-@router.post("/v1/webhooks/sms/replies")
+@router.post("/v1/webhooks/sms/replies", include_in_schema=False)
 async def sms_reply(request: Request) -> dict:
     """Inbound replies: STOP, TD or 退订 opts the sender out of SMS."""
     body = await _signed(request)

@@ -6,10 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-import uvicorn
 
 from collections_core.clock import Clock
-from collections_core.service import ServiceRuntime, configure
+from collections_core.service import ServiceRuntime, configure, serve
 from notifier.api import router
 from notifier.channels.breaker import CircuitBreaker
 from notifier.channels.email import EmailSender
@@ -55,9 +54,10 @@ def build_runtime(settings: NotifierSettings, topics: list[str] = TOPICS, clock:
         finally:
             await client.aclose()
 
+    rotate_pii_keys = key_rotation(cipher, settings.rotation_batch_size, settings.retry_backoff_max_seconds)
     runtime = ServiceRuntime(settings, topics=topics, handlers=notifier.handlers(),
                              migrations=Path(__file__).parent / "migrations", clock=clock,
-                             workers=[dispatch_contacts, key_rotation(cipher, settings.rotation_batch_size)])
+                             workers=[dispatch_contacts, rotate_pii_keys])
     runtime.notifier = notifier
     runtime.cipher = cipher
     runtime.dispatcher = dispatcher
@@ -75,8 +75,7 @@ def create_app(settings: NotifierSettings | None = None, runtime: ServiceRuntime
 def run() -> None:
     settings = NotifierSettings()
     configure(settings)
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_level="warning",
-                timeout_graceful_shutdown=20)
+    serve(create_app(settings), settings)
 
 
 if __name__ == "__main__":

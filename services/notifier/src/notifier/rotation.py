@@ -5,6 +5,8 @@ can be removed from the settings once this reports nothing left to rotate."""
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import select, update
 
 from collections_core.logs import get_logger
@@ -36,8 +38,16 @@ async def rotate_keys(runtime: ServiceRuntime, cipher: PiiCipher, batch_size: in
             return rotated
 
 
-def key_rotation(cipher: PiiCipher, batch_size: int):
+def key_rotation(cipher: PiiCipher, batch_size: int, retry_max_seconds: float):
     async def rotate_pii_keys(runtime: ServiceRuntime) -> None:
-        await rotate_keys(runtime, cipher, batch_size)
+        backoff = 0.5
+        while True:
+            try:
+                await rotate_keys(runtime, cipher, batch_size)
+                return
+            except Exception as error:  # the database may be away at start-up: try again, never die
+                log.warning("key rotation failed, will retry", error=type(error).__name__, retry_in=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, retry_max_seconds)
 
     return rotate_pii_keys

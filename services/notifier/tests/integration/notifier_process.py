@@ -3,8 +3,7 @@ process-level fault tests (NOTIFIER_* settings; TEST_TOPICS: comma-separated).""
 
 import os
 
-import uvicorn
-from collections_core.service import configure
+from collections_core.service import configure, serve
 from notifier.main import build_runtime, create_app
 from notifier.settings import NotifierSettings
 
@@ -12,5 +11,4 @@ if __name__ == "__main__":
     settings = NotifierSettings()
     configure(settings)
     runtime = build_runtime(settings, topics=os.environ["TEST_TOPICS"].split(","))
-    uvicorn.run(create_app(settings, runtime), host=settings.http_host, port=settings.http_port,
-                log_level="warning", timeout_graceful_shutdown=10)
+    serve(create_app(settings, runtime), settings)
