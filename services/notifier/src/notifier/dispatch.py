@@ -168,6 +168,7 @@ class Dispatcher:
             raise TemplateInvalid(f"the customer has no {channel} contact point")
         pack = self.packs[request["pack"]]
         return Outgoing(idempotency_key=request["request_id"], channel=channel, to=to, body=rendered.body,
+                        template=request["template"],
                         subject=rendered.subject, language=customer.language, opt_out_url=opt_out_url,
                         marking=pack.letter_marking)
 

@@ -110,7 +110,7 @@ async def test_a_deferred_contact_survives_a_restart_and_goes_out_at_eight_in_th
     clock.set(datetime(2026, 11, 2, 8, 0, tzinfo=UTC))
     await second.dispatcher.dispatch_due(second)
     [message] = await sms_provider.messages()
-    assert message["to"] == "+447700900123" and message["reference"] == "R-1"
+    assert (message["to"], message["reference"], message["template"]) == ("+447700900123", "R-1", "overdue.sms")
     assert message["text"].startswith("Example Bank: Dear 李雷")
 
 

@@ -14,6 +14,7 @@ class Outgoing:
     channel: str
     to: str  # E.164 phone, e-mail address, or the postal address as lines
     body: str
+    template: str = ""  # the catalogue key, e.g. "overdue.sms" (SMS providers file templates by code)
     subject: str | None = None
     language: str = "en"
     opt_out_url: str | None = None

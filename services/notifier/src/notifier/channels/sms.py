@@ -30,7 +30,8 @@ class SmsProvider:
         self.attempts, self.backoff, self.breaker, self.callback_url = attempts, backoff, breaker, callback_url
 
     async def send(self, message: Outgoing) -> Accepted | Refused:
-        body = {"to": message.to, "text": message.body, "reference": message.idempotency_key}
+        body = {"to": message.to, "text": message.body, "template": message.template,
+                "reference": message.idempotency_key}
         if self.callback_url:
             body["callback_url"] = self.callback_url
         for attempt in range(self.attempts):

@@ -71,7 +71,8 @@ def create_app(secret: str, token: str = "dev-provider-token") -> FastAPI:
         if not to.startswith("+") or not to[1:].isdigit():
             return JSONResponse({"title": "Invalid number", "detail": "to must be an E.164 number"},
                                 status_code=400)
-        message = {"id": uuid.uuid4().hex, "to": to, "text": text, "reference": str(body.get("reference", key))}
+        message = {"id": uuid.uuid4().hex, "to": to, "text": text, "template": str(body.get("template", "")),
+                   "reference": str(body.get("reference", key))}
         answers[key] = {"id": message["id"], "status": "accepted"}
         messages.append(message)
         per_reference[message["reference"]] += 1
