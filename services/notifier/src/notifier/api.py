@@ -38,17 +38,23 @@ Channel = Literal["sms", "email", "letter", "call"]
 Hold = Literal[HOLDS]  # type: ignore[valid-type]
 
 
-class Caller(BaseModel):
-    kind: Literal["bank-agent", "agency"]
+class BankAgent(BaseModel):
+    kind: Literal["bank-agent"]
     id: str = Field(min_length=1, max_length=64)
-    agency_id: str | None = Field(default=None, max_length=64)
+    agency_id: None = None
+
+
+class AgencyAgent(BaseModel):
+    kind: Literal["agency"]
+    id: str = Field(min_length=1, max_length=64)
+    agency_id: str = Field(min_length=1, max_length=64)
 
 
 class PermitRequest(BaseModel):
     permit_request_id: str = Field(min_length=1, max_length=128)
     customer_id: str = Field(min_length=1, max_length=64)
     account_id: str = Field(min_length=1, max_length=64)
-    caller: Caller
+    caller: Annotated[BankAgent | AgencyAgent, Field(discriminator="kind")]
     recipient: Literal["debtor", "third-party"] = "debtor"
     portfolio: str = ""
 
@@ -82,8 +88,6 @@ def _notifier(request: Request):
 @router.post("/v1/call-permits", response_model=Permit, responses=problems(404))
 async def ask_call_permit(body: PermitRequest, request: Request,
                           principal: Annotated[Principal, Depends(require_roles(*CALLERS))]) -> Permit:
-    if body.caller.kind == "agency" and not body.caller.agency_id:
-        raise Problem(422, "Invalid request", "an agency caller names its agency_id")
     if body.caller.kind == "agency" and "agency-gateway" not in principal.roles:
         raise Problem(403, "Forbidden", "agency calls are asked for through the agency gateway")
     runtime, notifier = _runtime(request), _notifier(request)

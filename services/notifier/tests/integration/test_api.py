@@ -89,6 +89,9 @@ async def test_bad_input_and_missing_rights_are_problems(api):
     assert (await api.post("/v1/call-permits", json=permit_body(1), headers=bearer("compliance"))).status_code == 403
     agency_as_agent = await api.post("/v1/call-permits", json=permit_body(1, kind="agency"), headers=AGENT)
     assert agency_as_agent.status_code == 403
+    nameless_agency = permit_body(1, kind="agency")
+    nameless_agency["caller"]["agency_id"] = None
+    assert (await api.post("/v1/call-permits", json=nameless_agency, headers=GATEWAY)).status_code == 422
     invalid = await api.post("/v1/call-permits", json={"permit_request_id": "x"}, headers=AGENT)
     assert invalid.status_code == 422 and invalid.json()["status"] == 422
     unknown = await api.post("/v1/call-permits", json=permit_body(1, "C-NOBODY"), headers=AGENT)
