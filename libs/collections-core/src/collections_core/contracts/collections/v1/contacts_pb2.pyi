@@ -24,7 +24,7 @@ CHANNEL_LETTER: Channel
 CHANNEL_CALL: Channel
 
 class ContactRequested(_message.Message):
-    __slots__ = ("request_id", "account_id", "customer_id", "case_id", "channel", "template", "parameters", "requested_at", "not_before")
+    __slots__ = ("request_id", "account_id", "customer_id", "case_id", "channel", "template", "parameters", "requested_at", "not_before", "portfolio", "expires_at")
     class ParametersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -41,6 +41,8 @@ class ContactRequested(_message.Message):
     PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     REQUESTED_AT_FIELD_NUMBER: _ClassVar[int]
     NOT_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    PORTFOLIO_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     account_id: str
     customer_id: str
@@ -50,7 +52,9 @@ class ContactRequested(_message.Message):
     parameters: _containers.ScalarMap[str, str]
     requested_at: _timestamp_pb2.Timestamp
     not_before: _timestamp_pb2.Timestamp
-    def __init__(self, request_id: _Optional[str] = ..., account_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., case_id: _Optional[str] = ..., channel: _Optional[_Union[Channel, str]] = ..., template: _Optional[str] = ..., parameters: _Optional[_Mapping[str, str]] = ..., requested_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., not_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    portfolio: str
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, request_id: _Optional[str] = ..., account_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., case_id: _Optional[str] = ..., channel: _Optional[_Union[Channel, str]] = ..., template: _Optional[str] = ..., parameters: _Optional[_Mapping[str, str]] = ..., requested_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., not_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., portfolio: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ContactCancelled(_message.Message):
     __slots__ = ("request_id", "account_id", "customer_id", "reason")

@@ -1,0 +1,162 @@
+"""Notifier benchmark (issue 9): N ContactRequested for customers across time zones →
+contact policy → render → SMS provider over HTTP (the stand-in, in a second process),
+on PostgreSQL, with the duplicates the provider counted and the notifier's peak memory.
+
+1. customers:  N CustomerUpserted through the notifier's handler (encrypt, upsert),
+               500 events per transaction as the consumer batches them;
+2. requests:   N ContactRequested through the handler (dedupe, judge, defer or keep);
+3. dispatch:   dispatcher rounds until every contact allowed today is sent;
+4. deferred:   the service clock moves to 17:00 UTC; the deferred contacts go out.
+
+Events go straight into the handlers (the runtime's consume → inbox → outbox path is
+measured by bench/runtime); everything after that is the service's own code.
+
+    python bench/notifier/notifier_bench.py [--contacts 50000] [--database postgresql|sqlite]
+
+Starts PostgreSQL under var/bench-notifier (port 35433) and stops it at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "deploy" / "local"))
+
+import httpx  # noqa: E402
+from local_postgres import LocalPostgres  # noqa: E402
+
+from collections_core.clock import ControlledClock  # noqa: E402
+from collections_core.contracts.collections.v1 import contacts_pb2  # noqa: E402
+from collections_core.contracts.corebanking.v1 import customers_pb2  # noqa: E402
+from collections_core.migrations import upgrade  # noqa: E402
+from collections_core.tracing import TraceContext  # noqa: E402
+from notifier.main import build_runtime  # noqa: E402
+from notifier.settings import NotifierSettings  # noqa: E402
+
+ZONES = ["Asia/Shanghai", "Asia/Urumqi", "America/New_York", "America/Los_Angeles", "Europe/London",
+         "Australia/Sydney", "Asia/Kolkata", "America/Chicago"]
+BATCH = 500
+
+
+def progress(text: str) -> None:
+    print(f"[bench] {text}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def through_handlers(runtime, messages) -> None:
+    handlers = runtime.notifier.handlers()
+    for start in range(0, len(messages), BATCH):
+        async with runtime.unit_of_work() as work:
+            for key, message in messages[start:start + BATCH]:
+                headers, value = runtime.codec.encode(message, key, work.now, TraceContext.new(), None)
+                event = runtime.codec.decode(headers, value)
+                await handlers[event.type](event, work)
+
+
+async def dispatch_all(runtime) -> None:
+    """Rounds until one finds nothing due (a re-deferred contact is no longer due)."""
+    while await runtime.dispatcher.dispatch_due(runtime):
+        pass
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--contacts", type=int, default=50_000)
+    parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    n = args.contacts
+    base = ROOT / "var" / "bench-notifier"
+    postgres = None
+    if args.database == "postgresql":
+        postgres = LocalPostgres(base / "postgres", port=35433)
+        postgres.start()
+        name = f"notifier_{int(time.time())}"
+        url = postgres.dsn(postgres.create_database(name))
+    else:
+        base.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{base / f'notifier-{int(time.time())}.db'}"
+    port = free_port()
+    provider = subprocess.Popen([sys.executable, "-m", "notifier.standins.sms_provider", "--port", str(port)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    provider_url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"{provider_url}/stats", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        # Tuesday 3 Nov 2026, 06:00 UTC: daytime in Asia and Europe, night in the Americas.
+        clock = ControlledClock(datetime(2026, 11, 3, 6, tzinfo=UTC))
+        settings = NotifierSettings(database_url=url, sms_provider_url=provider_url, default_pack="US",
+                                    dispatch_concurrency=args.concurrency, sms_receipts=False,
+                                    sms_breaker_failures=1000, kafka_bootstrap_servers="127.0.0.1:9")
+        runtime = build_runtime(settings, topics=[], clock=clock)
+        await upgrade(runtime.database, runtime.migrations)
+        customers = [(f"C-{i}", customers_pb2.CustomerUpserted(
+            customer_id=f"C-{i}", name="李雷", phone=f"+86138{i:08d}", email=f"c{i}@example.cn",
+            time_zone=ZONES[i % len(ZONES)], language="zh-CN" if i % 2 else "en")) for i in range(n)]
+        requests = [(f"C-{i}", contacts_pb2.ContactRequested(
+            request_id=f"R-{i}", account_id=f"A-{i}", customer_id=f"C-{i}", case_id=f"K-{i}",
+            channel=contacts_pb2.CHANNEL_SMS, template="overdue.sms",
+            parameters={"amount_minor": str(10_000 + i), "currency": "CNY", "card_last4": f"{i % 10_000:04d}"}))
+            for i in range(n)]
+        figures = {}
+        started = time.perf_counter()
+        await through_handlers(runtime, customers)
+        figures["customers"] = time.perf_counter() - started
+        progress(f"customers: {n} in {figures['customers']:.1f}s")
+        started = time.perf_counter()
+        await through_handlers(runtime, requests)
+        figures["requests"] = time.perf_counter() - started
+        progress(f"requests: {n} in {figures['requests']:.1f}s")
+        started = time.perf_counter()
+        await dispatch_all(runtime)
+        figures["dispatch"] = time.perf_counter() - started
+        sent_now = httpx.get(f"{provider_url}/stats", timeout=10).json()["messages"]
+        progress(f"dispatch: {sent_now} sent in {figures['dispatch']:.1f}s")
+        # 17:00 UTC: daytime in every zone above, so every deferred contact is due and allowed.
+        clock.set(datetime(2026, 11, 3, 17, tzinfo=UTC))
+        started = time.perf_counter()
+        await dispatch_all(runtime)
+        figures["deferred"] = time.perf_counter() - started
+        stats = httpx.get(f"{provider_url}/stats", timeout=10).json()
+        sent_later = stats["messages"] - sent_now
+        await runtime.database.dispose()
+        await runtime.batch_database.dispose()
+    finally:
+        provider.terminate()
+        provider.wait()
+        if postgres is not None:
+            postgres.stop()
+    total = figures["requests"] + figures["dispatch"] + figures["deferred"]
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"database={args.database} contacts={n} concurrency={args.concurrency}")
+    print(f"customers upserted (encrypt + upsert): {n / figures['customers']:,.0f}/s")
+    print(f"requests judged (dedupe + policy + defer): {n / figures['requests']:,.0f}/s")
+    print(f"sent at once: {sent_now} in {figures['dispatch']:.1f}s = {sent_now / figures['dispatch']:,.0f}/s "
+          f"(policy again, render, provider over HTTP, two transactions each)")
+    print(f"sent after deferral: {sent_later} in {figures['deferred']:.1f}s")
+    print(f"end to end (request → provider): {(sent_now + sent_later) / total:,.0f} contacts/s")
+    print(f"provider: messages={stats['messages']} duplicates={stats['duplicates']} "
+          f"requests={stats['requests']}")
+    print(f"notifier peak RSS: {peak_mib:.0f} MiB")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

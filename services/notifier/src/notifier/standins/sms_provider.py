@@ -1,0 +1,118 @@
+"""A stand-in SMS provider: a real HTTP server speaking the API the notifier's SMS
+adapter speaks (services/notifier/README.md, "SMS provider API").
+
+It honours ``Idempotency-Key`` (a repeated key gets the first answer and sends
+nothing), counts what a customer's phone would have received, can fail and time
+out on purpose (``POST /control``), and posts signed delivery receipts to the
+callback URL of each message. ``GET /stats`` tells tests how many messages went
+out and how many of them were duplicates of a contact already sent.
+
+Run: ``python -m notifier.standins.sms_provider --port 8190 --secret dev-webhook-secret``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+import uuid
+from collections import Counter
+
+import httpx
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from notifier.webhooks import sign
+
+
+def create_app(secret: str, token: str = "dev-provider-token") -> FastAPI:
+    app = FastAPI(title="stand-in SMS provider")
+    answers: dict[str, dict] = {}
+    messages: list[dict] = []
+    per_reference: Counter = Counter()
+    stats = Counter()
+    plan = {"fail_next": 0, "fail_status": 503, "accept_then_hang_next": 0, "hang_seconds": 0.0}
+    background: set[asyncio.Task] = set()
+
+    async def receipt(message: dict, callback_url: str) -> None:
+        await asyncio.sleep(0.05)
+        body = json.dumps({"id": message["id"], "reference": message["reference"], "status": "delivered",
+                           "at": time.time()}).encode()
+        stamp = int(time.time())
+        try:
+            async with httpx.AsyncClient(timeout=5) as client:
+                await client.post(callback_url, content=body, headers={
+                    "Content-Type": "application/json", "X-Timestamp": str(stamp),
+                    "X-Signature": sign(secret, stamp, body)})
+            stats["receipts_sent"] += 1
+        except httpx.HTTPError:
+            stats["receipts_failed"] += 1
+
+    @app.post("/v1/messages")
+    async def send(request: Request):
+        stats["requests"] += 1
+        if request.headers.get("Authorization") != f"Bearer {token}":
+            return JSONResponse({"title": "Unauthorized", "detail": "bad token"}, status_code=401)
+        key = request.headers.get("Idempotency-Key")
+        if not key:
+            return JSONResponse({"title": "Bad request", "detail": "Idempotency-Key is required"}, status_code=400)
+        if plan["fail_next"] > 0:
+            plan["fail_next"] -= 1
+            stats["failed_on_purpose"] += 1
+            return JSONResponse({"title": "Unavailable", "detail": "failing on purpose"},
+                                status_code=plan["fail_status"])
+        if key in answers:
+            stats["replayed"] += 1
+            return JSONResponse(answers[key], status_code=202, headers={"Idempotent-Replayed": "true"})
+        body = await request.json()
+        to, text = str(body.get("to", "")), str(body.get("text", ""))
+        if not to.startswith("+") or not to[1:].isdigit():
+            return JSONResponse({"title": "Invalid number", "detail": "to must be an E.164 number"},
+                                status_code=400)
+        message = {"id": uuid.uuid4().hex, "to": to, "text": text, "template": str(body.get("template", "")),
+                   "reference": str(body.get("reference", key))}
+        answers[key] = {"id": message["id"], "status": "accepted"}
+        messages.append(message)
+        per_reference[message["reference"]] += 1
+        if body.get("callback_url"):
+            task = asyncio.create_task(receipt(message, body["callback_url"]))
+            background.add(task)
+            task.add_done_callback(background.discard)
+        if plan["accept_then_hang_next"] > 0:
+            # The message is out, but the caller will not hear so before its timeout.
+            plan["accept_then_hang_next"] -= 1
+            stats["hung_on_purpose"] += 1
+            await asyncio.sleep(plan["hang_seconds"])
+        return JSONResponse(answers[key], status_code=202)
+
+    @app.post("/control")
+    async def control(request: Request):
+        plan.update({k: v for k, v in (await request.json()).items() if k in plan})
+        return plan
+
+    @app.get("/stats")
+    async def read_stats():
+        return {"messages": len(messages), "duplicates": sum(n - 1 for n in per_reference.values()),
+                "references": len(per_reference), **stats}
+
+    @app.get("/messages")
+    async def read_messages():
+        return messages
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Stand-in SMS provider")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8190)
+    parser.add_argument("--secret", default="dev-webhook-secret", help="HMAC key of receipts")
+    parser.add_argument("--token", default="dev-provider-token", help="bearer token callers must present")
+    args = parser.parse_args(argv)
+    uvicorn.run(create_app(args.secret, args.token), host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""Contacts go out once, at the allowed moment, through a real stand-in provider
+that fails and times out on purpose, on SQLite and PostgreSQL."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from collections_core.contracts.collections.v1 import contacts_pb2
+from collections_core.contracts.corebanking.v1 import customers_pb2
+from collections_core.wire import instant_to_proto
+from notifier.channels import ChannelUnavailable
+from notifier.tables import contact_requests
+from sqlalchemy import select
+
+pytestmark = pytest.mark.integration
+
+
+def customer(customer_id: str, zone: str, phone: str = "+8613800138000", language: str = "zh-CN", consents=()):
+    return customers_pb2.CustomerUpserted(
+        customer_id=customer_id, name="李雷", phone=phone, email=f"{customer_id.lower()}@example.cn",
+        address=customers_pb2.PostalAddress(lines=["1 Road"], city="Shanghai", country="CN"),
+        time_zone=zone, language=language, consents=list(consents))
+
+
+OVERDUE = {"amount_minor": "123456", "currency": "CNY", "card_last4": "1234"}
+
+
+def request(request_id: str, customer_id: str, template: str = "overdue.sms", parameters=OVERDUE, **extra):
+    return contacts_pb2.ContactRequested(
+        request_id=request_id, account_id=f"A-{customer_id}", customer_id=customer_id, case_id="K-1",
+        channel=contacts_pb2.CHANNEL_SMS, template=template, parameters=parameters, **extra)
+
+
+async def statuses(runtime) -> dict[str, str]:
+    async with runtime.database.reading() as connection:
+        rows = (await connection.execute(select(contact_requests.c.request_id, contact_requests.c.status))).all()
+    return dict(rows)
+
+
+async def test_a_5xx_storm_delays_contacts_but_never_doubles_them(notifier_runtime, sms_provider, deliver, emitted):
+    runtime = await notifier_runtime()
+    await deliver(runtime, customer("C-1", "Asia/Shanghai"), "C-1")
+    for n in range(3):
+        await deliver(runtime, request(f"R-{n}", "C-1", template="reminder.sms",
+                                       parameters={"amount_minor": "100", "currency": "CNY", "card_last4": "1",
+                                                   "due_date": "2026-11-25"}), "C-1")
+    await deliver(runtime, customer("C-2", "Asia/Shanghai", phone="+8613900139000"), "C-2")
+    await deliver(runtime, request("R-9", "C-2"), "C-2")
+    await sms_provider.control(fail_next=7, fail_status=503)
+    rounds = 0
+    while (await statuses(runtime)).values() != {"sent"} and rounds < 10:
+        rounds += 1
+        try:
+            await runtime.dispatcher.dispatch_due(runtime)
+        except ChannelUnavailable:
+            pass
+    stats = await sms_provider.stats()
+    assert rounds > 1, "the storm must have cost at least one round"
+    # C-1's daily SMS cap (2 in the CN pack) defers the third reminder to tomorrow.
+    assert await statuses(runtime) == {"R-0": "sent", "R-1": "sent", "R-2": "pending", "R-9": "sent"}
+    assert stats["messages"] == 3 and stats["duplicates"] == 0 and stats["failed_on_purpose"] == 7
+    kinds = [kind for kind, _ in await emitted(runtime)]
+    assert kinds.count("ContactSent") == 3 and kinds.count("ContactDeferred") == 1
+
+
+async def test_an_answer_lost_after_the_provider_accepted_is_retried_under_the_same_key(
+        notifier_runtime, sms_provider, deliver, emitted):
+    runtime = await notifier_runtime(sms_provider_timeout_seconds=0.3)
+    await deliver(runtime, customer("C-1", "Asia/Shanghai"), "C-1")
+    await deliver(runtime, request("R-1", "C-1"), "C-1")
+    await sms_provider.control(accept_then_hang_next=1, hang_seconds=2.0)
+    await runtime.dispatcher.dispatch_due(runtime)
+    stats = await sms_provider.stats()
+    assert stats["messages"] == 1 and stats["replayed"] == 1 and stats["duplicates"] == 0
+    assert await statuses(runtime) == {"R-1": "sent"}
+
+
+async def test_a_crash_between_hand_over_and_commit_sends_nothing_twice(notifier_runtime, sms_provider, deliver,
+                                                                        emitted):
+    """The first process commits `sending`, the provider accepts, and the process dies
+    before recording it. A new process on the same database finishes the job."""
+    first = await notifier_runtime()
+    await deliver(first, customer("C-1", "Asia/Shanghai"), "C-1")
+    await deliver(first, request("R-1", "C-1"), "C-1")
+    async with first.unit_of_work() as work:
+        outgoing = await first.dispatcher._prepare(work, "R-1")
+    await first.dispatcher.channels["sms"].send(outgoing)  # accepted; the process "dies" here
+    assert await statuses(first) == {"R-1": "sending"}
+    second = await notifier_runtime()
+    await second.dispatcher.dispatch_due(second)
+    stats = await sms_provider.stats()
+    assert stats["messages"] == 1 and stats["replayed"] == 1
+    assert await statuses(second) == {"R-1": "sent"}
+    assert [kind for kind, _ in await emitted(second)] == ["ContactSent"]
+
+
+async def test_a_deferred_contact_survives_a_restart_and_goes_out_at_eight_in_the_customers_zone(
+        notifier_runtime, sms_provider, clock, deliver, emitted):
+    first = await notifier_runtime()
+    await deliver(first, customer("C-UK", "Europe/London", phone="+447700900123", language="en"), "C-UK")
+    await deliver(first, request("R-1", "C-UK"), "C-UK")  # 01:00 in London
+    [(kind, deferred)] = await emitted(first)
+    assert kind == "ContactDeferred" and deferred.rule == "quiet-hours"
+    assert deferred.deferred_until.ToDatetime(tzinfo=UTC) == datetime(2026, 11, 2, 8, tzinfo=UTC)
+    await first.dispatcher.dispatch_due(first)
+    assert (await sms_provider.stats())["messages"] == 0
+    second = await notifier_runtime()  # a restart: only the database carries the deferral
+    clock.set(datetime(2026, 11, 2, 7, 59, tzinfo=UTC))
+    await second.dispatcher.dispatch_due(second)
+    assert (await sms_provider.stats())["messages"] == 0
+    clock.set(datetime(2026, 11, 2, 8, 0, tzinfo=UTC))
+    await second.dispatcher.dispatch_due(second)
+    [message] = await sms_provider.messages()
+    assert (message["to"], message["reference"], message["template"]) == ("+447700900123", "R-1", "overdue.sms")
+    assert message["text"].startswith("Example Bank: Dear 李雷")
+
+
+async def test_opt_out_cancel_expiry_and_provider_refusal_each_end_a_contact_with_its_reason(
+        notifier_runtime, sms_provider, clock, deliver, emitted):
+    runtime = await notifier_runtime()
+    refused = customers_pb2.Consent(channel=customers_pb2.CONTACT_CHANNEL_SMS, granted=False)
+    await deliver(runtime, customer("C-OUT", "Asia/Shanghai", consents=[refused]), "C-OUT")
+    await deliver(runtime, request("R-OUT", "C-OUT"), "C-OUT")
+    await deliver(runtime, customer("C-BAD", "Asia/Shanghai", phone="12345"), "C-BAD")
+    await deliver(runtime, request("R-BAD", "C-BAD"), "C-BAD")
+    await deliver(runtime, customer("C-UK", "Europe/London", phone="+447700900123", language="en"), "C-UK")
+    await deliver(runtime, request("R-LATE", "C-UK", expires_at=instant_to_proto(clock.now() + timedelta(hours=3))),
+                  "C-UK")
+    await deliver(runtime, request("R-CANCEL", "C-UK"), "C-UK")
+    await deliver(runtime, contacts_pb2.ContactCancelled(request_id="R-CANCEL", account_id="A-C-UK",
+                                                         customer_id="C-UK", reason="cured"), "C-UK")
+    await runtime.dispatcher.dispatch_due(runtime)
+    assert await statuses(runtime) == {"R-OUT": "blocked", "R-BAD": "failed", "R-LATE": "blocked",
+                                       "R-CANCEL": "cancelled"}
+    events = {(kind, getattr(m, "rule", "") or getattr(m, "reason", "")) for kind, m in await emitted(runtime)}
+    assert ("ContactBlocked", "opt-out") in events and ("ContactBlocked", "expired") in events
+    assert any(kind == "ContactFailed" and "HTTP 400" in reason for kind, reason in events)
+    assert (await sms_provider.stats())["messages"] == 0
+
+
+async def test_a_request_without_the_templates_parameters_fails_at_once(notifier_runtime, sms_provider, deliver,
+                                                                         emitted):
+    runtime = await notifier_runtime()
+    await deliver(runtime, customer("C-UK", "Europe/London", phone="+447700900123", language="en"), "C-UK")
+    await deliver(runtime, request("R-1", "C-UK", template="reminder.sms"), "C-UK")  # no due_date; 01:00 in London
+    [(kind, failed)] = await emitted(runtime)
+    assert kind == "ContactFailed" and failed.reason == "template: missing parameters due_date"
+    assert await statuses(runtime) == {"R-1": "failed"}

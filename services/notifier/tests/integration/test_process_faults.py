@@ -1,0 +1,120 @@
+"""The notifier as a real process against the real broker, a stand-in provider in
+a second process, and the test's database: SIGKILL right after the provider
+accepted a message, then a 5xx storm — every contact reaches its customer once."""
+
+import asyncio
+import signal
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from collections_core.codec import EventCodec, TypeRegistry
+from collections_core.contracts.collections.v1 import contacts_pb2
+from collections_core.contracts.corebanking.v1 import customers_pb2
+from local_kafka import create_topic
+from support import ServiceProcess, encode, free_port, produce, read_topic
+
+pytestmark = pytest.mark.integration
+HERE = Path(__file__).parent
+CUSTOMERS = 12
+DECODER = EventCodec(TypeRegistry.of_contracts(), "/test")
+
+
+def daytime_zone() -> str:
+    """A fixed-offset zone where it is early afternoon now, so quiet hours never hold the test up."""
+    offset = (13 - datetime.now(UTC).hour + 12) % 24 - 12
+    return f"Etc/GMT{-offset:+d}" if offset else "UTC"
+
+
+def wait_for(check, timeout: float = 60.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"{what} not reached in {timeout}s")
+
+
+def provider_stats(url: str) -> dict:
+    return httpx.get(f"{url}/stats", timeout=5).json()
+
+
+async def test_sigkill_after_hand_over_and_a_5xx_storm_reach_each_customer_once(kafka, postgres, tmp_path):
+    """On PostgreSQL only: the same crash on SQLite is covered in-process by test_dispatch.py."""
+    run = uuid.uuid4().hex[:8]
+    database_url = postgres.dsn(postgres.create_database(f"notifier_{run}"))
+    topics = [f"customers.{run}", f"contact-requests.{run}"]
+    for topic in topics:
+        await create_topic(kafka.bootstrap, topic, 3)
+    await create_topic(kafka.bootstrap, f"notifier-{run}.dlq.v1", 1)
+    provider_port, notifier_port = free_port(), free_port()
+    provider = ServiceProcess([sys.executable, "-m", "notifier.standins.sms_provider", "--port", str(provider_port),
+                               "--secret", "s"], {}, tmp_path / "provider.log", http_port=provider_port).start()
+    notifier = ServiceProcess([sys.executable, str(HERE / "notifier_process.py")], {
+        "TEST_TOPICS": ",".join(topics), "NOTIFIER_SERVICE_NAME": f"notifier-{run}",
+        "NOTIFIER_DATABASE_URL": database_url, "NOTIFIER_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
+        "NOTIFIER_HTTP_PORT": str(notifier_port), "NOTIFIER_SMS_PROVIDER_URL": provider.url,
+        "NOTIFIER_SMS_WEBHOOK_SECRET": "s", "NOTIFIER_DEFAULT_PACK": "US", "NOTIFIER_SMS_ATTEMPTS": "2",
+        "NOTIFIER_SMS_BACKOFF_SECONDS": "0.05", "NOTIFIER_SMS_BREAKER_RESET_SECONDS": "0.5",
+        "NOTIFIER_RETRY_BACKOFF_MAX_SECONDS": "1",
+        "NOTIFIER_RELAY_POLL_INTERVAL_SECONDS": "0.1", "NOTIFIER_DISPATCH_INTERVAL_SECONDS": "0.1",
+    }, tmp_path / "notifier.log", http_port=notifier_port)
+    try:
+        wait_for(lambda: _answers(provider.url), what="provider up")
+        zone = daytime_zone()
+        await produce(kafka.bootstrap, topics[0], [encode(customers_pb2.CustomerUpserted(
+            customer_id=f"C-{n}-{run}", name="Jane Roe", phone=f"+1202555{n:04d}", email="j@example.com",
+            time_zone=zone, language="en"), f"C-{n}-{run}") for n in range(CUSTOMERS)])
+        await produce(kafka.bootstrap, topics[1], [encode(contacts_pb2.ContactRequested(
+            request_id=f"R-{n}-{run}", account_id=f"A-{n}-{run}", customer_id=f"C-{n}-{run}", case_id="K",
+            channel=contacts_pb2.CHANNEL_SMS, template="overdue.sms",
+            parameters={"amount_minor": "5000", "currency": "USD", "card_last4": "0001"}), f"C-{n}-{run}")
+            for n in range(CUSTOMERS)])
+        notifier.start({"CC_CRASH_AT": "notifier-after-hand-over"})
+        assert notifier.wait_exit(120) == -signal.SIGKILL, "the crash point was never reached"
+        # Customers are served side by side: a few messages may have been out when we died.
+        out_at_crash = provider_stats(provider.url)["messages"]
+        assert out_at_crash >= 1, "the provider had a message when we died"
+
+        httpx.post(f"{provider.url}/control", json={"fail_next": 6, "fail_status": 503}, timeout=5)
+        notifier.start()
+        wait_for(lambda: provider_stats(provider.url)["messages"] >= CUSTOMERS, timeout=120, what="every SMS out")
+        # Receipts for messages accepted while we were dead found no one listening (the
+        # stand-in does not retry them); every other one comes back by the signed webhook.
+        sent_ids, delivered_ids = await _contacts_sent(kafka.bootstrap, run, CUSTOMERS - out_at_crash)
+        time.sleep(1)  # anything sent twice would arrive now
+        stats = provider_stats(provider.url)
+    finally:
+        notifier.stop()
+        provider.stop()
+    assert sent_ids == sorted(f"R-{n}-{run}" for n in range(CUSTOMERS))
+    assert len(delivered_ids) >= CUSTOMERS - out_at_crash and set(delivered_ids) <= set(sent_ids)
+    assert stats["messages"] == CUSTOMERS and stats["duplicates"] == 0
+    assert stats["replayed"] >= 1, "the message in flight at the crash was sent again under its key"
+    assert stats["failed_on_purpose"] == 6
+
+
+async def _contacts_sent(bootstrap: str, run: str, receipts: int, timeout: float = 60.0
+                         ) -> tuple[list[str], list[str]]:
+    """Request ids of ContactSent and of ContactDelivered for this run."""
+    deadline = time.monotonic() + timeout
+    while True:
+        records = await read_topic(bootstrap, "collections.contact-events.v1", expect=1, timeout=5)
+        events = [DECODER.decode(r.headers, r.value) for r in records if r.key.decode().endswith(run)]
+        sent = sorted(e.message.request_id for e in events if e.type == "collections.v1.ContactSent")
+        delivered = sorted(e.message.request_id for e in events if e.type == "collections.v1.ContactDelivered")
+        if (len(sent) >= CUSTOMERS and len(delivered) >= receipts) or time.monotonic() > deadline:
+            return sent, delivered
+        await asyncio.sleep(0.5)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/stats", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
