@@ -99,9 +99,12 @@ def _after(cursor: str | None) -> str | None:
     if cursor is None:
         return None
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        after = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise Problem(400, "Invalid cursor", "the cursor is not one this API returned") from None
+        after = None
+    if not after or _cursor(after) != cursor:  # the decoder skips stray characters: insist on a round trip
+        raise Problem(400, "Invalid cursor", "the cursor is not one this API returned")
+    return after
 
 
 @router.get("/v1/placements", tags=["partner"], summary="The partner's placements, a page at a time")
