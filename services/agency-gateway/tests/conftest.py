@@ -21,7 +21,7 @@ async def gateway(database_url):
     await prepare(runtime)
     app = create_app(runtime.settings, runtime)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway") as client:
-        yield Gateway(runtime, client)
+        yield Gateway(runtime, client, app)
     await runtime.webhooks.close()
     await runtime.notifier.close()
     await runtime.database.dispose()

@@ -6,7 +6,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+import asyncio
+import socket
+
 import httpx
+import uvicorn
 from agency_gateway.settings import GatewaySettings
 from collections_core.auth import mint_token
 from collections_core.codec import EventCodec, TypeRegistry
@@ -26,6 +30,7 @@ def staff(*roles: str) -> dict:
 class Gateway:
     runtime: object
     client: httpx.AsyncClient
+    app: object
 
     async def partner(self, partner_id: str, **terms) -> dict:
         body = {"partner_id": partner_id, "name": f"{partner_id} Collections", "kind": "agency",
@@ -64,3 +69,26 @@ class Gateway:
 def gateway_settings(database_url: str, **overrides) -> GatewaySettings:
     return GatewaySettings(database_url=database_url, auth_jwt_secret=STAFF_SECRET,
                            consumer_group=f"gw-{uuid.uuid4().hex[:6]}", **overrides)
+
+
+class LocalServer:
+    """A real HTTP server (uvicorn) on a free local port, in the test's event loop."""
+
+    def __init__(self, app) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                     lifespan="off"))
+        self._task: asyncio.Task | None = None
+
+    async def __aenter__(self) -> "LocalServer":
+        self._task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            await asyncio.sleep(0.02)
+        return self
+
+    async def __aexit__(self, *_exc) -> None:
+        self._server.should_exit = True
+        await self._task
