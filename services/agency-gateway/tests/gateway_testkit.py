@@ -67,8 +67,8 @@ class Gateway:
 
 
 def gateway_settings(database_url: str, **overrides) -> GatewaySettings:
-    return GatewaySettings(database_url=database_url, auth_jwt_secret=STAFF_SECRET,
-                           consumer_group=f"gw-{uuid.uuid4().hex[:6]}", **overrides)
+    overrides.setdefault("consumer_group", f"gw-{uuid.uuid4().hex[:6]}")
+    return GatewaySettings(database_url=database_url, auth_jwt_secret=STAFF_SECRET, **overrides)
 
 
 class LocalServer:
