@@ -16,7 +16,7 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from agency_gateway.domain.commission import Attribution, statement_lines
-from agency_gateway.partner_api import delivery_view
+from agency_gateway.partner_api import NO_NUL, delivery_view
 from agency_gateway.partners import PARTNER_SCOPES, PartnerTerms, register, rotate_client_secret
 from agency_gateway.tables import partners, payment_attributions, pii_access_audit, placements, webhook_deliveries
 from collections_core.auth import Principal, require_roles
@@ -29,28 +29,28 @@ OperationsOrCompliance = Annotated[Principal, Depends(require_roles("operations"
 Compliance = Annotated[Principal, Depends(require_roles("compliance"))]
 ID = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 Scope = Literal["placements:read", "placements:write", "activities:write", "calls:write"]
-Region = Annotated[str, Field(min_length=1, max_length=64)]
+Region = Annotated[str, Field(min_length=1, max_length=64, pattern=NO_NUL)]
 
 
 class PartnerIn(BaseModel):
     partner_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
     kind: Literal["agency", "legal"]
     regions: list[Region] = Field(min_length=1, max_length=100)
     capacity: int = Field(ge=0, le=1_000_000)
     commission_bps: int = Field(ge=0, le=10_000, description="commission in basis points (1250 = 12.5 %)")
-    contract_id: str = Field(min_length=1, max_length=64)
+    contract_id: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
     webhook_url: HttpUrl | None = None
     scopes: list[Scope] = Field(default_factory=lambda: list(PARTNER_SCOPES))
     rate_limit_per_second: int = Field(default=20, ge=1, le=10_000)
 
 
 class PartnerChange(BaseModel):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=NO_NUL)
     regions: list[Region] | None = Field(default=None, min_length=1, max_length=100)
     capacity: int | None = Field(default=None, ge=0, le=1_000_000)
     commission_bps: int | None = Field(default=None, ge=0, le=10_000)
-    contract_id: str | None = Field(default=None, min_length=1, max_length=64)
+    contract_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=NO_NUL)
     webhook_url: HttpUrl | None = None
     scopes: list[Scope] | None = None
     rate_limit_per_second: int | None = Field(default=None, ge=1, le=10_000)
@@ -166,7 +166,7 @@ async def deliveries(request: Request, partner_id: ID, _: OperationsOrCompliance
     return {"deliveries": [delivery_view(r) for r in rows]}
 
 
-Month = Annotated[str, Path(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
+Month = Annotated[str, Path(pattern=r"^(19|2\d)\d{2}-(0[1-9]|1[0-2])$", description="YYYY-MM, years 1900 to 2999")]
 
 
 @router.get("/admin/partners/{partner_id}/commission-statements/{month}",
@@ -215,11 +215,11 @@ async def commission_statement(request: Request, partner_id: ID, month: Month, _
 
 @router.get("/audit/pii-reads", summary="Every partner read of customer PII (who, what, when)")
 async def pii_reads(request: Request, _: Compliance,
-                    partner_id: Annotated[str | None, Query(max_length=64)] = None,
-                    placement_id: Annotated[str | None, Query(max_length=64)] = None,
-                    customer_id: Annotated[str | None, Query(max_length=64)] = None,
+                    partner_id: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
+                    placement_id: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
+                    customer_id: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
                     since: datetime | None = None, until: datetime | None = None,
-                    after_id: Annotated[int | None, Query(ge=0, description="cursor: next_after_id of a page")] = None,
+                    after_id: Annotated[int | None, Query(ge=0, le=2**62, description="cursor: next_after_id of a page")] = None,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict:
     query = select(pii_access_audit)
     for column, value in ((pii_access_audit.c.partner_id, partner_id),

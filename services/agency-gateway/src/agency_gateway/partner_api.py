@@ -31,7 +31,9 @@ from collections_core.http import Problem
 from collections_core.money import Money
 
 router = APIRouter()
-ID = Annotated[str, Path(min_length=1, max_length=64)]
+# PostgreSQL text cannot hold NUL: free text refuses it up front (a 422, not a failed write).
+NO_NUL = r"^[^\x00]*$"
+ID = Annotated[str, Path(min_length=1, max_length=64, pattern=NO_NUL)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
 
@@ -61,7 +63,7 @@ async def issue_token(request: Request) -> dict:
                                {"WWW-Authenticate": 'Basic realm="agency-gateway"'}) from None
     if form.get("grant_type") != "client_credentials":
         raise _token_error(400, "unsupported_grant_type", "only grant_type=client_credentials is supported")
-    if not client_id or not client_secret:
+    if not client_id or not client_secret or "\x00" in client_id + client_secret:
         raise _token_error(401, "invalid_client", "client_id and client_secret are required",
                            {"WWW-Authenticate": 'Basic realm="agency-gateway"'})
     runtime = request.app.state.runtime
@@ -111,8 +113,8 @@ def _after(cursor: str | None) -> str | None:
 async def list_placements(request: Request, principal: Annotated[PartnerPrincipal, Depends(
                               partner_with("placements:read"))],
                           status: Status | None = None, kind: Literal["agency", "legal"] | None = None,
-                          account_id: Annotated[str | None, Query(max_length=64)] = None,
-                          cursor: Annotated[str | None, Query(max_length=200)] = None,
+                          account_id: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
+                          cursor: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
                           limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict:
     query = select(placements).where(placements.c.partner_id == principal.partner_id)
     if status is not None:
@@ -198,7 +200,7 @@ class MoneyIn(BaseModel):
 class ActivityIn(BaseModel):
     kind: Literal["call-attempt", "contact", "field-visit", "promise-to-pay", "dispute", "hardship", "note"]
     occurred_at: datetime
-    note: str | None = Field(default=None, max_length=2000)
+    note: str | None = Field(default=None, max_length=2000, pattern=NO_NUL)
     promised_amount: MoneyIn | None = None
     promised_on: date | None = None
 
@@ -226,7 +228,7 @@ async def report_activity(request: Request, placement_id: ID, activity: Activity
 
 
 class ReturnIn(BaseModel):
-    reason: str = Field(min_length=1, max_length=200)
+    reason: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
 
 
 @router.post("/v1/placements/{placement_id}/return", tags=["partner"],
@@ -242,11 +244,11 @@ async def return_placement(request: Request, placement_id: ID, returned: ReturnI
 # -- call permits (the bank's contact policy, via the notifier) ---------------------
 
 class CallPermitIn(BaseModel):
-    agent_id: str = Field(min_length=1, max_length=64, description="the partner's agent who will dial")
+    agent_id: str = Field(min_length=1, max_length=64, pattern=NO_NUL, description="the partner's agent who will dial")
 
 
 class CallOutcomeIn(BaseModel):
-    permit_id: str = Field(min_length=1, max_length=64)
+    permit_id: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
     outcome: Literal["no-answer", "connected", "conversation", "wrong-number"]
     occurred_at: datetime | None = None
 
