@@ -69,6 +69,7 @@ async def observe_placements(runtime: ServiceRuntime) -> None:
     async with runtime.database.reading() as connection:
         counts = (await connection.execute(select(placements.c.partner_id, placements.c.status, func.count())
                                            .group_by(placements.c.partner_id, placements.c.status))).all()
+    metrics.PLACEMENTS.clear()  # a state a partner no longer has must not keep its last count
     for partner, state, count in counts:
         metrics.PLACEMENTS.labels(runtime.settings.service_name, partner or "", state).set(count)
 

@@ -37,14 +37,17 @@ class WebhookSender:
                                          follow_redirects=False)
 
     async def run(self, _runtime=None) -> None:
-        while True:
-            try:
-                sent = await self.deliver_due()
-            except Exception as error:  # a database outage: try again on the next tick
-                log.warning("webhook delivery round failed", error=type(error).__name__)
-                sent = 0
-            if sent < BATCH:
-                await asyncio.sleep(self.settings.webhook_poll_seconds)
+        try:
+            while True:
+                try:
+                    sent = await self.deliver_due()
+                except Exception as error:  # a database outage: try again on the next tick
+                    log.warning("webhook delivery round failed", error=type(error).__name__)
+                    sent = 0
+                if sent < BATCH:
+                    await asyncio.sleep(self.settings.webhook_poll_seconds)
+        finally:
+            await self.close()
 
     async def deliver_due(self) -> int:
         """Try every delivery that is due now; returns how many were tried."""

@@ -18,6 +18,7 @@ from collections_core.money import Money
 from collections_core.storage import outbox
 from collections_core.wire import date_to_proto
 from gateway_testkit import staff
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 pytestmark = pytest.mark.integration
@@ -170,10 +171,14 @@ async def test_writes_are_idempotent_and_a_return_ends_access(gateway):
 async def test_rate_limit_answers_429_with_retry_after(gateway):
     partner = await gateway.partner("AG-1", rate_limit_per_second=3)
     headers = await gateway.token(partner)
+    hits_before = REGISTRY.get_sample_value("gateway_rate_limited_total",
+                                            {"service": "agency-gateway", "partner": "AG-1"}) or 0
     statuses = [(await gateway.client.get("/v1/placements", headers=headers)) for _ in range(8)]
     limited = [r for r in statuses if r.status_code == 429]
     assert limited and int(limited[0].headers["retry-after"]) >= 1
     assert limited[0].headers["content-type"] == "application/problem+json"
+    assert REGISTRY.get_sample_value("gateway_rate_limited_total", {"service": "agency-gateway", "partner": "AG-1"}) \
+        == hits_before + len(limited)
     # Another partner has its own bucket.
     other = await gateway.token(await gateway.partner("AG-2"))
     assert (await gateway.client.get("/v1/placements", headers=other)).status_code == 200

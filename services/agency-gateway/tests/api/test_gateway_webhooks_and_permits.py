@@ -13,6 +13,7 @@ from datetime import date
 import httpx
 import jwt
 import pytest
+from agency_gateway.main import observe_placements
 from agency_gateway.notifier import Notifier
 from agency_gateway.webhooks import WebhookSender
 from collections_core.contracts.collections.v1 import placements_pb2
@@ -20,6 +21,7 @@ from collections_core.contracts.corebanking.v1 import payments_pb2
 from collections_core.money import Money
 from collections_core.wire import date_to_proto
 from gateway_testkit import STAFF_SECRET, LocalServer, gateway_settings, staff
+from prometheus_client import REGISTRY
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -60,8 +62,15 @@ class PartnerReceiver:
         return Response(status_code=204)
 
 
+def sample(name: str, **labels) -> float:
+    return REGISTRY.get_sample_value(name, {"service": "agency-gateway", **labels}) or 0.0
+
+
 async def test_webhooks_are_signed_retried_and_delivered_exactly_once_each(gateway):
     receiver = PartnerReceiver("", failures=4)
+    failed_before = sample("gateway_webhook_attempts_total", partner="AG-1", result="failed")
+    delivered_before = sample("gateway_webhook_attempts_total", partner="AG-1", result="delivered")
+    recalls_before = sample("gateway_recalls_total", reason="cured")
     async with LocalServer(receiver.app) as server:
         partner = await gateway.partner("AG-1", webhook_url=f"{server.url}/hooks")
         receiver.secret = partner["webhook_secret"].encode()
@@ -104,6 +113,12 @@ async def test_webhooks_are_signed_retried_and_delivered_exactly_once_each(gatew
 
     partner_view = (await gateway.client.get("/v1/webhook-deliveries", headers=await gateway.token(partner))).json()
     assert len(partner_view["deliveries"]) == 5
+    assert sample("gateway_webhook_attempts_total", partner="AG-1", result="failed") == failed_before + 4
+    assert sample("gateway_webhook_attempts_total", partner="AG-1", result="delivered") == delivered_before + 5
+    assert sample("gateway_recalls_total", reason="cured") == recalls_before + 1
+    await observe_placements(gateway.runtime)
+    assert sample("gateway_placements", partner="AG-1", state="recalled") == 1
+    assert sample("gateway_placements", partner="AG-1", state="placed") == 2
 
 
 class NotifierStandIn:

@@ -7,9 +7,9 @@ import agency_gateway
 import pytest
 from agency_gateway.cipher import Keyring
 from agency_gateway.handlers import Gateway
-from agency_gateway.partners import PartnerTerms, register
+from agency_gateway.partners import PartnerTerms, load_seed, register, secret_matches
 from agency_gateway.settings import GatewaySettings
-from agency_gateway.tables import customers, payment_attributions, placements, webhook_deliveries
+from agency_gateway.tables import customers, partners, payment_attributions, placements, webhook_deliveries
 from collections_core.clock import ControlledClock
 from collections_core.codec import EventCodec, Rejected, TypeRegistry
 from collections_core.contracts.collections.v1 import placements_pb2
@@ -149,3 +149,19 @@ async def test_expired_placements_are_recalled(migrated_database, handle):
             await work.flush()
     [placement] = await rows(database, placements)
     assert (placement.status, placement.end_reason) == ("recalled", "expired")
+
+
+async def test_seed_partners_are_registered_once_and_can_sign_in(migrated_database):
+    database = await migrated_database(MIGRATIONS)
+    seed = Path(agency_gateway.__file__).parents[2] / "partners.example.yaml"
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    async with database.transaction() as connection:
+        assert await load_seed(connection, KEYRING, seed, now) == 3
+        assert await load_seed(connection, KEYRING, seed, now) == 0
+    by_id = {r.partner_id: r for r in await rows(database, partners)}
+    assert sorted(by_id) == ["huadong-collections", "national-recovery", "zhonglun-law"]
+    huadong = by_id["huadong-collections"]
+    assert secret_matches("dev-huadong-client-secret", huadong.client_secret_hash)
+    assert "dev-huadong" not in huadong.client_secret_hash and "dev-huadong" not in huadong.webhook_secret
+    assert KEYRING.open(huadong.webhook_secret, "huadong-collections") == "dev-huadong-webhook-secret"
+    assert by_id["zhonglun-law"].kind == "legal" and by_id["national-recovery"].regions == "*"
