@@ -23,6 +23,7 @@ from agency_gateway.domain.placement import (
     CaseToPlace,
     Placed,
     Recall,
+    Unplaced,
     choose_partner,
     decide_recall,
     expires_on,
@@ -105,16 +106,21 @@ class Gateway:
         if known:
             return
         case = CaseToPlace(message.placement_id, KIND_OF[message.kind], message.region, amount)
-        decision = choose_partner(case, await self._candidates(work, case), self.settings.challenger_percent)
+        already = (await work.connection.execute(select(placements.c.placement_id).where(
+            placements.c.account_id == message.account_id, placements.c.status.in_(OPEN)))).first()
+        # One open placement per account: payments are attributed to exactly one partner.
+        decision = Unplaced(f"account already placed as {already.placement_id}") if already else choose_partner(
+            case, await self._candidates(work, case), self.settings.challenger_percent)
         row = dict(placement_id=case.placement_id, case_id=message.case_id, account_id=message.account_id,
                    customer_id=message.customer_id, kind=case.kind, region=case.region,
                    amount_minor=amount.amount_minor, currency=amount.currency, dpd=message.dpd,
                    requested_at=work.now, rule=decision.reason if not isinstance(decision, Placed) else decision.rule)
         if not isinstance(decision, Placed):
             await work.connection.execute(insert(placements).values(**row, status="unplaced", ended_at=work.now,
-                                                                    end_reason="no eligible partner"))
+                                                                    end_reason=decision.reason))
             work.emit(AGENCY_EVENTS, placements_pb2.PlacementReturned(
-                placement_id=case.placement_id, account_id=message.account_id, reason="no-eligible-partner",
+                placement_id=case.placement_id, account_id=message.account_id,
+                reason="account-already-placed" if already else "no-eligible-partner",
                 recovered_amount=Money.zero(amount.currency).to_proto(), returned_at=instant_to_proto(work.now)),
                 key=message.account_id)
             metrics.PLACEMENT_DECISIONS.labels(self.service, "", "unplaced").inc()

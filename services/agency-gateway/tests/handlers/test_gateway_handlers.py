@@ -75,6 +75,19 @@ async def test_a_partner_at_capacity_is_skipped_and_with_none_left_the_case_come
     assert decoded.reason == "no-eligible-partner" and decoded.placement_id == "PL-3"
 
 
+async def test_an_account_has_at_most_one_open_placement(migrated_database, handle):
+    database = await database_with(migrated_database, agency("AG-1"), agency("AG-2"))
+    await handle(database, HANDLERS, requested("PL-1", "A-1"), key="A-1")
+    [second] = await handle(database, HANDLERS, requested("PL-2", "A-1"), key="A-1")
+    returned = placements_pb2.PlacementReturned.FromString(second.value)
+    assert (returned.placement_id, returned.reason) == ("PL-2", "account-already-placed")
+    await handle(database, HANDLERS, placements_pb2.RecallRequested(placement_id="PL-1", account_id="A-1",
+                                                                    reason="operations"), key="A-1")
+    await handle(database, HANDLERS, requested("PL-3", "A-1"), key="A-1")
+    by_id = {r.placement_id: r.status for r in await rows(database, placements)}
+    assert by_id == {"PL-1": "recalled", "PL-2": "unplaced", "PL-3": "placed"}
+
+
 async def test_recall_ends_an_open_placement_once(migrated_database, handle):
     database = await database_with(migrated_database, agency("AG-1"))
     await handle(database, HANDLERS, requested(), key="A-1")
