@@ -30,7 +30,20 @@ from agency_gateway.tables import call_permits, partners, pii_access_audit, plac
 from collections_core.http import Problem
 from collections_core.money import Money
 
-router = APIRouter()
+_PROBLEM = {"application/problem+json": {"schema": {
+    "type": "object", "description": "RFC 9457 problem details", "required": ["title", "status"],
+    "properties": {"type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+                   "detail": {"type": "string"}, "instance": {"type": "string"}}}}}
+PROBLEMS = {status: {"description": description, "content": _PROBLEM} for status, description in (
+    (400, "Malformed request (e.g. a cursor this API did not return)"),
+    (401, "No, expired or foreign token"), (403, "A scope or role the operation needs is missing"),
+    (404, "No such resource, or not yours"),
+    (409, "Already exists, or a request with the same Idempotency-Key is still in progress"),
+    (410, "The placement was recalled or returned"),
+    (422, "The request does not match the contract, or an Idempotency-Key was reused"),
+    (428, "A write without an Idempotency-Key"), (429, "Rate limit exhausted; see Retry-After"),
+    (503, "A dependency is unavailable; retry later"))}
+router = APIRouter(responses=PROBLEMS)
 # PostgreSQL text cannot hold NUL: free text refuses it up front (a 422, not a failed write).
 NO_NUL = r"^[^\x00]*$"
 ID = Annotated[str, Path(min_length=1, max_length=64, pattern=NO_NUL)]
