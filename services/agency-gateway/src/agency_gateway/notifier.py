@@ -48,8 +48,12 @@ class Notifier:
         if response.status_code == 200:
             return response.json()
         if 400 <= response.status_code < 500 and response.status_code not in (401, 403):
-            detail = response.json().get("detail", "the request was refused") if response.content else ""
-            raise Problem(response.status_code, "Refused by the contact-policy service", str(detail))
+            try:
+                detail = str(response.json().get("detail", ""))
+            except ValueError:
+                detail = ""
+            raise Problem(response.status_code, "Refused by the contact-policy service",
+                          detail or "the contact-policy service refused the request")
         raise Problem(503, "Call permits unavailable", "the contact-policy service did not answer the request",
                       headers={"Retry-After": "5"})
 

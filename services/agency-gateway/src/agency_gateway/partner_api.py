@@ -146,10 +146,9 @@ async def list_placements(request: Request, principal: Annotated[PartnerPrincipa
             "next_cursor": _cursor(page[-1].placement_id) if len(rows) > limit else None}
 
 
-async def _owned(connection, principal: PartnerPrincipal, placement_id: str, lock: bool = False):
+async def _owned(connection, principal: PartnerPrincipal, placement_id: str):
     """The partner's own placement still in its hands, else 404 (not its own) or 410 (ended)."""
-    query = select(placements).where(placements.c.placement_id == placement_id)
-    row = (await connection.execute(query)).first()
+    row = (await connection.execute(select(placements).where(placements.c.placement_id == placement_id))).first()
     if row is None or row.partner_id != principal.partner_id:
         raise Problem(404, "Not found", "no such placement")
     if row.status in ENDED:
