@@ -16,7 +16,7 @@ from gateway_testkit import Gateway, LocalServer, gateway_settings, staff
 from hypothesis import HealthCheck, Phase, given, settings
 
 pytestmark = pytest.mark.integration
-EXAMPLES_PER_OPERATION = 10
+EXAMPLES_PER_OPERATION = 6
 
 
 class ServedGateway(threading.Thread):
