@@ -16,15 +16,14 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from agency_gateway.domain.commission import Attribution, statement_lines
-from agency_gateway.partner_api import NO_NUL, PROBLEMS, delivery_view
+from agency_gateway.partner_api import NO_NUL, delivery_view
 from agency_gateway.partners import PARTNER_SCOPES, PartnerTerms, register, rotate_client_secret
 from agency_gateway.tables import partners, payment_attributions, pii_access_audit, placements, webhook_deliveries
 from collections_core.auth import Principal, require_roles
-from collections_core.http import Problem
+from collections_core.http import Problem, problems
 from collections_core.money import Money
 
-router = APIRouter(prefix="/v1", tags=["bank staff"], responses={
-    status: PROBLEMS[status] for status in (401, 403, 404, 409, 422, 503)})
+router = APIRouter(prefix="/v1", tags=["bank staff"], responses=problems(404, 409, 503))
 Operations = Annotated[Principal, Depends(require_roles("operations"))]
 OperationsOrCompliance = Annotated[Principal, Depends(require_roles("operations", "compliance"))]
 Compliance = Annotated[Principal, Depends(require_roles("compliance"))]

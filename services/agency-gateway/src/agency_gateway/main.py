@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import uvicorn
 from sqlalchemy import func, select
 
 from agency_gateway import metrics
@@ -22,7 +21,7 @@ from agency_gateway.tables import placements
 from agency_gateway.webhooks import WebhookSender
 from collections_core.clock import Clock
 from collections_core.logs import get_logger
-from collections_core.service import ServiceRuntime, configure
+from collections_core.service import ServiceRuntime, configure, serve
 
 log = get_logger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -90,8 +89,7 @@ def create_app(settings: GatewaySettings | None = None, runtime: ServiceRuntime 
 def run() -> None:
     settings = GatewaySettings()
     configure(settings)
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_level="warning",
-                timeout_graceful_shutdown=20)
+    serve(create_app(settings), settings)
 
 
 if __name__ == "__main__":

@@ -27,22 +27,11 @@ from agency_gateway.idempotency import once, request_fingerprint, require_key
 from agency_gateway.partner_auth import PartnerPrincipal, partner_with
 from agency_gateway.partners import secret_matches
 from agency_gateway.tables import call_permits, partners, pii_access_audit, placements, webhook_deliveries
-from collections_core.http import Problem
+from collections_core.http import Problem, problems
 from collections_core.money import Money
 
-_PROBLEM = {"application/problem+json": {"schema": {
-    "type": "object", "description": "RFC 9457 problem details", "required": ["title", "status"],
-    "properties": {"type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-                   "detail": {"type": "string"}, "instance": {"type": "string"}}}}}
-PROBLEMS = {status: {"description": description, "content": _PROBLEM} for status, description in (
-    (400, "Malformed request (e.g. a cursor this API did not return)"),
-    (401, "No, expired or foreign token"), (403, "A scope or role the operation needs is missing"),
-    (404, "No such resource, or not yours"),
-    (409, "Already exists, or a request with the same Idempotency-Key is still in progress"),
-    (410, "The placement was recalled or returned"),
-    (422, "The request does not match the contract, or an Idempotency-Key was reused"),
-    (428, "A write without an Idempotency-Key"), (429, "Rate limit exhausted; see Retry-After"),
-    (503, "A dependency is unavailable; retry later"))}
+# The runtime documents 401/403/422/500 (and 400 with a body) as problems; these are the gateway's own.
+PROBLEMS = problems(400, 404, 409, 410, 428, 429, 503)
 router = APIRouter(responses=PROBLEMS)
 # PostgreSQL text cannot hold NUL: free text refuses it up front (a 422, not a failed write).
 NO_NUL = r"^[^\x00]*$"
