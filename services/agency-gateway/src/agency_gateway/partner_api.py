@@ -47,7 +47,8 @@ def _token_error(status: int, error: str, description: str, headers: dict | None
                    error_description=description)
 
 
-@router.post("/oauth/token", tags=["oauth"], summary="Client-credentials access token", openapi_extra={
+@router.post("/oauth/token", tags=["oauth"], summary="Client-credentials access token",
+             responses=problems(401), openapi_extra={
     "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
         "type": "object", "required": ["grant_type"], "properties": {
             "grant_type": {"type": "string", "enum": ["client_credentials"]},
