@@ -1,35 +1,311 @@
-"""Walking skeleton: record each requested placement. Partner selection, OAuth,
-webhooks and recalls belong to the agency-gateway issue."""
+"""Events in, decisions out: each handler loads what it needs, asks the domain,
+saves the result and emits events (and queues webhooks) in one unit of work.
+
+The partner API's writes (acknowledge, report an activity, return) live here too,
+so the HTTP routes stay thin and every write takes the same path.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select
+import json
+import uuid
+from dataclasses import asdict
+from datetime import date, datetime, timedelta
 
-from agency_gateway.tables import placements
+from sqlalchemy import and_, func, insert, select, update
+
+from agency_gateway import metrics
+from agency_gateway.cipher import Keyring
+from agency_gateway.domain.pii import CustomerRecord, PostalAddress
+from agency_gateway.domain.placement import (
+    OPEN,
+    Candidate,
+    CaseToPlace,
+    Placed,
+    Recall,
+    Unplaced,
+    choose_partner,
+    decide_recall,
+    expires_on,
+    recall_reason_label,
+)
+from agency_gateway.settings import GatewaySettings
+from agency_gateway.tables import (
+    activities,
+    customers,
+    partners,
+    payment_attributions,
+    placements,
+)
+from agency_gateway.webhook_queue import enqueue
 from collections_core.codec import Event, Rejected, type_of
 from collections_core.contracts.collections.v1 import placements_pb2
+from collections_core.contracts.corebanking.v1 import customers_pb2, payments_pb2
+from collections_core.money import Money
 from collections_core.unit_of_work import UnitOfWork
-from collections_core.wire import instant_from_proto
+from collections_core.wire import date_from_proto, date_to_proto, instant_to_proto
+
+AGENCY_EVENTS = "collections.agency-events.v1"
+TOPICS = ["collections.placements.v1", "corebanking.customers.v1", "corebanking.payments.v1"]
+KIND_OF = {placements_pb2.PLACEMENT_KIND_AGENCY: "agency", placements_pb2.PLACEMENT_KIND_LEGAL: "legal"}
+ACTIVITY_KINDS = {
+    "call-attempt": placements_pb2.ACTIVITY_KIND_CALL_ATTEMPT, "contact": placements_pb2.ACTIVITY_KIND_CONTACT,
+    "field-visit": placements_pb2.ACTIVITY_KIND_FIELD_VISIT,
+    "promise-to-pay": placements_pb2.ACTIVITY_KIND_PROMISE_TO_PAY,
+    "dispute": placements_pb2.ACTIVITY_KIND_DISPUTE, "hardship": placements_pb2.ACTIVITY_KIND_HARDSHIP,
+    "note": placements_pb2.ACTIVITY_KIND_NOTE,
+}
 
 
-async def placement_requested(event: Event, work: UnitOfWork) -> None:
-    message: placements_pb2.PlacementRequested = event.message
-    if not message.placement_id or not message.account_id:
-        raise Rejected("PlacementRequested needs placement_id and account_id")
-    if message.kind == placements_pb2.PLACEMENT_KIND_UNSPECIFIED:
-        raise Rejected("PlacementRequested needs a kind (agency or legal)")
-    known = (await work.connection.execute(
-        select(placements.c.placement_id).where(placements.c.placement_id == message.placement_id))).first()
-    if known:
-        return
-    await work.connection.execute(insert(placements).values(
-        placement_id=message.placement_id, case_id=message.case_id, account_id=message.account_id,
-        kind=placements_pb2.PlacementKind.Name(message.kind).removeprefix("PLACEMENT_KIND_").lower(),
-        amount_minor=message.amount.amount_minor, currency=message.amount.currency, dpd=message.dpd,
-        status="requested",
-        requested_at=instant_from_proto(message.requested_at) if message.HasField("requested_at")
-        else work.clock.now()))
+def placement_summary(row) -> dict:
+    """What a partner (and its webhooks) may know of a placement without PII."""
+    return {"placement_id": row.placement_id, "account_id": row.account_id, "kind": row.kind,
+            "region": row.region, "amount": {"amount_minor": row.amount_minor, "currency": row.currency},
+            "dpd": row.dpd, "status": row.status, "placed_at": _iso(row.placed_at),
+            "acknowledged_at": _iso(row.acknowledged_at),
+            "expires_on": row.expires_on.isoformat() if row.expires_on else None,
+            "ended_at": _iso(row.ended_at), "end_reason": row.end_reason}
 
 
-HANDLERS = {type_of(placements_pb2.PlacementRequested): placement_requested}
-TOPICS = ["collections.placements.v1"]
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+class Gateway:
+    def __init__(self, settings: GatewaySettings, keyring: Keyring) -> None:
+        self.settings = settings
+        self.keyring = keyring
+        self.service = settings.service_name
+
+    def handlers(self) -> dict:
+        return {
+            type_of(placements_pb2.PlacementRequested): self.placement_requested,
+            type_of(placements_pb2.RecallRequested): self.recall_requested,
+            type_of(customers_pb2.CustomerUpserted): self.customer_upserted,
+            type_of(payments_pb2.PaymentPosted): self.payment_posted,
+            type_of(payments_pb2.PaymentReversed): self.payment_reversed,
+        }
+
+    # -- placements -----------------------------------------------------------------
+
+    async def placement_requested(self, event: Event, work: UnitOfWork) -> None:
+        message: placements_pb2.PlacementRequested = event.message
+        if not message.placement_id or not message.account_id or not message.customer_id:
+            raise Rejected("PlacementRequested needs placement_id, account_id and customer_id")
+        if message.kind not in KIND_OF:
+            raise Rejected("PlacementRequested needs a kind (agency or legal)")
+        try:
+            amount = Money.from_proto(message.amount)
+            requested_end = date_from_proto(message.expires_on) if message.HasField("expires_on") else None
+        except ValueError as error:
+            raise Rejected(f"PlacementRequested is invalid: {error}") from None
+        if amount.amount_minor <= 0 or message.dpd < 0:
+            raise Rejected("PlacementRequested needs a positive amount and a non-negative DPD")
+        known = (await work.connection.execute(select(placements.c.placement_id).where(
+            placements.c.placement_id == message.placement_id))).first()
+        if known:
+            return
+        case = CaseToPlace(message.placement_id, KIND_OF[message.kind], message.region, amount)
+        already = (await work.connection.execute(select(placements.c.placement_id).where(
+            placements.c.account_id == message.account_id, placements.c.status.in_(OPEN)))).first()
+        # One open placement per account: payments are attributed to exactly one partner.
+        decision = Unplaced(f"account already placed as {already.placement_id}") if already else choose_partner(
+            case, await self._candidates(work, case), self.settings.challenger_percent)
+        row = dict(placement_id=case.placement_id, case_id=message.case_id, account_id=message.account_id,
+                   customer_id=message.customer_id, kind=case.kind, region=case.region,
+                   amount_minor=amount.amount_minor, currency=amount.currency, dpd=message.dpd,
+                   requested_at=work.now, rule=decision.reason if not isinstance(decision, Placed) else decision.rule)
+        if not isinstance(decision, Placed):
+            await work.connection.execute(insert(placements).values(**row, status="unplaced", ended_at=work.now,
+                                                                    end_reason=decision.reason))
+            work.emit(AGENCY_EVENTS, placements_pb2.PlacementReturned(
+                placement_id=case.placement_id, account_id=message.account_id,
+                reason="account-already-placed" if already else "no-eligible-partner",
+                recovered_amount=Money.zero(amount.currency).to_proto(), returned_at=instant_to_proto(work.now)),
+                key=message.account_id)
+            metrics.PLACEMENT_DECISIONS.labels(self.service, "", "unplaced").inc()
+            return
+        commission_bps = (await work.connection.execute(select(partners.c.commission_bps).where(
+            partners.c.partner_id == decision.partner_id))).scalar_one()
+        expiry = expires_on(work.now.date(), self.settings.placement_term_days, requested_end)
+        await work.connection.execute(insert(placements).values(
+            **row, partner_id=decision.partner_id, arm=decision.arm, commission_bps=commission_bps,
+            status="placed", placed_at=work.now, expires_on=expiry))
+        work.emit(AGENCY_EVENTS, placements_pb2.PlacementAccepted(
+            placement_id=case.placement_id, account_id=message.account_id, partner_id=decision.partner_id,
+            accepted_at=instant_to_proto(work.now)), key=message.account_id)
+        placed = (await work.connection.execute(select(placements).where(
+            placements.c.placement_id == case.placement_id))).one()
+        await enqueue(work, decision.partner_id, "placement.created", placement_summary(placed))
+        metrics.PLACEMENT_DECISIONS.labels(self.service, decision.partner_id, decision.arm).inc()
+
+    async def _candidates(self, work: UnitOfWork, case: CaseToPlace) -> list[Candidate]:
+        since = work.now - timedelta(days=self.settings.recovery_window_days)
+        mine = placements.alias("mine")
+        open_count = select(func.count()).where(
+            mine.c.partner_id == partners.c.partner_id, mine.c.status.in_(OPEN)).scalar_subquery()
+        placed_sum = select(func.coalesce(func.sum(mine.c.amount_minor), 0)).where(
+            mine.c.partner_id == partners.c.partner_id, mine.c.currency == case.amount.currency,
+            mine.c.placed_at >= since).scalar_subquery()
+        recovered_sum = select(func.coalesce(func.sum(payment_attributions.c.amount_minor), 0)).where(
+            payment_attributions.c.partner_id == partners.c.partner_id,
+            payment_attributions.c.currency == case.amount.currency,
+            payment_attributions.c.recorded_at >= since).scalar_subquery()
+        rows = (await work.connection.execute(
+            select(partners.c.partner_id, partners.c.kind, partners.c.regions, partners.c.capacity,
+                   partners.c.status, open_count.label("open"), placed_sum.label("placed"),
+                   recovered_sum.label("recovered"))
+            .where(partners.c.kind == case.kind, partners.c.status == "active"))).all()
+        return [Candidate(r.partner_id, r.kind, frozenset(r.regions.split(",")), r.capacity, r.open,
+                          int(r.placed), int(r.recovered), r.status == "active") for r in rows]
+
+    async def recall_requested(self, event: Event, work: UnitOfWork) -> None:
+        message: placements_pb2.RecallRequested = event.message
+        if not message.placement_id or not message.reason:
+            raise Rejected("RecallRequested needs placement_id and reason")
+        found = (await work.connection.execute(select(placements).where(
+            placements.c.placement_id == message.placement_id))).first()
+        if found is None:
+            raise Rejected(f"no placement {message.placement_id!r} was ever requested")
+        await self.recall(work, found, message.reason)
+
+    async def recall(self, work: UnitOfWork, placement, reason: str) -> bool:
+        """Take a placement back (a recall event, operations, or expiry); False if it had already ended."""
+        if not isinstance(decide_recall(placement.status, reason), Recall):
+            return False
+        await work.connection.execute(update(placements).where(placements.c.placement_id == placement.placement_id)
+                                      .values(status="recalled", ended_at=work.now, end_reason=reason))
+        work.emit(AGENCY_EVENTS, placements_pb2.PlacementRecalled(
+            placement_id=placement.placement_id, account_id=placement.account_id, partner_id=placement.partner_id,
+            reason=reason, recalled_at=instant_to_proto(work.now)), key=placement.account_id)
+        await enqueue(work, placement.partner_id, "placement.recalled", {
+            "placement_id": placement.placement_id, "account_id": placement.account_id, "reason": reason,
+            "recalled_at": work.now.isoformat()})
+        metrics.RECALLS.labels(self.service, recall_reason_label(reason)).inc()
+        return True
+
+    async def recall_expired(self, work: UnitOfWork) -> int:
+        """Recall every open placement whose term ended before today (the service clock's UTC date)."""
+        due = (await work.connection.execute(select(placements).where(
+            placements.c.status.in_(OPEN), placements.c.expires_on < work.now.date())
+            .order_by(placements.c.placement_id).limit(500))).all()
+        for placement in due:
+            await self.recall(work, placement, "expired")
+        return len(due)
+
+    # -- customers and payments -----------------------------------------------------
+
+    async def customer_upserted(self, event: Event, work: UnitOfWork) -> None:
+        message: customers_pb2.CustomerUpserted = event.message
+        if not message.customer_id:
+            raise Rejected("CustomerUpserted needs customer_id")
+        address = PostalAddress(tuple(message.address.lines), message.address.city, message.address.region,
+                                message.address.postal_code, message.address.country)
+        cid = message.customer_id
+        sealed = dict(name=self.keyring.seal(message.name, cid), phone=self.keyring.seal(message.phone, cid),
+                      address=self.keyring.seal(json.dumps(asdict(address)), cid), updated_at=work.now)
+        changed = await work.connection.execute(update(customers).where(customers.c.customer_id == cid)
+                                                .values(**sealed))
+        if changed.rowcount == 0:
+            await work.connection.execute(insert(customers).values(customer_id=cid, **sealed))
+
+    async def customer(self, connection, customer_id: str) -> CustomerRecord | None:
+        row = (await connection.execute(select(customers).where(customers.c.customer_id == customer_id))).first()
+        if row is None:
+            return None
+        address = json.loads(self.keyring.open(row.address, customer_id))
+        return CustomerRecord(customer_id, self.keyring.open(row.name, customer_id),
+                              self.keyring.open(row.phone, customer_id),
+                              PostalAddress(**{**address, "lines": tuple(address["lines"])}))
+
+    async def payment_posted(self, event: Event, work: UnitOfWork) -> None:
+        message: payments_pb2.PaymentPosted = event.message
+        try:
+            amount = Money.from_proto(message.amount)
+            booked = date_from_proto(message.posted_on)
+        except ValueError as error:
+            raise Rejected(f"PaymentPosted is invalid: {error}") from None
+        placement = (await work.connection.execute(select(placements).where(
+            placements.c.account_id == message.account_id, placements.c.status.in_(OPEN)))).first()
+        if placement is None or amount.currency != placement.currency:
+            return  # not during a placement (or not in the placed currency): nobody's commission
+        attributed = await self._attribute(work, message.payment_id, "payment", placement.placement_id,
+                                           placement.partner_id, message.account_id, amount, booked,
+                                           placement.commission_bps)
+        if attributed:
+            await enqueue(work, placement.partner_id, "payment.posted", {
+                "placement_id": placement.placement_id, "account_id": message.account_id,
+                "payment_id": message.payment_id, "amount": {"amount_minor": amount.amount_minor,
+                                                             "currency": amount.currency},
+                "posted_on": booked.isoformat()})
+
+    async def payment_reversed(self, event: Event, work: UnitOfWork) -> None:
+        message: payments_pb2.PaymentReversed = event.message
+        try:
+            booked = date_from_proto(message.reversed_on)
+        except ValueError as error:
+            raise Rejected(f"PaymentReversed is invalid: {error}") from None
+        original = (await work.connection.execute(select(payment_attributions).where(
+            payment_attributions.c.payment_id == message.payment_id,
+            payment_attributions.c.entry == "payment"))).first()
+        if original is None:
+            return  # the payment was not attributed to any partner
+        await self._attribute(work, message.payment_id, "reversal", original.placement_id, original.partner_id,
+                              original.account_id, Money(-original.amount_minor, original.currency), booked,
+                              original.commission_bps)
+
+    async def _attribute(self, work: UnitOfWork, payment_id: str, entry: str, placement_id: str, partner_id: str,
+                         account_id: str, amount: Money, booked: date, commission_bps: int) -> bool:
+        exists = (await work.connection.execute(select(payment_attributions.c.id).where(
+            payment_attributions.c.payment_id == payment_id, payment_attributions.c.entry == entry))).first()
+        if exists:
+            return False
+        await work.connection.execute(insert(payment_attributions).values(
+            payment_id=payment_id, entry=entry, placement_id=placement_id, partner_id=partner_id,
+            account_id=account_id, amount_minor=amount.amount_minor, currency=amount.currency, booked_on=booked,
+            commission_bps=commission_bps, recorded_at=work.now))
+        return True
+
+    # -- partner writes (from the partner API) --------------------------------------
+
+    async def acknowledge(self, work: UnitOfWork, placement) -> dict:
+        if placement.status == "placed":
+            await work.connection.execute(update(placements).where(
+                placements.c.placement_id == placement.placement_id).values(
+                status="acknowledged", acknowledged_at=work.now))
+        return placement_summary((await work.connection.execute(select(placements).where(
+            placements.c.placement_id == placement.placement_id))).one())
+
+    async def report_activity(self, work: UnitOfWork, placement, kind: str, occurred_at: datetime,
+                              note: str | None, promised: Money | None, promised_on: date | None) -> dict:
+        activity_id = uuid.uuid4().hex
+        await work.connection.execute(insert(activities).values(
+            activity_id=activity_id, placement_id=placement.placement_id, partner_id=placement.partner_id,
+            kind=kind, occurred_at=occurred_at, note=note, reported_at=work.now,
+            promised_amount_minor=promised.amount_minor if promised else None,
+            promised_currency=promised.currency if promised else None, promised_on=promised_on))
+        message = placements_pb2.PartnerActivityReported(
+            placement_id=placement.placement_id, account_id=placement.account_id, partner_id=placement.partner_id,
+            activity_id=activity_id, kind=ACTIVITY_KINDS[kind], occurred_at=instant_to_proto(occurred_at),
+            note=note or "")
+        if promised is not None:
+            message.promised_amount.CopyFrom(promised.to_proto())
+        if promised_on is not None:
+            message.promised_on.CopyFrom(date_to_proto(promised_on))
+        work.emit(AGENCY_EVENTS, message, key=placement.account_id)
+        return {"activity_id": activity_id, "placement_id": placement.placement_id, "kind": kind,
+                "occurred_at": occurred_at.isoformat(), "reported_at": work.now.isoformat()}
+
+    async def return_placement(self, work: UnitOfWork, placement, reason: str) -> dict:
+        recovered = (await work.connection.execute(
+            select(func.coalesce(func.sum(payment_attributions.c.amount_minor), 0)).where(
+                payment_attributions.c.placement_id == placement.placement_id))).scalar_one()
+        await work.connection.execute(update(placements).where(
+            and_(placements.c.placement_id == placement.placement_id, placements.c.status.in_(OPEN)))
+            .values(status="returned", ended_at=work.now, end_reason=reason))
+        work.emit(AGENCY_EVENTS, placements_pb2.PlacementReturned(
+            placement_id=placement.placement_id, account_id=placement.account_id, partner_id=placement.partner_id,
+            reason=reason, recovered_amount=Money(int(recovered), placement.currency).to_proto(),
+            returned_at=instant_to_proto(work.now)), key=placement.account_id)
+        return placement_summary((await work.connection.execute(select(placements).where(
+            placements.c.placement_id == placement.placement_id))).one())

@@ -24,6 +24,8 @@ class ActivityKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ACTIVITY_KIND_DISPUTE: _ClassVar[ActivityKind]
     ACTIVITY_KIND_HARDSHIP: _ClassVar[ActivityKind]
     ACTIVITY_KIND_NOTE: _ClassVar[ActivityKind]
+    ACTIVITY_KIND_CALL_ATTEMPT: _ClassVar[ActivityKind]
+    ACTIVITY_KIND_FIELD_VISIT: _ClassVar[ActivityKind]
 PLACEMENT_KIND_UNSPECIFIED: PlacementKind
 PLACEMENT_KIND_AGENCY: PlacementKind
 PLACEMENT_KIND_LEGAL: PlacementKind
@@ -33,6 +35,8 @@ ACTIVITY_KIND_PROMISE_TO_PAY: ActivityKind
 ACTIVITY_KIND_DISPUTE: ActivityKind
 ACTIVITY_KIND_HARDSHIP: ActivityKind
 ACTIVITY_KIND_NOTE: ActivityKind
+ACTIVITY_KIND_CALL_ATTEMPT: ActivityKind
+ACTIVITY_KIND_FIELD_VISIT: ActivityKind
 
 class PlacementRequested(_message.Message):
     __slots__ = ("placement_id", "case_id", "account_id", "customer_id", "kind", "amount", "dpd", "region", "requested_at", "expires_on")

@@ -1,0 +1,229 @@
+"""Benchmark: the gateway's partner API beside a bare FastAPI endpoint.
+
+Three processes on the same machine in the same run: the gateway (uvicorn, SQLite
+or PostgreSQL, auth + isolation + rate limit + audit on), a bare FastAPI app that
+answers a fixed JSON page, and this load generator (httpx, N concurrent clients).
+Each target is loaded for the same duration; we report requests/s, p50/p99 and
+the ratio to the bare endpoint, and the gateway's peak resident memory.
+
+    .venv/bin/python bench/gateway/partner_api.py --seconds 10 --concurrency 32 [--postgres]
+
+No Kafka here: the gateway's outbox keeps the events the activities emit (the
+relay's cost is measured by bench/runtime).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "deploy" / "local"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def serve_gateway(database_url: str, port: int, placements: int) -> None:
+    """Child process: migrate, register a partner, place cases, then serve."""
+    import uvicorn
+
+    from agency_gateway.main import build_runtime, create_app, prepare
+    from agency_gateway.partners import PartnerTerms, register
+    from agency_gateway.settings import GatewaySettings
+    from collections_core.contracts.collections.v1 import placements_pb2
+    from collections_core.codec import EventCodec, TypeRegistry
+    from collections_core.migrations import upgrade
+    from collections_core.money import Money
+    from collections_core.tracing import TraceContext
+    from collections_core.unit_of_work import UnitOfWork
+    from collections_core.contracts.corebanking.v1 import customers_pb2
+
+    settings = GatewaySettings(database_url=database_url, auth_jwt_secret="bench-secret-of-at-least-32-bytes!!",
+                               log_level="WARNING")
+    runtime = build_runtime(settings, topics=[])
+
+    async def setup() -> None:
+        await upgrade(runtime.database, runtime.migrations)
+        await prepare(runtime)
+        codec = EventCodec(TypeRegistry.of_contracts(), "/bench")
+        async with runtime.database.transaction() as connection:
+            await register(connection, runtime.keyring, PartnerTerms(
+                "BENCH", "Bench Agency", "agency", ("*",), placements + 1, 1500, "CT-B",
+                rate_limit_per_second=100_000, client_secret="bench-client-secret"), runtime.clock.now())
+        messages = [customers_pb2.CustomerUpserted(customer_id="C-B", name="Bench Customer", phone="+8613800000000")]
+        messages += [placements_pb2.PlacementRequested(
+            placement_id=f"PL-{n:06d}", case_id=f"K-{n}", account_id=f"A-{n}", customer_id="C-B",
+            kind=placements_pb2.PLACEMENT_KIND_AGENCY, amount=Money(100_000, "CNY").to_proto(), dpd=95,
+            region="Shanghai") for n in range(placements)]
+        handlers = runtime.gateway.handlers()
+        for message in messages:
+            event = codec.decode(*codec.encode(message, "k", runtime.clock.now(), TraceContext.new()))
+            async with runtime.database.transaction() as connection:
+                work = UnitOfWork(connection, codec, runtime.clock, cause=event)
+                await handlers[event.type](event, work)
+                await work.flush()
+        await runtime.database.dispose()
+
+    asyncio.run(setup())
+    uvicorn.run(create_app(settings, runtime), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+
+
+def serve_bare(port: int) -> None:
+    import uvicorn
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    page = {"placements": [{"placement_id": f"PL-{n:06d}", "account_id": f"A-{n}", "status": "placed",
+                            "amount": {"amount_minor": 100_000, "currency": "CNY"}, "dpd": 95}
+                           for n in range(50)], "next_cursor": "UEwtMDAwMDQ5"}
+
+    @app.get("/v1/placements")
+    async def placements() -> dict:
+        return page
+
+    @app.post("/v1/placements/{placement_id}/activities", status_code=201)
+    async def activity(placement_id: str, body: dict) -> dict:
+        return {"activity_id": uuid.uuid4().hex, "placement_id": placement_id, **body}
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def wait_up(url: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            try:
+                await client.get(f"{url}/openapi.json")
+                return
+            except httpx.HTTPError:
+                await asyncio.sleep(0.2)
+    raise SystemExit(f"{url} did not come up")
+
+
+async def load(url: str, make_request, seconds: float, concurrency: int) -> tuple[float, list[float], int]:
+    latencies: list[float] = []
+    errors = 0
+    stop_at = time.monotonic() + seconds
+
+    async def client_loop(client: httpx.AsyncClient, worker: int) -> None:
+        nonlocal errors
+        n = 0
+        while time.monotonic() < stop_at:
+            started = time.perf_counter()
+            response = await make_request(client, worker, n)
+            latencies.append(time.perf_counter() - started)
+            if response.status_code >= 400:
+                errors += 1
+            n += 1
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+        began = time.monotonic()
+        await asyncio.gather(*(client_loop(client, w) for w in range(concurrency)))
+        elapsed = time.monotonic() - began
+    return len(latencies) / elapsed, latencies, errors
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[q - 1] * 1000 if len(values) > 1 else float("nan")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--placements", type=int, default=2_000)
+    parser.add_argument("--postgres", action="store_true", help="PostgreSQL (embedded) instead of SQLite")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
+    postgres = None
+    if args.postgres:
+        from local_postgres import LocalPostgres
+        postgres = LocalPostgres(work / "pg", port=free_port())
+        postgres.start()
+        postgres.create_database("gateway")
+        database_url = postgres.dsn("gateway")
+    else:
+        database_url = f"sqlite:///{work / 'gateway.db'}"
+    gateway_port, bare_port = free_port(), free_port()
+    python = sys.executable
+    me = str(Path(__file__).resolve())
+    gateway = subprocess.Popen([python, me, "--serve-gateway", database_url, str(gateway_port),
+                                str(args.placements)], env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    bare = subprocess.Popen([python, me, "--serve-bare", str(bare_port)])
+    try:
+        gateway_url, bare_url = f"http://127.0.0.1:{gateway_port}", f"http://127.0.0.1:{bare_port}"
+        await asyncio.gather(wait_up(gateway_url), wait_up(bare_url))
+        async with httpx.AsyncClient() as client:
+            token = (await client.post(f"{gateway_url}/oauth/token", data={
+                "grant_type": "client_credentials", "client_id": "BENCH",
+                "client_secret": "bench-client-secret"})).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        process = psutil.Process(gateway.pid)
+        peak = [process.memory_info().rss]
+
+        async def watch_memory() -> None:
+            while True:
+                peak[0] = max(peak[0], process.memory_info().rss)
+                await asyncio.sleep(0.1)
+
+        run_id = uuid.uuid4().hex[:6]
+        activity = {"kind": "note", "occurred_at": "2026-11-02T10:00:00+08:00", "note": "bench"}
+
+        def get_page(client, worker, n):
+            return client.get("/v1/placements", params={"limit": 50}, headers=auth)
+
+        def post_activity(client, worker, n):
+            placement = f"PL-{(worker * 7919 + n) % args.placements:06d}"
+            return client.post(f"/v1/placements/{placement}/activities", json=activity,
+                               headers={**auth, "Idempotency-Key": f"{run_id}-{worker}-{n}"})
+
+        watcher = asyncio.create_task(watch_memory())
+        results = {}
+        for name, request in (("GET placements page", get_page), ("POST activity", post_activity)):
+            results[name] = (await load(gateway_url, request, args.seconds, args.concurrency),
+                             await load(bare_url, request, args.seconds, args.concurrency))
+        watcher.cancel()
+        engine = "PostgreSQL" if args.postgres else "SQLite"
+        print(f"\nagency-gateway partner API vs bare FastAPI, {engine}, {args.concurrency} clients, "
+              f"{args.seconds:.0f} s each, {os.cpu_count()} CPUs")
+        print(f"{'operation':<22}{'target':<9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'ratio':>8}")
+        for name, ((g_rate, g_lat, g_err), (b_rate, b_lat, b_err)) in results.items():
+            print(f"{name:<22}{'gateway':<9}{g_rate:>9.0f}{percentile(g_lat, 50):>9.1f}{percentile(g_lat, 99):>9.1f}"
+                  f"{g_err:>8}{g_rate / b_rate:>8.2f}")
+            print(f"{'':<22}{'bare':<9}{b_rate:>9.0f}{percentile(b_lat, 50):>9.1f}{percentile(b_lat, 99):>9.1f}"
+                  f"{b_err:>8}")
+        print(f"gateway peak resident memory: {peak[0] / 2**20:.0f} MiB")
+    finally:
+        for child in (gateway, bare):
+            child.terminate()
+            child.wait(timeout=30)
+        if postgres is not None:
+            postgres.stop()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve-gateway":
+        serve_gateway(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "--serve-bare":
+        serve_bare(int(sys.argv[2]))
+    else:
+        asyncio.run(main())

@@ -1,0 +1,56 @@
+"""Idempotency-Key on writes: the first answer to a key is stored in the same
+transaction as the write it describes, and a retry with the same key and the same
+request gets that answer again without writing anything. The same key with a
+different request is a client error (422), never a silent second write."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+
+from fastapi.responses import JSONResponse
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from agency_gateway.tables import idempotency_keys
+from collections_core.http import Problem
+from collections_core.unit_of_work import UnitOfWork
+
+MAX_KEY_LENGTH = 200
+
+
+def request_fingerprint(method: str, path: str, body: object) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+
+
+def require_key(key: str | None) -> str:
+    if not key:
+        raise Problem(428, "Idempotency-Key required", "every write needs an Idempotency-Key header")
+    if len(key) > MAX_KEY_LENGTH:
+        raise Problem(400, "Invalid Idempotency-Key", f"an Idempotency-Key has at most {MAX_KEY_LENGTH} characters")
+    return key
+
+
+async def once(unit_of_work, owner: str, key: str, fingerprint: str, status: int,
+               write: Callable[[UnitOfWork], Awaitable[dict]]) -> JSONResponse:
+    for _ in range(2):
+        try:
+            async with unit_of_work() as work:
+                stored = (await work.connection.execute(select(idempotency_keys).where(
+                    idempotency_keys.c.owner == owner, idempotency_keys.c.key == key))).first()
+                if stored is not None:
+                    if stored.request_hash != fingerprint:
+                        raise Problem(422, "Idempotency-Key reused",
+                                      "this Idempotency-Key was used for a different request")
+                    return JSONResponse(json.loads(stored.body), status_code=stored.status_code,
+                                        headers={"Idempotent-Replayed": "true"})
+                body = await write(work)
+                await work.connection.execute(insert(idempotency_keys).values(
+                    owner=owner, key=key, request_hash=fingerprint, status_code=status,
+                    body=json.dumps(body), created_at=work.now))
+            return JSONResponse(body, status_code=status)
+        except IntegrityError:
+            continue  # the same key committed concurrently: answer as a replay
+    raise Problem(409, "Conflict", "a request with this Idempotency-Key is in progress; retry")

@@ -1,0 +1,200 @@
+"""Webhooks to a real HTTP receiver that verifies signatures and fails at first;
+call permits forwarded to a real HTTP stand-in of the notifier's permit API."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+from datetime import date
+
+import httpx
+import jwt
+import pytest
+from agency_gateway.main import observe_placements
+from agency_gateway.notifier import Notifier
+from agency_gateway.webhooks import WebhookSender
+from collections_core.contracts.collections.v1 import placements_pb2
+from collections_core.contracts.corebanking.v1 import payments_pb2
+from collections_core.money import Money
+from collections_core.wire import date_to_proto
+from gateway_testkit import STAFF_SECRET, LocalServer, gateway_settings, staff
+from prometheus_client import REGISTRY
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+pytestmark = pytest.mark.integration
+TOLERANCE = 300
+
+
+class PartnerReceiver:
+    """What a partner runs: verify the signature and the timestamp, dedupe on the delivery id."""
+
+    def __init__(self, secret: str, failures: int) -> None:
+        self.secret = secret.encode()
+        self.failures_left = failures
+        self.accepted: list[str] = []  # delivery ids, once each
+        self.requests: list[tuple[dict, bytes]] = []
+        self.clock_skew = 0
+        self.app = Starlette(routes=[Route("/hooks", self.hook, methods=["POST"])])
+
+    async def hook(self, request: Request) -> Response:
+        body = await request.body()
+        headers = dict(request.headers)
+        self.requests.append((headers, body))
+        timestamp = headers.get("x-cc-timestamp", "")
+        expected = "v1=" + hmac.new(self.secret, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, headers.get("x-cc-signature", "")):
+            return Response(status_code=401)
+        if abs(time.time() + self.clock_skew - int(timestamp)) > TOLERANCE:
+            return Response(status_code=401)  # a replay of a captured request
+        if self.failures_left > 0:
+            self.failures_left -= 1
+            return Response(status_code=503)
+        delivery = headers["x-cc-delivery-id"]
+        if delivery not in self.accepted:
+            self.accepted.append(delivery)
+        assert json.loads(body)["id"] == delivery
+        return Response(status_code=204)
+
+
+def sample(name: str, **labels) -> float:
+    return REGISTRY.get_sample_value(name, {"service": "agency-gateway", **labels}) or 0.0
+
+
+async def test_webhooks_are_signed_retried_and_delivered_exactly_once_each(gateway):
+    receiver = PartnerReceiver("", failures=4)
+    failed_before = sample("gateway_webhook_attempts_total", partner="AG-1", result="failed")
+    delivered_before = sample("gateway_webhook_attempts_total", partner="AG-1", result="delivered")
+    recalls_before = sample("gateway_recalls_total", reason="cured")
+    async with LocalServer(receiver.app) as server:
+        partner = await gateway.partner("AG-1", webhook_url=f"{server.url}/hooks")
+        receiver.secret = partner["webhook_secret"].encode()
+        for n in range(3):
+            await gateway.place(f"PL-{n}", f"A-{n}")
+        await gateway.handle(placements_pb2.RecallRequested(placement_id="PL-0", account_id="A-0",
+                                                            reason="cured"), key="A-0")
+        await gateway.handle(payments_pb2.PaymentPosted(
+            account_id="A-1", payment_id="PAY-1", amount=Money(9_000, "CNY").to_proto(),
+            posted_on=date_to_proto(date(2026, 11, 5)), value_date=date_to_proto(date(2026, 11, 5))), key="A-1")
+        settings = gateway_settings(gateway.runtime.settings.database_url, webhook_retry_base_seconds=0.1,
+                                    webhook_retry_cap_seconds=0.5)
+        sender = WebhookSender(settings, gateway.runtime.keyring, gateway.runtime.database)
+        try:
+            deadline = time.monotonic() + 60
+            while len(receiver.accepted) < 5 and time.monotonic() < deadline:
+                await sender.deliver_due()
+                await asyncio.sleep(0.05)
+            for _ in range(3):  # nothing more goes out once everything is delivered
+                assert await sender.deliver_due() == 0
+        finally:
+            await sender.close()
+
+        log = (await gateway.client.get("/v1/admin/partners/AG-1/webhook-deliveries",
+                                        headers=staff("operations"))).json()["deliveries"]
+        assert sorted(receiver.accepted) == sorted(d["delivery_id"] for d in log)
+        assert len(receiver.accepted) == 5 and all(d["status"] == "delivered" for d in log)
+        assert sorted(d["type"] for d in log) == ["payment.posted", "placement.created", "placement.created",
+                                                  "placement.created", "placement.recalled"]
+        assert sum(d["attempts"] for d in log) == 5 + 4 and all(d["last_error"] is None for d in log)
+        assert len(receiver.requests) == 9  # 4 refused, then each delivery once: none doubled
+
+        # A captured request replayed ten minutes later is refused by the receiver.
+        headers, body = receiver.requests[-1]
+        receiver.clock_skew = 600
+        async with httpx.AsyncClient() as client:
+            replay = await client.post(f"{server.url}/hooks", content=body, headers={
+                k: v for k, v in headers.items() if k.startswith("x-cc-") or k == "content-type"})
+        assert replay.status_code == 401 and len(receiver.accepted) == 5
+
+    partner_view = (await gateway.client.get("/v1/webhook-deliveries", headers=await gateway.token(partner))).json()
+    assert len(partner_view["deliveries"]) == 5
+    assert sample("gateway_webhook_attempts_total", partner="AG-1", result="failed") == failed_before + 4
+    assert sample("gateway_webhook_attempts_total", partner="AG-1", result="delivered") == delivered_before + 5
+    assert sample("gateway_recalls_total", reason="cured") == recalls_before + 1
+    await observe_placements(gateway.runtime)
+    assert sample("gateway_placements", partner="AG-1", state="recalled") == 1
+    assert sample("gateway_placements", partner="AG-1", state="placed") == 2
+
+
+class NotifierStandIn:
+    """The notifier's permit API as interfaces.md fixes it, checking the gateway's service token."""
+
+    def __init__(self) -> None:
+        self.permits: dict[str, dict] = {}
+        self.outcomes: list[dict] = []
+        self.app = Starlette(routes=[Route("/v1/call-permits", self.permit, methods=["POST"]),
+                                     Route("/v1/call-outcomes", self.outcome, methods=["POST"])])
+
+    def _authorised(self, request: Request) -> bool:
+        token = request.headers.get("authorization", "")[7:]
+        try:
+            claims = jwt.decode(token, STAFF_SECRET, algorithms=["HS256"], audience="card-collections")
+        except jwt.PyJWTError:
+            return False
+        return "agency-gateway" in claims["roles"]
+
+    async def permit(self, request: Request) -> Response:
+        if not self._authorised(request):
+            return JSONResponse({"status": 401}, status_code=401)
+        body = await request.json()
+        if body["permit_request_id"] not in self.permits:
+            blocked = body["customer_id"] == "C-CEASE"
+            self.permits[body["permit_request_id"]] = {
+                "permit_id": f"PM-{len(self.permits) + 1}", "decision": "block" if blocked else "allow",
+                "rule": "cease-contact" if blocked else None, "retry_after": None,
+                "customer_local_time": "2026-11-02T10:00:00+08:00", "request": body}
+        answer = dict(self.permits[body["permit_request_id"]])
+        answer.pop("request")
+        return JSONResponse(answer)
+
+    async def outcome(self, request: Request) -> Response:
+        if not self._authorised(request):
+            return JSONResponse({"status": 401}, status_code=401)
+        self.outcomes.append(await request.json())
+        return JSONResponse({"recorded": True})
+
+
+async def test_call_permits_go_through_the_notifier(gateway):
+    notifier = NotifierStandIn()
+    async with LocalServer(notifier.app) as server:
+        gateway.app.state.notifier = Notifier(gateway_settings(gateway.runtime.settings.database_url,
+                                                               notifier_url=server.url))
+        partner = await gateway.partner("AG-1")
+        await gateway.place("PL-1", "A-1", customer_id="C-1")
+        await gateway.place("PL-2", "A-2", customer_id="C-CEASE")
+        headers = await gateway.token(partner)
+        allowed = await gateway.client.post("/v1/placements/PL-1/call-permits", json={"agent_id": "agent-7"},
+                                            headers={**headers, "Idempotency-Key": "call-1"})
+        again = await gateway.client.post("/v1/placements/PL-1/call-permits", json={"agent_id": "agent-7"},
+                                          headers={**headers, "Idempotency-Key": "call-1"})
+        assert allowed.status_code == 200 and allowed.json()["decision"] == "allow"
+        assert again.json()["permit_id"] == allowed.json()["permit_id"] and len(notifier.permits) == 1
+        [forwarded] = [p["request"] for p in notifier.permits.values()]
+        assert forwarded["customer_id"] == "C-1" and forwarded["account_id"] == "A-1"
+        assert forwarded["caller"] == {"kind": "agency", "id": "agent-7", "agency_id": "AG-1"}
+
+        blocked = await gateway.client.post("/v1/placements/PL-2/call-permits", json={"agent_id": "agent-7"},
+                                            headers={**headers, "Idempotency-Key": "call-2"})
+        assert blocked.json()["decision"] == "block" and blocked.json()["rule"] == "cease-contact"
+
+        outcome = {"permit_id": allowed.json()["permit_id"], "outcome": "no-answer"}
+        recorded = await gateway.client.post("/v1/placements/PL-1/call-outcomes", json=outcome,
+                                             headers={**headers, "Idempotency-Key": "out-1"})
+        assert recorded.json() == {"recorded": True} and notifier.outcomes[0]["outcome"] == "no-answer"
+        # A permit issued for another placement cannot be reported on this one.
+        crossed = await gateway.client.post("/v1/placements/PL-2/call-outcomes", json=outcome,
+                                            headers={**headers, "Idempotency-Key": "out-2"})
+        assert crossed.status_code == 404
+        await gateway.app.state.notifier.close()
+
+    gateway.app.state.notifier = Notifier(gateway_settings(gateway.runtime.settings.database_url,
+                                                           notifier_url=server.url))
+    down = await gateway.client.post("/v1/placements/PL-1/call-permits", json={"agent_id": "agent-7"},
+                                     headers={**headers, "Idempotency-Key": "call-3"})
+    assert down.status_code == 503 and down.headers["retry-after"] == "5"
+    await gateway.app.state.notifier.close()
