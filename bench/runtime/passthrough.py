@@ -47,6 +47,7 @@ from collections_core.codec import EventCodec, TypeRegistry, type_of  # noqa: E4
 from collections_core.consumer import ConsumerRunner  # noqa: E402
 from collections_core.contracts.collections.v1 import contacts_pb2  # noqa: E402
 from collections_core.database import Database  # noqa: E402
+from collections_core.leases import Lease, this_process  # noqa: E402
 from collections_core.outbox import OutboxRelay  # noqa: E402
 from collections_core.tracing import TraceContext  # noqa: E402
 
@@ -124,7 +125,9 @@ async def runtime_passthrough(bootstrap: str, database_url: str, source: str, si
     async def forward(event, work) -> None:
         work.emit(sink, event.message, key=event.message.customer_id, subject=event.subject)
 
-    relay = OutboxRelay(database, bootstrap, service, clock, batch_size=5_000, poll_interval=0.05)
+    # As a service runs it: the relay publishes while it holds its lease.
+    relay = OutboxRelay(database, bootstrap, service, clock, batch_size=5_000, poll_interval=0.05,
+                        lease=Lease(database, "outbox-relay", this_process()))
     consumer = ConsumerRunner(
         service=service, bootstrap_servers=bootstrap, group_id=service, topics=[source],
         handlers={type_of(contacts_pb2.ContactRequested): forward}, database=database, codec=codec, clock=clock,

@@ -133,7 +133,7 @@ class OutboxRelay:
 
     def __init__(self, database: Database, bootstrap_servers: str, service: str, clock: Clock,
                  batch_size: int = 2_000, poll_interval: float = 0.5, max_backoff: float = 10.0,
-                 attempts_before_set_aside: int = 5, queue_limit: int = 100_000, lease: Lease | None = None) -> None:
+                 attempts_before_set_aside: int = 5, queue_limit: int = 250_000, lease: Lease | None = None) -> None:
         self.database = database
         self.bootstrap_servers = bootstrap_servers
         self.service = service

@@ -30,7 +30,7 @@ class ServiceSettings(BaseSettings):
     relay_attempts_before_set_aside: int = Field(
         default=5, ge=1, description="broker refusals (too large, unknown topic, not authorised) before a row is set aside")
     relay_queue_limit: int = Field(
-        default=100_000, ge=1, description="committed rows waiting in memory; beyond it the relay reads them from the table")
+        default=250_000, ge=1, description="committed rows waiting in memory; beyond it the relay reads them from the table")
     retention_days: float = Field(
         default=35.0, gt=0, description="age after which published outbox rows and inbox ids are pruned; "
                                         "keep it longer than the topics' retention")
