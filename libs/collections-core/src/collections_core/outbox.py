@@ -22,7 +22,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
@@ -54,7 +54,7 @@ class OutboxRecord:
     topic: str
     key: bytes | None
     value: bytes | None
-    headers: list[tuple[str, bytes]]
+    headers: list[tuple[str, bytes | None]]
 
 
 StoredRecord = tuple[int, OutboxRecord]
@@ -68,7 +68,10 @@ StoredRecord = tuple[int, OutboxRecord]
 _MARK, _BETWEEN, _WITHIN = "\x1d", "\x1e", "\x1f"
 
 
-def _pack_headers(headers: Sequence[tuple[str, bytes]]) -> str:
+def _pack_headers(headers: Sequence[tuple[str, bytes | None]]) -> str:
+    if any(v is None for _, v in headers):
+        # Kafka allows a null header value (a dead letter keeps its record's); only JSON can say null.
+        return json.dumps([[k, None if v is None else v.decode("latin-1")] for k, v in headers])
     body = _BETWEEN.join([k + _WITHIN + v.decode("latin-1") for k, v in headers])
     if (body.count(_WITHIN) == len(headers) and body.count(_BETWEEN) == len(headers) - 1
             and _MARK not in body and "\x00" not in body):
@@ -76,10 +79,10 @@ def _pack_headers(headers: Sequence[tuple[str, bytes]]) -> str:
     return json.dumps([[k, v.decode("latin-1")] for k, v in headers])
 
 
-def _unpack_headers(text: str) -> list[tuple[str, bytes]]:
+def _unpack_headers(text: str) -> list[tuple[str, bytes | None]]:
     if text.startswith(_MARK):
         return [(k, v.encode("latin-1")) for k, v in (pair.split(_WITHIN) for pair in text[1:].split(_BETWEEN))]
-    return [(k, v.encode("latin-1")) for k, v in json.loads(text)]
+    return [(k, None if v is None else v.encode("latin-1")) for k, v in json.loads(text)]
 
 
 async def insert_records(connection: AsyncConnection, records: Sequence[OutboxRecord],
@@ -123,6 +126,11 @@ Partition = tuple[str, int]
 Stopped = tuple[Partition, list[StoredRecord], BaseException]
 
 
+def waiting_to_publish():
+    """Outbox rows the relay still has to publish: not published, not set aside."""
+    return outbox.c.published_at.is_(None) & outbox.c.set_aside_at.is_(None)
+
+
 class PartlyUnpublished(Exception):
     """Some rows of a round were not published; they stay in the table for the next one."""
 
@@ -144,8 +152,6 @@ class OutboxRelay:
         self.attempts_before_set_aside = attempts_before_set_aside
         self.queue_limit = queue_limit
         self.lease = lease
-        # time.monotonic() when a round last ended without error (readiness).
-        self.last_progress = time.monotonic()
         self._handed_over: deque[StoredRecord] = deque()
         self._recovering = True  # until a read of the table finds nothing left to publish
         self._next_sweep = 0.0
@@ -157,6 +163,11 @@ class OutboxRelay:
         self._producer: AIOKafkaProducer | None = None
         self._partitioner = DefaultPartitioner()
         self._partitions: dict[str, list[int]] = {}
+        self._last_round = time.monotonic()
+
+    def seconds_since_last_round(self) -> float:
+        """Since the relay last finished a round without error (idle rounds count)."""
+        return time.monotonic() - self._last_round
 
     def hand_over(self, committed: Sequence[StoredRecord]) -> None:
         """Rows whose transaction has committed; call in commit order."""
@@ -183,12 +194,9 @@ class OutboxRelay:
             self._producer = producer
         return self._producer
 
-    def _waiting(self):
-        return (outbox.c.published_at.is_(None)) & (outbox.c.set_aside_at.is_(None))
-
     async def _unpublished_in_table(self) -> list[StoredRecord]:
         query = (select(outbox.c.id, outbox.c.topic, outbox.c.record_key, outbox.c.record_value, outbox.c.headers)
-                 .where(self._waiting()).order_by(outbox.c.id).limit(self.batch_size))
+                 .where(waiting_to_publish()).order_by(outbox.c.id).limit(self.batch_size))
         if self._handed_over:
             # Rows from the first handed-over one on are in memory already: reading
             # them again would publish them twice and cost a table scan per batch.
@@ -205,7 +213,6 @@ class OutboxRelay:
             # Another replica publishes, and finds this one's rows in the table.
             self._handed_over.clear()
             self._recovering = True
-            self.last_progress = time.monotonic()
             return 0
         if self.lease is not None and time.monotonic() >= self._next_sweep:
             # Busy with its own rows, the holder still looks for other replicas' now and then.
@@ -214,7 +221,6 @@ class OutboxRelay:
             batch = await self._unpublished_in_table()
             if batch:
                 await self._publish(batch, from_table=True)
-                self.last_progress = time.monotonic()
                 return len(batch)
             self._recovering = False
             self._next_sweep = time.monotonic() + self.poll_interval
@@ -227,7 +233,6 @@ class OutboxRelay:
                 self._recovering = True
                 raise
         metrics.OUTBOX_BACKLOG.labels(self.service).set(len(self._handed_over))
-        self.last_progress = time.monotonic()
         return len(batch)
 
     def _remember_published_from_table(self, row_ids: list[int]) -> None:
@@ -382,26 +387,15 @@ class OutboxRelay:
     async def backlog(self) -> int:
         """Rows waiting to be published (set-aside rows are not waiting)."""
         async with self.database.reading() as connection:
-            return (await connection.execute(select(func.count()).select_from(outbox).where(self._waiting()))
+            return (await connection.execute(select(func.count()).select_from(outbox).where(waiting_to_publish()))
                     ).scalar_one()
-
-    async def oldest_unpublished_age(self) -> float:
-        """Seconds, by the service's clock, since the oldest row still waiting to be
-        published was committed; 0.0 when none waits. One index probe."""
-        async with self.database.reading() as connection:
-            created = (await connection.execute(
-                select(outbox.c.created_at).where(self._waiting()).order_by(outbox.c.id).limit(1))).scalar()
-        if created is None:
-            return 0.0
-        if created.tzinfo is None:  # SQLite keeps the UTC instant without its zone
-            created = created.replace(tzinfo=UTC)
-        return max(0.0, (self.clock.now() - created).total_seconds())
 
     async def run(self) -> None:
         backoff = 0.1
         while not self._stopping:
             try:
                 published = await self.publish_pending()
+                self._last_round = time.monotonic()
                 backoff = 0.1
                 if published:
                     continue
