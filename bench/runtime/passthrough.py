@@ -6,20 +6,25 @@
 
 Each leg reads the same N input events (~300-byte values, CloudEvents headers) from
 the beginning with its own consumer group and is timed from its start until its
-N-th output event is acknowledged by the broker.
+N-th output event is acknowledged by the broker. Each runtime leg runs in its own
+process, as a service would, and its peak resident memory is reported.
 
     python bench/runtime/passthrough.py [--events 200000] [--partitions 3]
 
-Starts its own Kafka broker and PostgreSQL server under var/bench/ (ports 39092,
-35432) and stops them at the end. Prints progress to stderr, figures to stdout.
+Starts its own Kafka broker and PostgreSQL server under var/bench/ (free ports; the
+Kafka jars from $CC_KAFKA_HOME or var/kafka) and stops them at the end. Prints
+progress to stderr, figures to stdout.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import platform
+import resource
+import socket
 import sys
 import time
 import uuid
@@ -42,6 +47,7 @@ from collections_core.codec import EventCodec, TypeRegistry, type_of  # noqa: E4
 from collections_core.consumer import ConsumerRunner  # noqa: E402
 from collections_core.contracts.collections.v1 import contacts_pb2  # noqa: E402
 from collections_core.database import Database  # noqa: E402
+from collections_core.leases import Lease, this_process  # noqa: E402
 from collections_core.outbox import OutboxRelay  # noqa: E402
 from collections_core.tracing import TraceContext  # noqa: E402
 
@@ -119,7 +125,9 @@ async def runtime_passthrough(bootstrap: str, database_url: str, source: str, si
     async def forward(event, work) -> None:
         work.emit(sink, event.message, key=event.message.customer_id, subject=event.subject)
 
-    relay = OutboxRelay(database, bootstrap, service, clock, batch_size=5_000, poll_interval=0.05)
+    # As a service runs it: the relay publishes while it holds its lease.
+    relay = OutboxRelay(database, bootstrap, service, clock, batch_size=5_000, poll_interval=0.05,
+                        lease=Lease(database, "outbox-relay", this_process()))
     consumer = ConsumerRunner(
         service=service, bootstrap_servers=bootstrap, group_id=service, topics=[source],
         handlers={type_of(contacts_pb2.ContactRequested): forward}, database=database, codec=codec, clock=clock,
@@ -154,6 +162,17 @@ async def runtime_passthrough(bootstrap: str, database_url: str, source: str, si
     return elapsed
 
 
+def _service_process(arguments: tuple) -> tuple[float, int]:
+    """One runtime leg as its own process: (seconds, peak resident memory in bytes)."""
+    elapsed = uvloop.run(runtime_passthrough(*arguments))
+    return elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def run_as_service(*arguments) -> tuple[float, int]:
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_service_process, (arguments,))
+
+
 async def run(args: argparse.Namespace, broker: KafkaBroker, postgres: LocalPostgres) -> None:
     run_id = uuid.uuid4().hex[:6]
     source = f"bench.input.{run_id}"
@@ -167,25 +186,37 @@ async def run(args: argparse.Namespace, broker: KafkaBroker, postgres: LocalPost
 
     results = {"raw": await raw_passthrough(broker.bootstrap, source, sinks["raw"], args.events)}
     progress(f"raw done in {results['raw']:.1f} s")
+    peak_memory = {}
     sqlite_file = ROOT / "var" / "bench" / f"runtime-{run_id}.db"
-    results["sqlite"] = await runtime_passthrough(broker.bootstrap, f"sqlite:///{sqlite_file}", source,
-                                                  sinks["sqlite"], args.events, f"bench-sqlite-{run_id}")
+    results["sqlite"], peak_memory["sqlite"] = await asyncio.to_thread(
+        run_as_service, broker.bootstrap, f"sqlite:///{sqlite_file}", source, sinks["sqlite"], args.events,
+        f"bench-sqlite-{run_id}")
     progress(f"sqlite done in {results['sqlite']:.1f} s")
     database = postgres.create_database(f"bench_{run_id}")
-    results["postgresql"] = await runtime_passthrough(broker.bootstrap, postgres.dsn(database), source,
-                                                      sinks["postgresql"], args.events, f"bench-postgresql-{run_id}")
+    results["postgresql"], peak_memory["postgresql"] = await asyncio.to_thread(
+        run_as_service, broker.bootstrap, postgres.dsn(database), source, sinks["postgresql"], args.events,
+        f"bench-postgresql-{run_id}")
     sqlite_file.unlink(missing_ok=True)
 
     raw_rate = args.events / results["raw"]
     print(f"runtime passthrough, {args.events:,} events of ~{value_size} bytes, {args.partitions} partitions, "
           f"{os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"{'leg':<12}{'seconds':>10}{'events/s':>12}{'vs raw':>9}")
+    print(f"{'leg':<12}{'seconds':>10}{'events/s':>12}{'vs raw':>9}{'peak RSS MiB':>14}")
     for leg, elapsed in results.items():
         rate = args.events / elapsed
-        print(f"{leg:<12}{elapsed:>10.2f}{rate:>12,.0f}{rate / raw_rate:>9.1%}")
+        memory = f"{peak_memory[leg] / 2**20:,.0f}" if leg in peak_memory else "-"
+        print(f"{leg:<12}{elapsed:>10.2f}{rate:>12,.0f}{rate / raw_rate:>9.1%}{memory:>14}")
     pg_rate = args.events / results["postgresql"]
     print(f"target: postgresql >= 10,000 events/s and >= 25% of raw -> "
           f"{'met' if pg_rate >= 10_000 and pg_rate / raw_rate >= 0.25 else 'MISSED'}")
+    print(f"target: service process peak RSS <= 300 MiB -> "
+          f"{'met' if max(peak_memory.values()) <= 300 * 2**20 else 'MISSED'}")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def main() -> None:
@@ -194,8 +225,9 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=3)
     args = parser.parse_args()
     home = ROOT / "var" / "bench"
-    broker = KafkaBroker(home / "kafka", port=39092, libs=ROOT / "var" / "kafka" / "libs")
-    postgres = LocalPostgres(home / "postgres", port=35432)
+    kafka_home = Path(os.environ.get("CC_KAFKA_HOME", ROOT / "var" / "kafka"))
+    broker = KafkaBroker(home / "kafka", port=free_port(), controller_port=free_port(), libs=kafka_home / "libs")
+    postgres = LocalPostgres(home / "postgres", port=free_port())
     broker.start()
     postgres.start()
     try:

@@ -37,3 +37,9 @@ OUTBOX_OLDEST_UNPUBLISHED = Gauge(
     ["service"])
 OUTBOX_BACKLOG = Gauge("cc_outbox_backlog", "Outbox records not yet published", ["service"])
 DEPENDENCY_UP = Gauge("cc_dependency_up", "1 when a dependency answered its last check", ["service", "dependency"])
+OUTBOX_SET_ASIDE = Counter(
+    "cc_outbox_set_aside_total", "Outbox rows set aside after the broker refused them for good",
+    ["service", "topic", "refusal"],
+)
+ROWS_PRUNED = Counter("cc_rows_pruned_total", "Published outbox rows and inbox ids pruned after retention",
+                      ["service", "table"])

@@ -1,7 +1,9 @@
 """Composes the runtime for one service: database, codec, consumer, relay, HTTP app.
 
 A service's ``main`` module builds one ``ServiceRuntime`` and asks it for the
-FastAPI app; the consumer and the relay run inside the app's lifespan.
+FastAPI app; the consumer, the relay and pruning run inside the app's lifespan.
+Replicas of a service may share its database: what must happen once at a time
+(publishing the outbox, the work between batches, pruning) runs under a lease.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import uvicorn
@@ -25,9 +28,11 @@ from collections_core.codec import EventCodec, TypeRegistry
 from collections_core.consumer import ConsumerRunner, Handler
 from collections_core.database import Database
 from collections_core.http import install_observability, install_problem_handlers
+from collections_core.leases import Lease, this_process
 from collections_core.logs import configure_logging, get_logger
 from collections_core.migrations import upgrade
-from collections_core.outbox import OutboxRelay
+from collections_core.outbox import OutboxRelay, waiting_to_publish
+from collections_core.retention import Retention
 from collections_core.settings import ServiceSettings
 from collections_core.storage import outbox
 from collections_core.supervision import EXIT_TASK_DIED, Supervisor
@@ -63,11 +68,20 @@ class ServiceRuntime:
         self.batch_database = Database(settings.effective_database_url, pool_size=1,
                                        command_timeout=settings.batch_statement_timeout_seconds)
         self.codec = EventCodec(TypeRegistry.of_contracts(), settings.source)
+        holder = this_process()
+        self.leases = {name: Lease(self.database, name, holder, settings.lease_ttl_seconds)
+                       for name in ("outbox-relay", "between-batches", "retention")}
         self.relay = OutboxRelay(
             self.database, settings.kafka_bootstrap_servers, settings.service_name, self.clock,
             batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval_seconds,
             max_backoff=settings.retry_backoff_max_seconds,
+            attempts_before_set_aside=settings.relay_attempts_before_set_aside,
+            queue_limit=settings.relay_queue_limit, lease=self.leases["outbox-relay"],
         )
+        self.retention = Retention(
+            self.database, self.clock, settings.service_name, timedelta(days=settings.retention_days),
+            batch_size=settings.retention_batch_size, interval_seconds=settings.retention_interval_seconds,
+            lease=self.leases["retention"])
         self.consumer = ConsumerRunner(
             service=settings.service_name, bootstrap_servers=settings.kafka_bootstrap_servers,
             group_id=settings.group_id, topics=topics, handlers=handlers, database=self.database,
@@ -75,7 +89,8 @@ class ServiceRuntime:
             on_commit=self.relay.hand_over, batch_size=settings.consumer_batch_size,
             max_backoff=settings.retry_backoff_max_seconds,
             attempts_before_dead_letter=settings.handler_attempts_before_dead_letter,
-            between_batches=(lambda: between_batches(self)) if between_batches else None,
+            between_batches=(lambda: self.leases["between-batches"].run_while_held(lambda: between_batches(self)))
+            if between_batches else None,
         ) if topics else None
         self.unit_of_work = unit_of_work_factory(self.database, self.codec, self.clock, self.relay.hand_over)
         self.batch_unit_of_work = unit_of_work_factory(self.batch_database, self.codec, self.clock,
@@ -92,6 +107,7 @@ class ServiceRuntime:
     async def start(self) -> None:
         await upgrade(self.database, self.migrations)
         self._tasks.append(self.supervisor.start("outbox-relay", self.relay.run()))
+        self._tasks.append(self.supervisor.start("retention", self.retention.run()))
         if self.consumer is not None:
             self._tasks.append(self.supervisor.start("consumer", self._consume()))
         for worker in self.workers:
@@ -142,6 +158,11 @@ class ServiceRuntime:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for lease in self.leases.values():
+            try:
+                await lease.release()
+            except Exception as error:
+                log.warning("lease not released; it will expire", lease=lease.name, error=type(error).__name__)
         await self.database.dispose()
         await self.batch_database.dispose()
         log.info("service stopped")
@@ -167,7 +188,7 @@ class ServiceRuntime:
         simulation moves by days); None when the table cannot be read."""
         try:
             async with self.database.reading() as connection:
-                oldest = (await connection.execute(select(outbox.c.id).where(outbox.c.published_at.is_(None))
+                oldest = (await connection.execute(select(outbox.c.id).where(waiting_to_publish())
                                                    .order_by(outbox.c.id).limit(1))).scalar()
         except Exception:
             return None

@@ -28,6 +28,18 @@ class ServiceSettings(BaseSettings):
         default=900.0, gt=0, description="longest one statement of a whole-portfolio batch job may run (PostgreSQL)")
     relay_batch_size: int = Field(default=2_000, ge=1, le=50_000)
     relay_poll_interval_seconds: float = Field(default=0.5, gt=0)
+    relay_attempts_before_set_aside: int = Field(
+        default=5, ge=1, description="broker refusals (too large, unknown topic, not authorised) before a row is set aside")
+    relay_queue_limit: int = Field(
+        default=250_000, ge=1, description="committed rows waiting in memory; beyond it the relay reads them from the table")
+    retention_days: float = Field(
+        default=35.0, gt=0, description="age after which published outbox rows and inbox ids are pruned; "
+                                        "keep it longer than the topics' retention")
+    retention_interval_seconds: float = Field(default=3_600.0, gt=0, description="how often pruning runs")
+    retention_batch_size: int = Field(default=5_000, ge=1, description="rows deleted per pruning transaction")
+    lease_ttl_seconds: float = Field(
+        default=15.0, gt=0, description="how long a replica's lease (relay, between-batches work, pruning) "
+                                        "outlives its last renewal; a dead replica's work resumes elsewhere after it")
     retry_backoff_max_seconds: float = Field(default=10.0, gt=0)
     handler_attempts_before_dead_letter: int = Field(default=3, ge=1)
     readiness_relay_stall_seconds: float = Field(
