@@ -46,15 +46,18 @@ class PartnerIn(BaseModel):
 
 
 class PartnerChange(BaseModel):
-    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=NO_NUL)
-    regions: list[Region] | None = Field(default=None, min_length=1, max_length=100)
-    capacity: int | None = Field(default=None, ge=0, le=1_000_000)
-    commission_bps: int | None = Field(default=None, ge=0, le=10_000)
-    contract_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=NO_NUL)
+    """A partial change: a field left out stays as it is. Only webhook_url may be null
+    (no webhooks); for the others null is not a value, and the schema says so."""
+
+    name: str = Field(default=None, min_length=1, max_length=200, pattern=NO_NUL)
+    regions: list[Region] = Field(default=None, min_length=1, max_length=100)
+    capacity: int = Field(default=None, ge=0, le=1_000_000)
+    commission_bps: int = Field(default=None, ge=0, le=10_000)
+    contract_id: str = Field(default=None, min_length=1, max_length=64, pattern=NO_NUL)
     webhook_url: HttpUrl | None = None
-    scopes: list[Scope] | None = None
-    rate_limit_per_second: int | None = Field(default=None, ge=1, le=10_000)
-    status: Literal["active", "suspended"] | None = None
+    scopes: list[Scope] = None
+    rate_limit_per_second: int = Field(default=None, ge=1, le=10_000)
+    status: Literal["active", "suspended"] = None
 
 
 def partner_view(row) -> dict:
@@ -104,14 +107,12 @@ async def get_partner(request: Request, partner_id: ID, _: OperationsOrComplianc
 @router.patch("/admin/partners/{partner_id}", summary="Change a partner's terms, or suspend it")
 async def change_partner(request: Request, partner_id: ID, change: PartnerChange, _: Operations) -> dict:
     values = change.model_dump(exclude_unset=True)
-    if "regions" in values and values["regions"] is not None:
+    if "regions" in values:
         values["regions"] = ",".join(values["regions"])
-    if "scopes" in values and values["scopes"] is not None:
+    if "scopes" in values:
         values["scopes"] = " ".join(values["scopes"])
     if "webhook_url" in values and values["webhook_url"] is not None:
         values["webhook_url"] = str(values["webhook_url"])
-    if any(values.get(k) is None for k in values if k != "webhook_url"):
-        raise Problem(422, "Invalid request", "only webhook_url may be set to null")
     async with request.app.state.runtime.unit_of_work() as work:
         await _partner(work.connection, partner_id)
         if values:
