@@ -7,7 +7,7 @@ from pathlib import Path
 import uvicorn
 
 from case_router.api import router
-from case_router.handlers import HANDLERS, TOPICS
+from case_router.handlers import TOPICS, handlers
 from case_router.settings import RouterSettings
 from collections_core.service import ServiceRuntime, configure
 
