@@ -87,6 +87,12 @@ async def open_case(work: UnitOfWork, strategy: Strategy, account_id: str, custo
     return await open_case_of(work, account_id)
 
 
+def business_day(work: UnitOfWork, case) -> date:
+    """The case's business day for inputs that carry none (the desk, partners): the clock's
+    date, or the last business date the detector reported when that is later."""
+    return max(work.now.date(), case.last_evaluated_on or work.now.date())
+
+
 async def open_case_of(work: UnitOfWork, account_id: str):
     return (await work.connection.execute(
         select(cases).where(cases.c.account_id == account_id, cases.c.status == "open"))).first()

@@ -49,7 +49,7 @@ def handlers(strategy: Strategy):
         await casebook.note(work, case.case_id, f"partner-{kind}", message.activity_id, actor=message.partner_id)
         if case.status != "open":
             return
-        today = work.now.date()
+        today = casebook.business_day(work, case)
         if message.kind == placements_pb2.ACTIVITY_KIND_PROMISE_TO_PAY:
             try:
                 promise = PromiseToPay(message.promised_amount.amount_minor, date_from_proto(message.promised_on), today)
