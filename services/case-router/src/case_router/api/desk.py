@@ -68,9 +68,10 @@ async def claim_next(request: Request, queue: Identifier, principal: Staff, key:
     async def claim(work) -> dict:
         now = work.now
         lease_until = now + timedelta(seconds=runtime(request).settings.task_lease_seconds)
+        # One row, locked and skipped by concurrent claims on PostgreSQL (SQLite runs writers one at a time).
         candidates = (await work.connection.execute(
             select(tasks.c.task_id).where(tasks.c.queue == queue, lease_is_free(now), tasks.c.due_on <= now.date())
-            .order_by(tasks.c.priority, tasks.c.due_on, tasks.c.created_at, tasks.c.task_id).limit(5)
+            .order_by(tasks.c.priority, tasks.c.due_on, tasks.c.created_at, tasks.c.task_id).limit(1)
             .with_for_update(skip_locked=True))).scalars().all()
         for task_id in candidates:
             taken = await work.connection.execute(update(tasks).where(tasks.c.task_id == task_id, lease_is_free(now))

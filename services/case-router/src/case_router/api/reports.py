@@ -7,7 +7,7 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, literal_column, select
 from sqlalchemy import case as when
 from sqlalchemy.orm import aliased
 
@@ -28,11 +28,12 @@ async def roll_rate_report(request: Request, _: Readers, start: Annotated[date, 
     if end <= start:
         raise Problem(400, "Invalid period", "`to` must be after `from`")
     first, second = aliased(delinquency_days), aliased(delinquency_days)
-    query = (select(first.c.variant, first.c.bucket, func.coalesce(second.c.bucket, "cured"), func.count())
+    ended_in = func.coalesce(second.c.bucket, literal_column("'cured'"))
+    query = (select(first.c.variant, first.c.bucket, ended_in, func.count())
              .select_from(first.outerjoin(second, and_(second.c.account_id == first.c.account_id,
                                                        second.c.business_date == end)))
              .where(first.c.business_date == start)
-             .group_by(first.c.variant, first.c.bucket, func.coalesce(second.c.bucket, "cured")))
+             .group_by(first.c.variant, first.c.bucket, ended_in))
     async with runtime(request).database.reading() as connection:
         moves = (await connection.execute(query)).all()
     return {"from": start, "to": end, "variants": roll_rates(moves)}
