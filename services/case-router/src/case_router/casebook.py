@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 
 from case_router import metrics
 from case_router.domain.holds import Hold, active_holds
@@ -63,14 +63,16 @@ class Delinquency:
     balance: Money
 
 
-def case_id_for(account_id: str, opened_on: date) -> str:
-    """One episode of one account always gets the same case id, on any replay."""
-    return str(uuid.uuid5(_CASES, f"{account_id}/{opened_on.isoformat()}"))
+def case_id_for(account_id: str, episode: int) -> str:
+    """The n-th delinquency episode of an account always gets the same case id, on any replay."""
+    return str(uuid.uuid5(_CASES, f"{account_id}/{episode}"))
 
 
 async def open_case(work: UnitOfWork, strategy: Strategy, account_id: str, customer_id: str,
                     state: Delinquency):
-    case_id = case_id_for(account_id, state.business_date)
+    episodes = (await work.connection.execute(select(func.count()).select_from(cases).where(
+        cases.c.account_id == account_id))).scalar_one()
+    case_id = case_id_for(account_id, episodes + 1)
     variant = strategy.variant_of(account_id)
     await work.connection.execute(insert(cases).values(
         case_id=case_id, account_id=account_id, customer_id=customer_id, status="open",
