@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 BUF := proto/node_modules/.bin/buf
 PACKAGES := libs/collections-core services/overdue-detector services/case-router services/notifier services/agency-gateway
 
-.PHONY: help venv tools proto proto-check proto-baseline up down test bench-runtime bench-aging clean
+.PHONY: help venv tools proto proto-check proto-baseline up down test bench-runtime bench-aging bench-router clean
 
 help:
 	@echo "make up          start Kafka and the four services on SQLite (main job until the demo lands)"
@@ -15,6 +15,7 @@ help:
 	@echo "make proto       regenerate the committed Python from proto/"
 	@echo "make bench-runtime  run the runtime passthrough benchmark (bench/runtime)"
 	@echo "make bench-aging    run the detector's daily ageing benchmark, 1M accounts (bench/aging)"
+	@echo "make bench-router   run the case-router's business day, 50,000 delinquent accounts (bench/router)"
 
 $(VENV)/.installed: constraints.txt $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +57,9 @@ bench-runtime: tools
 
 bench-aging: tools
 	$(PY) bench/aging/aging.py --accounts 1000000
+
+bench-router: tools
+	$(PY) bench/router/day.py --accounts 50000
 
 clean: down
 	rm -rf var $(VENV) proto/node_modules

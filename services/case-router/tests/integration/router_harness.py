@@ -6,15 +6,13 @@ import asyncio
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 
 import httpx
 from aiokafka import AIOKafkaConsumer
-from local_kafka import create_topic
 from sqlalchemy import func, select
 
 from case_router.api import ROUTERS
-from case_router.handlers import TOPICS
 from case_router.main import build_runtime
 from case_router.settings import RouterSettings
 from collections_core.auth import mint_token
