@@ -9,12 +9,14 @@ import case_router
 from case_router.domain.strategy import DEFAULT_STRATEGY, load_strategy
 from case_router.handlers import handlers
 from case_router.tables import cases, tasks
+from collections_core.codec import EventCodec, TypeRegistry
 from collections_core.contracts.collections.v1 import cases_pb2, contacts_pb2, delinquency_pb2, placements_pb2
-from collections_core.contracts.corebanking.v1 import payments_pb2
+from collections_core.contracts.corebanking.v1 import accounts_pb2, payments_pb2
 from collections_core.money import Money
 from collections_core.wire import date_to_proto
 
 MIGRATIONS = Path(case_router.__file__).parent / "migrations"
+CODEC = EventCodec(TypeRegistry.of_contracts(), "/t")
 HANDLERS = handlers(load_strategy(DEFAULT_STRATEGY))
 DAY = date(2026, 11, 2)
 BUCKETS = {1: 2, 31: 3, 61: 4, 91: 5, 121: 6, 151: 7, 181: 8}
@@ -33,9 +35,7 @@ def updated(dpd: int, day: date, account: str = "A-1", correction: bool = False,
 
 
 def types(emitted) -> list[str]:
-    from collections_core.codec import EventCodec, TypeRegistry
-    codec = EventCodec(TypeRegistry.of_contracts(), "/t")
-    return [codec.decode(r.headers, r.value).type.rsplit(".", 1)[1] for r in emitted]
+    return [CODEC.decode(r.headers, r.value).type.rsplit(".", 1)[1] for r in emitted]
 
 
 async def test_first_day_opens_one_case_with_sms_and_email_reminders(migrated_database, handle):
@@ -96,3 +96,27 @@ async def test_a_partner_promise_holds_and_its_payment_keeps_it(migrated_databas
     assert behaviour.behaviour == cases_pb2.CREDIT_BEHAVIOUR_PROMISE_KEPT
     escalated = await handle(database, HANDLERS, updated(200, DAY + timedelta(days=5)), key="A-1")
     assert types(escalated)[0] == "StageChanged"
+
+
+async def test_a_pre_due_reminder_is_a_contact_not_a_case(migrated_database, handle):
+    database = await migrated_database(MIGRATIONS)
+    due_soon = delinquency_pb2.PaymentDueSoon(
+        account_id="A-1", customer_id="C-1", business_date=date_to_proto(DAY),
+        due_date=date_to_proto(DAY + timedelta(days=3)),
+        amount_due=Money(50_000, "CNY").to_proto(), statement_id="ST-1")
+    first = await handle(database, HANDLERS, due_soon, key="A-1")
+    again = await handle(database, HANDLERS, due_soon, key="A-1")
+    assert types(first) == ["ContactRequested"]
+    requests = [contacts_pb2.ContactRequested.FromString(r.value) for r in first + again]
+    assert requests[0].template == "due-soon.sms" and requests[0].request_id == requests[1].request_id
+    async with database.engine.connect() as connection:
+        assert (await connection.execute(select(func.count()).select_from(cases))).scalar() == 0
+
+
+async def test_a_deceased_flag_from_core_banking_stops_escalation_and_contact(migrated_database, handle):
+    database = await migrated_database(MIGRATIONS)
+    await handle(database, HANDLERS, updated(4, DAY), key="A-1")
+    await handle(database, HANDLERS, accounts_pb2.AccountStatusChanged(
+        account_id="A-1", status=accounts_pb2.ACCOUNT_STATUS_BLOCKED, reason="Deceased",
+        effective_on=date_to_proto(DAY)), key="A-1")
+    assert await handle(database, HANDLERS, updated(95, DAY + timedelta(days=1)), key="A-1") == []
