@@ -133,7 +133,8 @@ async def carry_out(work: UnitOfWork, strategy: Strategy, case, decision: DayDec
     label = f"{strategy.id}@{strategy.version}"
     day = decision.business_date
     metrics.DECISIONS.labels(decision.rule, case.variant).inc()
-    values = {"last_evaluated_on": day}
+    # A correction of an older day re-decides it without moving the case back in time.
+    values = {"last_evaluated_on": max(day, case.last_evaluated_on or day)}
     if decision.moved_from is not None:
         values["stage"] = decision.stage.label
         await note(work, case.case_id, "stage-changed", f"{decision.moved_from.label} → {decision.stage.label}",

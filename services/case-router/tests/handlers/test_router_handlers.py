@@ -120,3 +120,12 @@ async def test_a_deceased_flag_from_core_banking_stops_escalation_and_contact(mi
         account_id="A-1", status=accounts_pb2.ACCOUNT_STATUS_BLOCKED, reason="Deceased",
         effective_on=date_to_proto(DAY)), key="A-1")
     assert await handle(database, HANDLERS, updated(95, DAY + timedelta(days=1)), key="A-1") == []
+
+
+async def test_a_correction_of_an_older_day_does_not_reopen_later_stale_days(migrated_database, handle):
+    database = await migrated_database(MIGRATIONS)
+    await handle(database, HANDLERS, updated(4, DAY), key="A-1")
+    await handle(database, HANDLERS, updated(6, DAY + timedelta(days=2)), key="A-1")
+    await handle(database, HANDLERS, updated(4, DAY, correction=True), key="A-1")
+    stale = await handle(database, HANDLERS, updated(40, DAY + timedelta(days=1)), key="A-1")
+    assert stale == [], "the case's last evaluated day stays the latest one"
