@@ -46,6 +46,12 @@ class ClaimedTask(SQLModel):
     lease_expires_at: datetime
 
 
+class TaskFinished(SQLModel):
+    task_id: str
+    status: str
+    outcome: str
+
+
 class TaskOutcome(SQLModel):
     model_config = ConfigDict(extra="forbid")
     outcome: Literal["no-answer", "right-party-contact", "wrong-number", "refused", "visited", "done"]
@@ -88,7 +94,7 @@ async def claim_next(request: Request, queue: Identifier, principal: Staff, key:
     return await idempotent(request, principal, key, {"queue": queue}, claim, status_code=201)
 
 
-@router.post("/tasks/{task_id}/outcome", response_model=dict)
+@router.post("/tasks/{task_id}/outcome", response_model=TaskFinished)
 async def finish_task(request: Request, task_id: Identifier, body: TaskOutcome, principal: Staff,
                       key: IdempotencyKey):
     async def finish(work) -> dict:

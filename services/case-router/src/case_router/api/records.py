@@ -74,6 +74,42 @@ class NoteIn(_Input):
     text: str = Field(min_length=1, max_length=400)
 
 
+class CallRecorded(SQLModel):
+    case_id: str
+    outcome: str
+
+
+class PromiseTaken(SQLModel):
+    promise_id: str
+    hold_until: date
+
+
+class PlanAgreed(SQLModel):
+    plan_id: str
+    total_minor: int
+    instalments: list[InstalmentIn]
+
+
+class HoldStarted(SQLModel):
+    hold_id: str
+    until: date | None = None
+
+
+class DisputeResolved(SQLModel):
+    case_id: str
+    outcome: str
+
+
+class NoteAdded(SQLModel):
+    case_id: str
+
+
+class FlagChanged(SQLModel):
+    account_id: str
+    flag: str
+    set: bool
+
+
 class FlagIn(_Input):
     flag: Literal["cease-contact", "attorney", "bankruptcy", "deceased", "breathing-space", "vulnerable"]
     set: bool = True
@@ -81,7 +117,7 @@ class FlagIn(_Input):
 
 
 
-@router.post("/cases/{case_id}/call-outcomes")
+@router.post("/cases/{case_id}/call-outcomes", response_model=CallRecorded)
 async def record_call_outcome(request: Request, case_id: Identifier, body: CallOutcome, principal: Staff,
                               key: IdempotencyKey):
     async def write(work) -> dict:
@@ -91,7 +127,7 @@ async def record_call_outcome(request: Request, case_id: Identifier, body: CallO
     return await idempotent(request, principal, key, body.model_dump(mode="json"), write)
 
 
-@router.post("/cases/{case_id}/promises", status_code=201)
+@router.post("/cases/{case_id}/promises", status_code=201, response_model=PromiseTaken)
 async def take_promise(request: Request, case_id: Identifier, body: PromiseIn, principal: Staff,
                        key: IdempotencyKey):
     strategy = runtime(request).strategy
@@ -107,7 +143,7 @@ async def take_promise(request: Request, case_id: Identifier, body: PromiseIn, p
     return await idempotent(request, principal, key, body.model_dump(mode="json"), write, status_code=201)
 
 
-@router.post("/cases/{case_id}/plans", status_code=201)
+@router.post("/cases/{case_id}/plans", status_code=201, response_model=PlanAgreed)
 async def agree_plan(request: Request, case_id: Identifier, body: PlanIn, principal: Staff, key: IdempotencyKey):
     async def write(work) -> dict:
         case = await case_for_update(work, case_id)
@@ -126,7 +162,7 @@ async def agree_plan(request: Request, case_id: Identifier, body: PlanIn, princi
     return await idempotent(request, principal, key, body.model_dump(mode="json"), write, status_code=201)
 
 
-@router.post("/cases/{case_id}/hardship", status_code=201,
+@router.post("/cases/{case_id}/hardship", status_code=201, response_model=HoldStarted,
              description="Opens a hardship review: holds escalation and creates a review task")
 async def open_hardship(request: Request, case_id: Identifier, body: Reason, principal: Staff, key: IdempotencyKey):
     strategy = runtime(request).strategy
@@ -143,7 +179,7 @@ async def open_hardship(request: Request, case_id: Identifier, body: Reason, pri
     return await idempotent(request, principal, key, body.model_dump(), write, status_code=201)
 
 
-@router.post("/cases/{case_id}/disputes", status_code=201, description="A dispute holds the case until resolved")
+@router.post("/cases/{case_id}/disputes", status_code=201, response_model=HoldStarted, description="A dispute holds the case until resolved")
 async def open_dispute(request: Request, case_id: Identifier, body: Reason, principal: Staff, key: IdempotencyKey):
     async def write(work) -> dict:
         case = await case_for_update(work, case_id)
@@ -154,7 +190,7 @@ async def open_dispute(request: Request, case_id: Identifier, body: Reason, prin
     return await idempotent(request, principal, key, body.model_dump(), write, status_code=201)
 
 
-@router.post("/cases/{case_id}/disputes/resolution")
+@router.post("/cases/{case_id}/disputes/resolution", response_model=DisputeResolved)
 async def resolve_dispute(request: Request, case_id: Identifier, body: DisputeResolution, principal: Staff,
                           key: IdempotencyKey):
     async def write(work) -> dict:
@@ -167,7 +203,7 @@ async def resolve_dispute(request: Request, case_id: Identifier, body: DisputeRe
     return await idempotent(request, principal, key, body.model_dump(), write)
 
 
-@router.post("/cases/{case_id}/notes", status_code=201)
+@router.post("/cases/{case_id}/notes", status_code=201, response_model=NoteAdded)
 async def add_note(request: Request, case_id: Identifier, body: NoteIn, principal: Staff, key: IdempotencyKey):
     async def write(work) -> dict:
         case = await case_for_update(work, case_id, open_only=False)
@@ -176,7 +212,7 @@ async def add_note(request: Request, case_id: Identifier, body: NoteIn, principa
     return await idempotent(request, principal, key, body.model_dump(), write, status_code=201)
 
 
-@router.post("/accounts/{account_id}/flags")
+@router.post("/accounts/{account_id}/flags", response_model=FlagChanged)
 async def set_account_flag(request: Request, account_id: Identifier, body: FlagIn, principal: Staff,
                            key: IdempotencyKey):
     async def write(work) -> dict:

@@ -36,7 +36,18 @@ class StageOverride(SQLModel):
     reason: str = Field(min_length=3, max_length=200)
 
 
-@router.post("/tasks/{task_id}/assignment")
+class Reassigned(SQLModel):
+    task_id: str
+    assignee: str
+
+
+class StageOverridden(SQLModel):
+    case_id: str
+    from_stage: str
+    to_stage: str
+
+
+@router.post("/tasks/{task_id}/assignment", response_model=Reassigned)
 async def reassign_task(request: Request, task_id: Identifier, body: Reassignment, principal: Supervisor,
                         key: IdempotencyKey):
     lease = timedelta(seconds=runtime(request).settings.task_lease_seconds)
@@ -55,7 +66,7 @@ async def reassign_task(request: Request, task_id: Identifier, body: Reassignmen
     return await idempotent(request, principal, key, body.model_dump(), write)
 
 
-@router.post("/cases/{case_id}/stage")
+@router.post("/cases/{case_id}/stage", response_model=StageOverridden)
 async def override_stage(request: Request, case_id: Identifier, body: StageOverride, principal: Supervisor,
                          key: IdempotencyKey):
     strategy = runtime(request).strategy
@@ -74,5 +85,5 @@ async def override_stage(request: Request, case_id: Identifier, body: StageOverr
             rule=OVERRIDE_RULE, changed_at=instant_to_proto(work.now), strategy_id=strategy.id,
             strategy_version=strategy.version, variant=case.variant, business_date=date_to_proto(work.now.date())),
             key=case.account_id)
-        return {"case_id": case_id, "from": case.stage, "to": body.stage}
+        return {"case_id": case_id, "from_stage": case.stage, "to_stage": body.stage}
     return await idempotent(request, principal, key, body.model_dump(), write)
