@@ -11,7 +11,6 @@ import asyncio
 import sys
 from pathlib import Path
 
-import uvicorn
 from sqlalchemy import func, select
 
 from case_router import metrics
@@ -20,7 +19,8 @@ from case_router.domain.strategy import Strategy, StrategyError, load_strategy
 from case_router.handlers import TOPICS, handlers
 from case_router.settings import RouterSettings
 from case_router.tables import cases, holds, tasks
-from collections_core.service import ServiceRuntime, configure
+from collections_core.database import is_transient
+from collections_core.service import ServiceRuntime, configure, serve
 
 
 def build_runtime(settings: RouterSettings, topics: list[str] = TOPICS, clock=None) -> ServiceRuntime:
@@ -35,19 +35,28 @@ def build_runtime(settings: RouterSettings, topics: list[str] = TOPICS, clock=No
 async def refresh_gauges(runtime: ServiceRuntime) -> None:
     """Open cases per stage, holds per kind and tasks per queue, re-read from the store."""
     while True:
-        async with runtime.database.reading() as connection:
-            for gauge, query in (
-                (metrics.CASES_BY_STAGE, select(cases.c.stage, func.count()).where(cases.c.status == "open")
-                 .group_by(cases.c.stage)),
-                (metrics.HOLDS_ACTIVE, select(holds.c.kind, func.count()).where(holds.c.ended_on.is_(None))
-                 .group_by(holds.c.kind)),
-                (metrics.TASKS_WAITING, select(tasks.c.queue, func.count()).where(tasks.c.status == "waiting")
-                 .group_by(tasks.c.queue)),
-            ):
-                gauge.clear()
-                for label, count in (await connection.execute(query)).all():
-                    gauge.labels(label).set(count)
+        try:
+            await _read_gauges(runtime)
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            # Best effort: a database that is down now is read again at the next refresh.
         await asyncio.sleep(runtime.settings.gauges_refresh_seconds)
+
+
+async def _read_gauges(runtime: ServiceRuntime) -> None:
+    async with runtime.database.reading() as connection:
+        for gauge, query in (
+            (metrics.CASES_BY_STAGE, select(cases.c.stage, func.count()).where(cases.c.status == "open")
+             .group_by(cases.c.stage)),
+            (metrics.HOLDS_ACTIVE, select(holds.c.kind, func.count()).where(holds.c.ended_on.is_(None))
+             .group_by(holds.c.kind)),
+            (metrics.TASKS_WAITING, select(tasks.c.queue, func.count()).where(tasks.c.status == "waiting")
+             .group_by(tasks.c.queue)),
+        ):
+            gauge.clear()
+            for label, count in (await connection.execute(query)).all():
+                gauge.labels(label).set(count)
 
 
 def create_app(settings: RouterSettings | None = None):
@@ -78,8 +87,7 @@ def run(argv: list[str] | None = None) -> None:
         sys.exit(check_strategy(args.file))
     settings = RouterSettings()
     configure(settings)
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_level="warning",
-                timeout_graceful_shutdown=20)
+    serve(create_app(settings), settings)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from collections_core.http import Problem
+from collections_core.http import Problem, problems
 from overdue_detector.domain import assess
 from overdue_detector.handlers import age_business_day, count_emitted, last_aged_day
 from overdue_detector.ledger_store import load_account, load_ledger
@@ -28,7 +28,7 @@ def _money(amount: int, currency: str) -> dict:
     return {"amount_minor": amount, "currency": currency}
 
 
-@router.get("/accounts/{account_id}")
+@router.get("/accounts/{account_id}", responses=problems(404))
 async def get_account(request: Request, account_id: Identifier) -> dict:
     runtime = request.app.state.runtime
     async with runtime.database.reading() as connection:
@@ -80,7 +80,7 @@ async def get_portfolio(request: Request) -> dict:
     }
 
 
-@router.post("/aging-runs")
+@router.post("/aging-runs", responses=problems(409))
 async def run_aging(request: Request, body: AgingRun) -> dict:
     runtime = request.app.state.runtime
     async with runtime.batch_unit_of_work() as work:

@@ -28,7 +28,7 @@ from case_router.tables import (
     timeline,
 )
 from collections_core.auth import Principal, require_roles
-from collections_core.http import Problem
+from collections_core.http import Problem, problems
 
 router = APIRouter(prefix="/v1", tags=["cases"])
 
@@ -89,12 +89,12 @@ async def _view(request: Request, condition, missing: str) -> CaseView:
         )
 
 
-@router.get("/cases/{case_id}", response_model=CaseView)
+@router.get("/cases/{case_id}", response_model=CaseView, responses=problems(404))
 async def get_case(request: Request, case_id: Identifier, _: Staff) -> CaseView:
     return await _view(request, cases.c.case_id == case_id, f"no case {case_id}")
 
 
-@router.get("/accounts/{account_id}/case", response_model=CaseView,
+@router.get("/accounts/{account_id}/case", response_model=CaseView, responses=problems(404),
             description="The account's open case, or its latest one")
 async def get_account_case(request: Request, account_id: Identifier, _: Staff) -> CaseView:
     return await _view(request, cases.c.account_id == account_id, f"no case for account {account_id}")

@@ -22,7 +22,7 @@ from case_router import casebook
 from case_router.api.common import Identifier, IdempotencyKey, Staff, case_for_update, idempotent, runtime
 from case_router.casebook import lease_is_free
 from case_router.tables import cases, tasks
-from collections_core.http import Problem
+from collections_core.http import Problem, problems
 
 router = APIRouter(prefix="/v1", tags=["work queues"])
 
@@ -69,7 +69,7 @@ async def list_queues(request: Request, _: Staff) -> list[QueueView]:
 
 
 @router.post("/queues/{queue}/claims", response_model=ClaimedTask, status_code=201,
-             responses={404: {"description": "no task waiting in the queue"}})
+             responses=problems(404, 409))
 async def claim_next(request: Request, queue: Identifier, principal: Staff, key: IdempotencyKey):
     async def claim(work) -> dict:
         now = work.now
@@ -94,7 +94,7 @@ async def claim_next(request: Request, queue: Identifier, principal: Staff, key:
     return await idempotent(request, principal, key, {"queue": queue}, claim, status_code=201)
 
 
-@router.post("/tasks/{task_id}/outcome", response_model=TaskFinished)
+@router.post("/tasks/{task_id}/outcome", response_model=TaskFinished, responses=problems(404, 409))
 async def finish_task(request: Request, task_id: Identifier, body: TaskOutcome, principal: Staff,
                       key: IdempotencyKey):
     async def finish(work) -> dict:

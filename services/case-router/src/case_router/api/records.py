@@ -20,7 +20,7 @@ from case_router.domain.plans import Instalment, InvalidPlan, RepaymentPlan, spl
 from case_router.domain.promises import InvalidPromise, PromiseToPay
 from case_router.handlers.accounts import set_flag
 from case_router.tables import account_flags
-from collections_core.http import Problem
+from collections_core.http import Problem, problems
 
 router = APIRouter(prefix="/v1", tags=["case records"])
 _MINOR = Field(gt=0, le=10**13)
@@ -117,7 +117,7 @@ class FlagIn(_Input):
 
 
 
-@router.post("/cases/{case_id}/call-outcomes", response_model=CallRecorded)
+@router.post("/cases/{case_id}/call-outcomes", response_model=CallRecorded, responses=problems(404, 409))
 async def record_call_outcome(request: Request, case_id: Identifier, body: CallOutcome, principal: Staff,
                               key: IdempotencyKey):
     async def write(work) -> dict:
@@ -127,7 +127,7 @@ async def record_call_outcome(request: Request, case_id: Identifier, body: CallO
     return await idempotent(request, principal, key, body.model_dump(mode="json"), write)
 
 
-@router.post("/cases/{case_id}/promises", status_code=201, response_model=PromiseTaken)
+@router.post("/cases/{case_id}/promises", status_code=201, response_model=PromiseTaken, responses=problems(404, 409))
 async def take_promise(request: Request, case_id: Identifier, body: PromiseIn, principal: Staff,
                        key: IdempotencyKey):
     strategy = runtime(request).strategy
@@ -143,7 +143,7 @@ async def take_promise(request: Request, case_id: Identifier, body: PromiseIn, p
     return await idempotent(request, principal, key, body.model_dump(mode="json"), write, status_code=201)
 
 
-@router.post("/cases/{case_id}/plans", status_code=201, response_model=PlanAgreed)
+@router.post("/cases/{case_id}/plans", status_code=201, response_model=PlanAgreed, responses=problems(404, 409))
 async def agree_plan(request: Request, case_id: Identifier, body: PlanIn, principal: Staff, key: IdempotencyKey):
     async def write(work) -> dict:
         case = await case_for_update(work, case_id)
@@ -154,7 +154,7 @@ async def agree_plan(request: Request, case_id: Identifier, body: PlanIn, princi
             if instalments[0].due_on < business_day(work, case):
                 raise InvalidPlan("the first instalment cannot fall due in the past")
             plan = RepaymentPlan(body.kind, instalments)
-        except InvalidPlan as error:
+        except (InvalidPlan, OverflowError) as error:
             raise Problem(422, "Invalid plan", str(error)) from None
         plan_id = await judgement.make_plan(work, case, plan, business_day(work, case), principal.subject, key)
         return {"plan_id": plan_id, "total_minor": plan.total_minor,
@@ -162,7 +162,7 @@ async def agree_plan(request: Request, case_id: Identifier, body: PlanIn, princi
     return await idempotent(request, principal, key, body.model_dump(mode="json"), write, status_code=201)
 
 
-@router.post("/cases/{case_id}/hardship", status_code=201, response_model=HoldStarted,
+@router.post("/cases/{case_id}/hardship", status_code=201, response_model=HoldStarted, responses=problems(404, 409),
              description="Opens a hardship review: holds escalation and creates a review task")
 async def open_hardship(request: Request, case_id: Identifier, body: Reason, principal: Staff, key: IdempotencyKey):
     strategy = runtime(request).strategy
@@ -179,7 +179,7 @@ async def open_hardship(request: Request, case_id: Identifier, body: Reason, pri
     return await idempotent(request, principal, key, body.model_dump(), write, status_code=201)
 
 
-@router.post("/cases/{case_id}/disputes", status_code=201, response_model=HoldStarted, description="A dispute holds the case until resolved")
+@router.post("/cases/{case_id}/disputes", status_code=201, response_model=HoldStarted, responses=problems(404, 409), description="A dispute holds the case until resolved")
 async def open_dispute(request: Request, case_id: Identifier, body: Reason, principal: Staff, key: IdempotencyKey):
     async def write(work) -> dict:
         case = await case_for_update(work, case_id)
@@ -190,7 +190,7 @@ async def open_dispute(request: Request, case_id: Identifier, body: Reason, prin
     return await idempotent(request, principal, key, body.model_dump(), write, status_code=201)
 
 
-@router.post("/cases/{case_id}/disputes/resolution", response_model=DisputeResolved)
+@router.post("/cases/{case_id}/disputes/resolution", response_model=DisputeResolved, responses=problems(404, 409))
 async def resolve_dispute(request: Request, case_id: Identifier, body: DisputeResolution, principal: Staff,
                           key: IdempotencyKey):
     async def write(work) -> dict:
@@ -203,7 +203,7 @@ async def resolve_dispute(request: Request, case_id: Identifier, body: DisputeRe
     return await idempotent(request, principal, key, body.model_dump(), write)
 
 
-@router.post("/cases/{case_id}/notes", status_code=201, response_model=NoteAdded)
+@router.post("/cases/{case_id}/notes", status_code=201, response_model=NoteAdded, responses=problems(404, 409))
 async def add_note(request: Request, case_id: Identifier, body: NoteIn, principal: Staff, key: IdempotencyKey):
     async def write(work) -> dict:
         case = await case_for_update(work, case_id, open_only=False)
@@ -212,7 +212,7 @@ async def add_note(request: Request, case_id: Identifier, body: NoteIn, principa
     return await idempotent(request, principal, key, body.model_dump(), write, status_code=201)
 
 
-@router.post("/accounts/{account_id}/flags", response_model=FlagChanged)
+@router.post("/accounts/{account_id}/flags", response_model=FlagChanged, responses=problems(409))
 async def set_account_flag(request: Request, account_id: Identifier, body: FlagIn, principal: Staff,
                            key: IdempotencyKey):
     async def write(work) -> dict:

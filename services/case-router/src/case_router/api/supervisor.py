@@ -17,7 +17,7 @@ from case_router.api.common import Identifier, IdempotencyKey, Supervisor, case_
 from case_router.domain.strategy import Stage
 from case_router.tables import cases, tasks
 from collections_core.contracts.collections.v1 import cases_pb2
-from collections_core.http import Problem
+from collections_core.http import Problem, problems
 from collections_core.wire import date_to_proto, instant_to_proto
 
 router = APIRouter(prefix="/v1", tags=["supervisor"])
@@ -47,7 +47,7 @@ class StageOverridden(SQLModel):
     to_stage: str
 
 
-@router.post("/tasks/{task_id}/assignment", response_model=Reassigned)
+@router.post("/tasks/{task_id}/assignment", response_model=Reassigned, responses=problems(404, 409))
 async def reassign_task(request: Request, task_id: Identifier, body: Reassignment, principal: Supervisor,
                         key: IdempotencyKey):
     lease = timedelta(seconds=runtime(request).settings.task_lease_seconds)
@@ -66,7 +66,7 @@ async def reassign_task(request: Request, task_id: Identifier, body: Reassignmen
     return await idempotent(request, principal, key, body.model_dump(), write)
 
 
-@router.post("/cases/{case_id}/stage", response_model=StageOverridden)
+@router.post("/cases/{case_id}/stage", response_model=StageOverridden, responses=problems(404, 409))
 async def override_stage(request: Request, case_id: Identifier, body: StageOverride, principal: Supervisor,
                          key: IdempotencyKey):
     strategy = runtime(request).strategy
