@@ -115,7 +115,7 @@ async def test_writes_are_idempotent_under_their_key(router):
         missing = await http.post(url, json=body, headers=token())
     assert first.status_code == again.status_code == 201 and first.json() == again.json()
     assert again.headers["idempotent-replayed"] == "true"
-    assert other.status_code == 422 and missing.status_code == 422
+    assert other.status_code == 409 and missing.status_code == 422
     async with router.runtime.database.reading() as connection:
         assert (await connection.execute(select(func.count()).select_from(promises))).scalar() == 1
 

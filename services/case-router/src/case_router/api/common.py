@@ -31,7 +31,7 @@ def runtime(request: Request):
 async def idempotent(request: Request, principal: Principal, key: str, payload: dict,
                      write: Callable[[UnitOfWork], Awaitable[dict]], status_code: int = 200) -> JSONResponse:
     """Run `write` once per (key, caller); a retry with the same key and body gets the first
-    answer, the same key with another body is a 422. The answer is stored in the write's
+    answer, the same key with another body is a 409. The answer is stored in the write's
     own transaction, so there is never an effect without its answer or the reverse."""
     fingerprint = hashlib.sha256(json.dumps([request.method, request.url.path, payload], sort_keys=True,
                                             default=str).encode()).hexdigest()
@@ -41,7 +41,9 @@ async def idempotent(request: Request, principal: Principal, key: str, payload: 
                 idempotent_requests.c.key == key, idempotent_requests.c.subject == principal.subject))).first()
             if stored is not None:
                 if stored.fingerprint != fingerprint:
-                    raise Problem(422, "Idempotency key reused",
+                    # 409 rather than the draft standard's 422: the request itself is valid, it
+                    # conflicts with an earlier one (and 422 means "invalid input" everywhere else here).
+                    raise Problem(409, "Idempotency key reused",
                                   "this Idempotency-Key was used for a different request")
                 return JSONResponse(json.loads(stored.body), status_code=stored.status_code,
                                     headers={"Idempotent-Replayed": "true"})

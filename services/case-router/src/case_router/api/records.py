@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from typing import Literal
 
 from fastapi import APIRouter, Request
-from pydantic import ConfigDict, model_validator
+from pydantic import ConfigDict
 from sqlalchemy import delete
 from sqlmodel import Field, SQLModel
 
@@ -45,20 +45,18 @@ class InstalmentIn(_Input):
     amount_minor: int = _MINOR
 
 
-class PlanIn(_Input):
+class InstalmentPlanIn(_Input):
     kind: Literal["instalments", "minimum-payment"]
-    instalments: list[InstalmentIn] | None = Field(default=None, max_length=60)
-    total_minor: int | None = Field(default=None, gt=0, le=10**13)
-    count: int | None = Field(default=None, ge=1, le=60)
-    first_due_on: date | None = None
+    instalments: list[InstalmentIn] = Field(min_length=1, max_length=60)
 
-    @model_validator(mode="after")
-    def _one_shape(self):
-        split = (self.total_minor, self.count, self.first_due_on)
-        if (self.instalments is None) == all(v is None for v in split) or \
-                (self.instalments is None and any(v is None for v in split)):
-            raise ValueError("give either instalments, or total_minor, count and first_due_on")
-        return self
+
+class SplitPlanIn(_Input):
+    """A total split into equal instalments every 30 days from the first due date."""
+
+    kind: Literal["instalments", "minimum-payment"]
+    total_minor: int = Field(gt=0, le=10**13)
+    count: int = Field(ge=1, le=60)
+    first_due_on: date
 
 
 class Reason(_Input):
@@ -144,12 +142,13 @@ async def take_promise(request: Request, case_id: Identifier, body: PromiseIn, p
 
 
 @router.post("/cases/{case_id}/plans", status_code=201, response_model=PlanAgreed, responses=problems(404, 409))
-async def agree_plan(request: Request, case_id: Identifier, body: PlanIn, principal: Staff, key: IdempotencyKey):
+async def agree_plan(request: Request, case_id: Identifier, body: InstalmentPlanIn | SplitPlanIn, principal: Staff,
+                     key: IdempotencyKey):
     async def write(work) -> dict:
         case = await case_for_update(work, case_id)
         try:
             instalments = tuple(Instalment(i.due_on, i.amount_minor) for i in body.instalments) \
-                if body.instalments is not None else split_into_instalments(body.total_minor, body.count,
+                if isinstance(body, InstalmentPlanIn) else split_into_instalments(body.total_minor, body.count,
                                                                             body.first_due_on)
             if instalments[0].due_on < business_day(work, case):
                 raise InvalidPlan("the first instalment cannot fall due in the past")

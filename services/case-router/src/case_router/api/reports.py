@@ -15,18 +15,15 @@ from case_router.api.common import runtime
 from case_router.domain.reports import rate, roll_rates
 from case_router.tables import cases, delinquency_days, promises
 from collections_core.auth import Principal, require_roles
-from collections_core.http import Problem, problems
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 Readers = Annotated[Principal, Depends(require_roles("supervisor", "operations", "agent"))]
 
 
-@router.get("/roll-rates", responses=problems(400), description="Of the accounts in each bucket on `from`, the share in each bucket on `to` "
+@router.get("/roll-rates", description="Of the accounts in each bucket on `from`, the share in each bucket on `to` "
                                        "(\"cured\" when no longer delinquent), per variant")
 async def roll_rate_report(request: Request, _: Readers, start: Annotated[date, Query(alias="from")],
                            end: Annotated[date, Query(alias="to")]) -> dict:
-    if end <= start:
-        raise Problem(400, "Invalid period", "`to` must be after `from`")
     first, second = aliased(delinquency_days), aliased(delinquency_days)
     ended_in = func.coalesce(second.c.bucket, literal_column("'cured'"))
     query = (select(first.c.variant, first.c.bucket, ended_in, func.count())
