@@ -9,7 +9,7 @@ KUSTOMIZE_VERSION := v5.5.0
 KUSTOMIZE := .tools/bin/kustomize
 PACKAGES := libs/collections-core services/overdue-detector services/case-router services/notifier services/agency-gateway simulator
 
-.PHONY: help venv tools deploy-tools deploy-generate proto proto-check proto-baseline demo up down test bench-runtime bench-aging bench-notifier bench-gateway clean
+.PHONY: help venv tools deploy-tools deploy-generate proto proto-check proto-baseline demo up down test bench-runtime bench-aging bench-notifier bench-gateway bench-router clean
 
 help:
 	@echo "make demo        the main job: the platform against a simulated bank, ending in a report"
@@ -23,6 +23,7 @@ help:
 	@echo "make bench-aging    run the detector's daily ageing benchmark, 1M accounts (bench/aging)"
 	@echo "make bench-notifier run the notifier benchmark, 50,000 contacts on PostgreSQL (bench/notifier)"
 	@echo "make bench-gateway  the gateway's partner API beside a bare FastAPI endpoint (bench/gateway)"
+	@echo "make bench-router   run the case-router's business day, 50,000 delinquent accounts (bench/router)"
 
 $(VENV)/.installed: constraints.txt $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
@@ -97,6 +98,9 @@ bench-notifier: tools
 
 bench-gateway: tools
 	$(PY) bench/gateway/partner_api.py --seconds 10 --concurrency 32
+
+bench-router: tools
+	$(PY) bench/router/day.py --accounts 50000
 
 clean: down
 	rm -rf var $(VENV) proto/node_modules .tools

@@ -22,28 +22,29 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from collections_core.contracts.common.v1 import types_pb2 as common_dot_v1_dot_types__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63ollections/v1/cases.proto\x12\x0e\x63ollections.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa8\x01\n\nCaseOpened\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12$\n\x05stage\x18\x04 \x01(\x0e\x32\x15.collections.v1.Stage\x12\x0b\n\x03\x64pd\x18\x05 \x01(\x05\x12-\n\topened_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc5\x01\n\x0cStageChanged\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12)\n\nfrom_stage\x18\x03 \x01(\x0e\x32\x15.collections.v1.Stage\x12\'\n\x08to_stage\x18\x04 \x01(\x0e\x32\x15.collections.v1.Stage\x12\x0c\n\x04rule\x18\x05 \x01(\t\x12.\n\nchanged_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"p\n\nCaseClosed\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12-\n\tclosed_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x96\x01\n\x1b\x43reditBureauReportRequested\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x0b\n\x03\x64pd\x18\x04 \x01(\x05\x12\x30\n\x0crequested_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb8\x01\n\x17\x43reditBehaviourRecorded\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x03 \x01(\t\x12\x32\n\tbehaviour\x18\x04 \x01(\x0e\x32\x1f.collections.v1.CreditBehaviour\x12/\n\x0brecorded_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x89\x01\n\x05Stage\x12\x15\n\x11STAGE_UNSPECIFIED\x10\x00\x12\x12\n\x0eSTAGE_REMINDER\x10\x01\x12\x0f\n\x0bSTAGE_EARLY\x10\x02\x12\x10\n\x0cSTAGE_LETTER\x10\x03\x12\x0f\n\x0bSTAGE_FIELD\x10\x04\x12\x10\n\x0cSTAGE_AGENCY\x10\x05\x12\x0f\n\x0bSTAGE_LEGAL\x10\x06*\xc2\x01\n\x0f\x43reditBehaviour\x12 \n\x1c\x43REDIT_BEHAVIOUR_UNSPECIFIED\x10\x00\x12!\n\x1d\x43REDIT_BEHAVIOUR_PROMISE_KEPT\x10\x01\x12#\n\x1f\x43REDIT_BEHAVIOUR_PROMISE_BROKEN\x10\x02\x12#\n\x1f\x43REDIT_BEHAVIOUR_PLAN_COMPLETED\x10\x03\x12 \n\x1c\x43REDIT_BEHAVIOUR_PLAN_BROKEN\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63ollections/v1/cases.proto\x12\x0e\x63ollections.v1\x1a\x15\x63ommon/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa8\x01\n\nCaseOpened\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12$\n\x05stage\x18\x04 \x01(\x0e\x32\x15.collections.v1.Stage\x12\x0b\n\x03\x64pd\x18\x05 \x01(\x05\x12-\n\topened_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xad\x02\n\x0cStageChanged\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12)\n\nfrom_stage\x18\x03 \x01(\x0e\x32\x15.collections.v1.Stage\x12\'\n\x08to_stage\x18\x04 \x01(\x0e\x32\x15.collections.v1.Stage\x12\x0c\n\x04rule\x18\x05 \x01(\t\x12.\n\nchanged_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bstrategy_id\x18\x07 \x01(\t\x12\x18\n\x10strategy_version\x18\x08 \x01(\x05\x12\x0f\n\x07variant\x18\t \x01(\t\x12&\n\rbusiness_date\x18\n \x01(\x0b\x32\x0f.common.v1.Date\"p\n\nCaseClosed\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12-\n\tclosed_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x96\x01\n\x1b\x43reditBureauReportRequested\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t\x12\x0b\n\x03\x64pd\x18\x04 \x01(\x05\x12\x30\n\x0crequested_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb8\x01\n\x17\x43reditBehaviourRecorded\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63\x61se_id\x18\x03 \x01(\t\x12\x32\n\tbehaviour\x18\x04 \x01(\x0e\x32\x1f.collections.v1.CreditBehaviour\x12/\n\x0brecorded_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x89\x01\n\x05Stage\x12\x15\n\x11STAGE_UNSPECIFIED\x10\x00\x12\x12\n\x0eSTAGE_REMINDER\x10\x01\x12\x0f\n\x0bSTAGE_EARLY\x10\x02\x12\x10\n\x0cSTAGE_LETTER\x10\x03\x12\x0f\n\x0bSTAGE_FIELD\x10\x04\x12\x10\n\x0cSTAGE_AGENCY\x10\x05\x12\x0f\n\x0bSTAGE_LEGAL\x10\x06*\xde\x01\n\x0f\x43reditBehaviour\x12 \n\x1c\x43REDIT_BEHAVIOUR_UNSPECIFIED\x10\x00\x12!\n\x1d\x43REDIT_BEHAVIOUR_PROMISE_KEPT\x10\x01\x12#\n\x1f\x43REDIT_BEHAVIOUR_PROMISE_BROKEN\x10\x02\x12#\n\x1f\x43REDIT_BEHAVIOUR_PLAN_COMPLETED\x10\x03\x12 \n\x1c\x43REDIT_BEHAVIOUR_PLAN_BROKEN\x10\x04\x12\x1a\n\x16\x43REDIT_BEHAVIOUR_CURED\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'collections.v1.cases_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_STAGE']._serialized_start=905
-  _globals['_STAGE']._serialized_end=1042
-  _globals['_CREDITBEHAVIOUR']._serialized_start=1045
-  _globals['_CREDITBEHAVIOUR']._serialized_end=1239
-  _globals['_CASEOPENED']._serialized_start=80
-  _globals['_CASEOPENED']._serialized_end=248
-  _globals['_STAGECHANGED']._serialized_start=251
-  _globals['_STAGECHANGED']._serialized_end=448
-  _globals['_CASECLOSED']._serialized_start=450
-  _globals['_CASECLOSED']._serialized_end=562
-  _globals['_CREDITBUREAUREPORTREQUESTED']._serialized_start=565
-  _globals['_CREDITBUREAUREPORTREQUESTED']._serialized_end=715
-  _globals['_CREDITBEHAVIOURRECORDED']._serialized_start=718
-  _globals['_CREDITBEHAVIOURRECORDED']._serialized_end=902
+  _globals['_STAGE']._serialized_start=1032
+  _globals['_STAGE']._serialized_end=1169
+  _globals['_CREDITBEHAVIOUR']._serialized_start=1172
+  _globals['_CREDITBEHAVIOUR']._serialized_end=1394
+  _globals['_CASEOPENED']._serialized_start=103
+  _globals['_CASEOPENED']._serialized_end=271
+  _globals['_STAGECHANGED']._serialized_start=274
+  _globals['_STAGECHANGED']._serialized_end=575
+  _globals['_CASECLOSED']._serialized_start=577
+  _globals['_CASECLOSED']._serialized_end=689
+  _globals['_CREDITBUREAUREPORTREQUESTED']._serialized_start=692
+  _globals['_CREDITBUREAUREPORTREQUESTED']._serialized_end=842
+  _globals['_CREDITBEHAVIOURRECORDED']._serialized_start=845
+  _globals['_CREDITBEHAVIOURRECORDED']._serialized_end=1029
 # @@protoc_insertion_point(module_scope)

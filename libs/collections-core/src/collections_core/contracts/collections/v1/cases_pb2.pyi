@@ -1,5 +1,6 @@
 import datetime
 
+from collections_core.contracts.common.v1 import types_pb2 as _types_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -26,6 +27,7 @@ class CreditBehaviour(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CREDIT_BEHAVIOUR_PROMISE_BROKEN: _ClassVar[CreditBehaviour]
     CREDIT_BEHAVIOUR_PLAN_COMPLETED: _ClassVar[CreditBehaviour]
     CREDIT_BEHAVIOUR_PLAN_BROKEN: _ClassVar[CreditBehaviour]
+    CREDIT_BEHAVIOUR_CURED: _ClassVar[CreditBehaviour]
 STAGE_UNSPECIFIED: Stage
 STAGE_REMINDER: Stage
 STAGE_EARLY: Stage
@@ -38,6 +40,7 @@ CREDIT_BEHAVIOUR_PROMISE_KEPT: CreditBehaviour
 CREDIT_BEHAVIOUR_PROMISE_BROKEN: CreditBehaviour
 CREDIT_BEHAVIOUR_PLAN_COMPLETED: CreditBehaviour
 CREDIT_BEHAVIOUR_PLAN_BROKEN: CreditBehaviour
+CREDIT_BEHAVIOUR_CURED: CreditBehaviour
 
 class CaseOpened(_message.Message):
     __slots__ = ("case_id", "account_id", "customer_id", "stage", "dpd", "opened_at")
@@ -56,20 +59,28 @@ class CaseOpened(_message.Message):
     def __init__(self, case_id: _Optional[str] = ..., account_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., stage: _Optional[_Union[Stage, str]] = ..., dpd: _Optional[int] = ..., opened_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class StageChanged(_message.Message):
-    __slots__ = ("case_id", "account_id", "from_stage", "to_stage", "rule", "changed_at")
+    __slots__ = ("case_id", "account_id", "from_stage", "to_stage", "rule", "changed_at", "strategy_id", "strategy_version", "variant", "business_date")
     CASE_ID_FIELD_NUMBER: _ClassVar[int]
     ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     FROM_STAGE_FIELD_NUMBER: _ClassVar[int]
     TO_STAGE_FIELD_NUMBER: _ClassVar[int]
     RULE_FIELD_NUMBER: _ClassVar[int]
     CHANGED_AT_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_ID_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
+    BUSINESS_DATE_FIELD_NUMBER: _ClassVar[int]
     case_id: str
     account_id: str
     from_stage: Stage
     to_stage: Stage
     rule: str
     changed_at: _timestamp_pb2.Timestamp
-    def __init__(self, case_id: _Optional[str] = ..., account_id: _Optional[str] = ..., from_stage: _Optional[_Union[Stage, str]] = ..., to_stage: _Optional[_Union[Stage, str]] = ..., rule: _Optional[str] = ..., changed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    strategy_id: str
+    strategy_version: int
+    variant: str
+    business_date: _types_pb2.Date
+    def __init__(self, case_id: _Optional[str] = ..., account_id: _Optional[str] = ..., from_stage: _Optional[_Union[Stage, str]] = ..., to_stage: _Optional[_Union[Stage, str]] = ..., rule: _Optional[str] = ..., changed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., strategy_id: _Optional[str] = ..., strategy_version: _Optional[int] = ..., variant: _Optional[str] = ..., business_date: _Optional[_Union[_types_pb2.Date, _Mapping]] = ...) -> None: ...
 
 class CaseClosed(_message.Message):
     __slots__ = ("case_id", "account_id", "reason", "closed_at")

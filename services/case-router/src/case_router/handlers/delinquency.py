@@ -1,0 +1,114 @@
+"""collections.delinquency.v1: the daily re-evaluation of every delinquent account.
+
+AccountBecameDelinquent and DelinquencyUpdated both run the day: open the case if
+there is none, judge promises and plans as of that day, end expired holds, then
+``decide_day`` and carry out its decision. A day older than the last one evaluated
+is stale unless it is a correction, which re-decides it (actions already done stay
+done, so only what the corrected facts newly call for is added). AccountCured
+closes the case. PaymentDueSoon is a friendly contact, never a case.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import insert, update
+
+from case_router import casebook, judgement
+from case_router.casebook import Delinquency
+from case_router.domain.ladder import decide_day
+from case_router.domain.strategy import Strategy
+from case_router.tables import cases, delinquency_days
+from collections_core.codec import Event, Rejected, type_of
+from collections_core.contracts.collections.v1 import contacts_pb2, delinquency_pb2
+from collections_core.money import Money
+from collections_core.unit_of_work import UnitOfWork
+from collections_core.wire import date_from_proto, instant_to_proto
+
+_BUCKETS = {delinquency_pb2.Bucket.Value(f"BUCKET_{b}"): b.replace("_PLUS", "+")
+            for b in ("M0", "M1", "M2", "M3", "M4", "M5", "M6", "M7_PLUS")}
+_DUE_SOON = uuid.UUID("2f7c1a4e-5b9d-4f61-8e2a-7d3c9b0e6f15")
+
+
+def _delinquency(message) -> Delinquency:
+    state = message.state
+    try:
+        day = date_from_proto(message.business_date)
+    except ValueError:
+        raise Rejected("business_date is missing or impossible") from None
+    if not message.account_id or not message.customer_id:
+        raise Rejected("account_id and customer_id are required")
+    if state.dpd < 0 or state.bucket not in _BUCKETS or not state.past_due_amount.currency:
+        raise Rejected("delinquency state needs dpd >= 0, a bucket and a currency")
+    currency = state.past_due_amount.currency
+    balance = state.balance if state.balance.currency else state.past_due_amount
+    return Delinquency(day, state.dpd, _BUCKETS[state.bucket], Money(state.past_due_amount.amount_minor, currency),
+                       Money(balance.amount_minor, balance.currency or currency))
+
+
+def handlers(strategy: Strategy):
+    async def evaluate_day(event: Event, work: UnitOfWork) -> None:
+        message = event.message
+        state = _delinquency(message)
+        correction = getattr(message, "correction", False)
+        case = await casebook.open_case_of(work, message.account_id)
+        if case is None:
+            if state.dpd == 0:
+                return
+            case = await casebook.open_case(work, strategy, message.account_id, message.customer_id, state)
+        elif case.last_evaluated_on and state.business_date < case.last_evaluated_on and not correction:
+            return
+        await _record_day(work, case, state)
+        await work.connection.execute(update(cases).where(cases.c.case_id == case.case_id).values(
+            dpd=state.dpd, bucket=state.bucket, past_due_minor=state.past_due.amount_minor,
+            balance_minor=state.balance.amount_minor))
+        case = await casebook.open_case_of(work, message.account_id)
+        if await judgement.judge_day(work, strategy, case, state.business_date):
+            return  # a completed plan resolved the case
+        await casebook.expire_holds(work, case, state.business_date)
+        case = await casebook.open_case_of(work, message.account_id)
+        facts = await casebook.load_facts(work, case, state.business_date)
+        decision = decide_day(facts, strategy)
+        await casebook.carry_out(work, strategy, case, decision)
+
+    async def account_cured(event: Event, work: UnitOfWork) -> None:
+        message: delinquency_pb2.AccountCured = event.message
+        case = await casebook.open_case_of(work, message.account_id)
+        if case is None:
+            return
+        try:
+            day = date_from_proto(message.business_date)
+        except ValueError:
+            raise Rejected("business_date is missing or impossible") from None
+        await judgement.settle_promises_on_cure(work, case)
+        await casebook.record_behaviour(work, case, "cured", message.payment_id)
+        await casebook.close_case(work, strategy, case, "cured", day)
+
+    async def payment_due_soon(event: Event, work: UnitOfWork) -> None:
+        message: delinquency_pb2.PaymentDueSoon = event.message
+        if not message.account_id or not message.customer_id:
+            raise Rejected("account_id and customer_id are required")
+        made = str(uuid.uuid5(_DUE_SOON, f"{message.account_id}/{message.statement_id}"))
+        work.emit(casebook.CONTACT_REQUESTS, contacts_pb2.ContactRequested(
+            request_id=made, account_id=message.account_id, customer_id=message.customer_id,
+            channel=contacts_pb2.CHANNEL_SMS, template="due-soon.sms",
+            parameters={"amount_due_minor": str(message.amount_due.amount_minor),
+                        "currency": message.amount_due.currency, "purpose": "pre-due-reminder"},
+            requested_at=instant_to_proto(work.now)), key=message.customer_id, subject=message.account_id)
+
+    return {
+        type_of(delinquency_pb2.AccountBecameDelinquent): evaluate_day,
+        type_of(delinquency_pb2.DelinquencyUpdated): evaluate_day,
+        type_of(delinquency_pb2.AccountCured): account_cured,
+        type_of(delinquency_pb2.PaymentDueSoon): payment_due_soon,
+    }
+
+
+async def _record_day(work: UnitOfWork, case, state: Delinquency) -> None:
+    changed = await work.connection.execute(update(delinquency_days).where(
+        delinquency_days.c.account_id == case.account_id,
+        delinquency_days.c.business_date == state.business_date).values(bucket=state.bucket))
+    if changed.rowcount == 0:
+        await work.connection.execute(insert(delinquency_days).values(
+            account_id=case.account_id, business_date=state.business_date, bucket=state.bucket,
+            variant=case.variant))

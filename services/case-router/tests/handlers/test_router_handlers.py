@@ -1,0 +1,131 @@
+"""The router's handlers on a real SQLite database, one event per transaction as the consumer runs them."""
+
+from datetime import date, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+import case_router
+from case_router.domain.strategy import DEFAULT_STRATEGY, load_strategy
+from case_router.handlers import handlers
+from case_router.tables import cases, tasks
+from collections_core.codec import EventCodec, TypeRegistry
+from collections_core.contracts.collections.v1 import cases_pb2, contacts_pb2, delinquency_pb2, placements_pb2
+from collections_core.contracts.corebanking.v1 import accounts_pb2, payments_pb2
+from collections_core.money import Money
+from collections_core.wire import date_to_proto
+
+MIGRATIONS = Path(case_router.__file__).parent / "migrations"
+CODEC = EventCodec(TypeRegistry.of_contracts(), "/t")
+HANDLERS = handlers(load_strategy(DEFAULT_STRATEGY))
+DAY = date(2026, 11, 2)
+BUCKETS = {1: 2, 31: 3, 61: 4, 91: 5, 121: 6, 151: 7, 181: 8}
+
+
+def bucket(dpd: int) -> int:
+    return max(v for k, v in BUCKETS.items() if dpd >= k)
+
+
+def updated(dpd: int, day: date, account: str = "A-1", correction: bool = False, balance: int = 1_000_000):
+    return delinquency_pb2.DelinquencyUpdated(
+        account_id=account, customer_id="C-1", business_date=date_to_proto(day), correction=correction,
+        state=delinquency_pb2.DelinquencyState(dpd=dpd, bucket=bucket(dpd),
+                                               past_due_amount=Money(50_000, "CNY").to_proto(),
+                                               balance=Money(balance, "CNY").to_proto()))
+
+
+def types(emitted) -> list[str]:
+    return [CODEC.decode(r.headers, r.value).type.rsplit(".", 1)[1] for r in emitted]
+
+
+async def test_first_day_opens_one_case_with_sms_and_email_reminders(migrated_database, handle):
+    database = await migrated_database(MIGRATIONS)
+    emitted = await handle(database, HANDLERS, updated(4, DAY), key="A-1")
+    assert types(emitted) == ["CaseOpened", "ContactRequested", "ContactRequested"]
+    requests = [contacts_pb2.ContactRequested.FromString(r.value) for r in emitted[1:]]
+    assert [r.template for r in requests] == ["reminder.sms", "reminder.email"]
+    assert {r.key for r in emitted[1:]} == {b"C-1"}, "contact requests are keyed by customer"
+    again = await handle(database, HANDLERS, updated(4, DAY), key="A-1")
+    assert again == [], "the same business day twice emits nothing"
+    await handle(database, HANDLERS, updated(5, DAY + timedelta(days=1)), key="A-1")
+    async with database.engine.connect() as connection:
+        assert (await connection.execute(select(func.count()).select_from(cases))).scalar() == 1
+
+
+async def test_a_correction_that_raises_dpd_redecides_the_day(migrated_database, handle):
+    database = await migrated_database(MIGRATIONS)
+    await handle(database, HANDLERS, updated(4, DAY), key="A-1")
+    emitted = await handle(database, HANDLERS, updated(9, DAY, correction=True), key="A-1")
+    assert types(emitted) == ["StageChanged", "ContactRequested"]
+    change = cases_pb2.StageChanged.FromString(emitted[0].value)
+    assert (change.rule, change.strategy_id, change.strategy_version) == ("early.8-30", "default", 1)
+    stale = await handle(database, HANDLERS, updated(40, DAY - timedelta(days=1)), key="A-1")
+    assert stale == [], "an older day that is not a correction is stale"
+
+
+async def test_cure_closes_the_case_cancels_contacts_and_recalls_the_placement(migrated_database, handle):
+    database = await migrated_database(MIGRATIONS)
+    await handle(database, HANDLERS, updated(4, DAY), key="A-1")
+    emitted = await handle(database, HANDLERS, updated(95, DAY + timedelta(days=1)), key="A-1")
+    assert "PlacementRequested" in types(emitted)
+    cured = await handle(database, HANDLERS, delinquency_pb2.AccountCured(
+        account_id="A-1", customer_id="C-1", business_date=date_to_proto(DAY + timedelta(days=2))), key="A-1")
+    assert types(cured).count("ContactCancelled") == 3, "two reminders and the pre-notice were never sent"
+    assert "RecallRequested" in types(cured) and types(cured)[-1] == "CaseClosed"
+    async with database.engine.connect() as connection:
+        waiting = (await connection.execute(select(tasks.c.kind).where(tasks.c.status == "waiting"))).scalars().all()
+    assert waiting == ["follow-up"], "open tasks cancelled, a follow-up call scheduled"
+
+
+async def test_a_partner_promise_holds_and_its_payment_keeps_it(migrated_database, handle):
+    database = await migrated_database(MIGRATIONS)
+    await handle(database, HANDLERS, updated(4, DAY), key="A-1")
+    placed = await handle(database, HANDLERS, updated(95, DAY + timedelta(days=1)), key="A-1")
+    placement = next(placements_pb2.PlacementRequested.FromString(r.value) for r in placed
+                     if r.topic == "collections.placements.v1")
+    await handle(database, HANDLERS, placements_pb2.PartnerActivityReported(
+        placement_id=placement.placement_id, account_id="A-1", partner_id="P-1", activity_id="ACT-1",
+        kind=placements_pb2.ACTIVITY_KIND_PROMISE_TO_PAY, promised_amount=Money(30_000, "CNY").to_proto(),
+        promised_on=date_to_proto(date(2026, 11, 20))), key="A-1")
+    held = await handle(database, HANDLERS, updated(200, DAY + timedelta(days=3)), key="A-1")
+    assert held == [], "no escalation to legal while the promise holds"
+    kept = await handle(database, HANDLERS, payments_pb2.PaymentPosted(
+        account_id="A-1", payment_id="P-9", amount=Money(30_000, "CNY").to_proto(),
+        posted_on=date_to_proto(DAY + timedelta(days=4)), value_date=date_to_proto(DAY + timedelta(days=4))), key="A-1")
+    behaviour = cases_pb2.CreditBehaviourRecorded.FromString(kept[-1].value)
+    assert behaviour.behaviour == cases_pb2.CREDIT_BEHAVIOUR_PROMISE_KEPT
+    escalated = await handle(database, HANDLERS, updated(200, DAY + timedelta(days=5)), key="A-1")
+    assert types(escalated)[0] == "StageChanged"
+
+
+async def test_a_pre_due_reminder_is_a_contact_not_a_case(migrated_database, handle):
+    database = await migrated_database(MIGRATIONS)
+    due_soon = delinquency_pb2.PaymentDueSoon(
+        account_id="A-1", customer_id="C-1", business_date=date_to_proto(DAY),
+        due_date=date_to_proto(DAY + timedelta(days=3)),
+        amount_due=Money(50_000, "CNY").to_proto(), statement_id="ST-1")
+    first = await handle(database, HANDLERS, due_soon, key="A-1")
+    again = await handle(database, HANDLERS, due_soon, key="A-1")
+    assert types(first) == ["ContactRequested"]
+    requests = [contacts_pb2.ContactRequested.FromString(r.value) for r in first + again]
+    assert requests[0].template == "due-soon.sms" and requests[0].request_id == requests[1].request_id
+    async with database.engine.connect() as connection:
+        assert (await connection.execute(select(func.count()).select_from(cases))).scalar() == 0
+
+
+async def test_a_deceased_flag_from_core_banking_stops_escalation_and_contact(migrated_database, handle):
+    database = await migrated_database(MIGRATIONS)
+    await handle(database, HANDLERS, updated(4, DAY), key="A-1")
+    await handle(database, HANDLERS, accounts_pb2.AccountStatusChanged(
+        account_id="A-1", status=accounts_pb2.ACCOUNT_STATUS_BLOCKED, reason="Deceased",
+        effective_on=date_to_proto(DAY)), key="A-1")
+    assert await handle(database, HANDLERS, updated(95, DAY + timedelta(days=1)), key="A-1") == []
+
+
+async def test_a_correction_of_an_older_day_does_not_reopen_later_stale_days(migrated_database, handle):
+    database = await migrated_database(MIGRATIONS)
+    await handle(database, HANDLERS, updated(4, DAY), key="A-1")
+    await handle(database, HANDLERS, updated(6, DAY + timedelta(days=2)), key="A-1")
+    await handle(database, HANDLERS, updated(4, DAY, correction=True), key="A-1")
+    stale = await handle(database, HANDLERS, updated(40, DAY + timedelta(days=1)), key="A-1")
+    assert stale == [], "the case's last evaluated day stays the latest one"
