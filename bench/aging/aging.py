@@ -17,8 +17,9 @@ For each engine (PostgreSQL, SQLite), in one run:
 
     python bench/aging/aging.py [--accounts 1000000] [--engines postgresql,sqlite] [--profile]
 
-Starts its own Kafka broker and PostgreSQL server under var/bench/aging/ (ports
-39192, 35532) and stops them at the end. Progress on stderr, figures on stdout.
+Starts its own Kafka broker and PostgreSQL server under var/bench/aging/ (on free
+ports; the Kafka jars from $CC_KAFKA_HOME/libs, default var/kafka/libs) and stops
+them at the end. Progress on stderr, figures on stdout.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import io
 import os
 import platform
 import pstats
+import socket
 import sys
 import time
 import uuid
@@ -334,6 +336,12 @@ async def run(args: argparse.Namespace, broker: KafkaBroker, postgres: LocalPost
     return ok
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--accounts", type=int, default=1_000_000)
@@ -346,8 +354,9 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown engines {sorted(unknown)}")
     home = ROOT / "var" / "bench" / "aging"
-    broker = KafkaBroker(home / "kafka", port=39192, libs=ROOT / "var" / "kafka" / "libs")
-    postgres = LocalPostgres(home / "postgres", port=35532)
+    kafka_home = Path(os.environ.get("CC_KAFKA_HOME", ROOT / "var" / "kafka"))
+    broker = KafkaBroker(home / "kafka", port=_free_port(), controller_port=_free_port(), libs=kafka_home / "libs")
+    postgres = LocalPostgres(home / "postgres", port=_free_port())
     ok = False
     try:
         broker.start()

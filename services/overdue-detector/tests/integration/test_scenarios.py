@@ -72,6 +72,21 @@ async def test_partial_payment_leaves_the_rest_past_due(detector):
     assert states(events) == [(date(2026, 10, 29), 4, 2, 30_000, 1)]  # bucket 2 = BUCKET_M1
 
 
+async def test_money_beyond_january_does_not_pay_february(detector):
+    """The card rule: an overpayment was netted into the next statement by core banking,
+    so it does not pay that statement's minimum again."""
+    account = detector.account()
+    await detector.open(account)
+    await _statement(detector, account, 0)
+    await detector.pay(account, f"P-{account}", 1_000_000, date(2026, 10, 20))
+    await _statement(detector, account, 1, minimum=15_000)
+    await detector.settle()
+    await detector.close(date(2026, 11, 28))  # November's minimum, due 24 Nov, never paid
+    events = await detector.events(account)
+    assert kinds(events) == ["AccountBecameDelinquent", "DelinquencyUpdated"]
+    assert states(events) == [(date(2026, 11, 28), 4, 2, 15_000, 1)]
+
+
 async def test_three_missed_cycles_roll_m1_m2_m3(detector):
     account = detector.account()
     await detector.open(account)

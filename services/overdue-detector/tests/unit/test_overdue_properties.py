@@ -70,16 +70,22 @@ def ledgers(draw) -> AccountLedger:
 
 
 def oldest_first_by_hand(book: AccountLedger, on: date) -> dict[str, int]:
-    """Reference model: hand each payment, one at a time, to the oldest minimum still unpaid."""
-    unpaid = {s.statement_id: s.minimum_due for s in book.statements if s.cycle_date <= on}
-    for payment in book.payments:
-        if payment.reversed or payment.value_date > on:
-            continue
-        left = payment.amount
-        for statement_id in unpaid:  # dicts keep the ledger's waterfall order
-            paid = min(left, unpaid[statement_id])
-            unpaid[statement_id] -= paid
-            left -= paid
+    """Reference model of the card rule: day by day, hand each payment valued that day to
+    the oldest minimum still unpaid among the statements issued by then."""
+    unpaid: dict[str, int] = {}
+    for offset in range((on - BASE).days + 60):
+        today = BASE - timedelta(days=30) + timedelta(days=offset)
+        if today > on:
+            break
+        unpaid |= {s.statement_id: s.minimum_due for s in book.statements if s.cycle_date == today}
+        for payment in book.payments:
+            if payment.reversed or payment.value_date != today:
+                continue
+            left = payment.amount
+            for statement_id in unpaid:  # statements were issued in this order
+                paid = min(left, unpaid[statement_id])
+                unpaid[statement_id] -= paid
+                left -= paid
     return unpaid
 
 

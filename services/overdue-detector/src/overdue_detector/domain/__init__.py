@@ -25,7 +25,7 @@ from overdue_detector.domain.errors import (
     UnknownPayment,
 )
 from overdue_detector.domain.ledger import AccountLedger, AccountStatus, Payment, Statement, StatusChange
-from overdue_detector.domain.policy import DEFAULT_POLICY, Bucket, DelinquencyPolicy
+from overdue_detector.domain.policy import DEFAULT_POLICY, Bucket, DelinquencyPolicy, PaymentRule
 
 __all__ = [
     "DEFAULT_POLICY",
@@ -47,6 +47,7 @@ __all__ = [
     "InvalidPolicy",
     "InvalidStatement",
     "Payment",
+    "PaymentRule",
     "PaymentDueSoon",
     "SnapshotMismatch",
     "Statement",
