@@ -25,8 +25,8 @@ from collections_core.contracts.corebanking.v1 import (
 from collections_core.logs import get_logger
 from collections_core.money import Money
 from collections_core.unit_of_work import UnitOfWork
-from collections_core.wire import date_from_proto, date_to_proto, instant_to_proto
-from overdue_detector import aging, metrics
+from collections_core.wire import date_to_proto, instant_to_proto
+from overdue_detector import aging, facts, metrics
 from overdue_detector.portfolio import portfolio
 from overdue_detector.positions import refresh_position
 from overdue_detector.domain import (
@@ -89,13 +89,6 @@ def _snapshot_state(snapshot: DelinquencySnapshot) -> delinquency_pb2.Delinquenc
                           oldest_due_date=snapshot.oldest_due_date, cycles_past_due=snapshot.cycles_past_due)
 
 
-def _date(message, field: str) -> date:
-    try:
-        return date_from_proto(getattr(message, field))
-    except ValueError:
-        raise Rejected(f"{field} is missing or not a calendar date") from None
-
-
 async def upsert_state(connection: AsyncConnection, row: dict) -> None:
     """Write one account's delinquency_state row (the daily ageing writes them in SQL, aging.py)."""
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
@@ -156,11 +149,12 @@ class Detector:
                 raise Rejected(f"account {message.account_id} already opened for customer {existing.customer_id} "
                                f"in {existing.currency}; now received for {message.customer_id} in {message.currency}")
             return
+        facts.currency(message)
         try:
             AccountLedger(message.account_id, message.currency)
         except DomainError as error:
             raise Rejected(str(error)) from None
-        opened = date_from_proto(message.opened_on) if message.HasField("opened_on") else None
+        opened = facts.optional_business_date(message, "opened_on")
         await work.connection.execute(insert(accounts).values(
             account_id=message.account_id, customer_id=message.customer_id, currency=message.currency,
             opened_day=day_number(opened) if opened else None))
@@ -171,7 +165,7 @@ class Detector:
         status = _STATUSES.get(message.status)
         if status is None:
             raise Rejected(f"account {message.account_id}: status {message.status} is not a known status")
-        effective = day_number(_date(message, "effective_on"))
+        effective = day_number(facts.business_date(message, "effective_on"))
         # The domain keeps the first of identical changes; so does the table.
         if (await work.connection.execute(select(status_changes.c.id).where(
                 status_changes.c.account_id == message.account_id, status_changes.c.status == status,
@@ -184,15 +178,13 @@ class Detector:
     async def statement_issued(self, event: Event, work: UnitOfWork) -> None:
         message: statements_pb2.StatementIssued = event.message
         account = await self._account(work, message.account_id, f"statement {message.statement_id}")
-        for field in ("minimum_due", "statement_balance"):
-            if getattr(message, field).currency != account.currency:
-                raise Rejected(f"statement {message.statement_id}: {field} in {getattr(message, field).currency}, "
-                               f"account {account.account_id} in {account.currency}")
         try:
             statement = Statement(
-                statement_id=message.statement_id, cycle_date=_date(message, "cycle_date"),
-                due_date=_date(message, "due_date"), minimum_due=message.minimum_due.amount_minor,
-                statement_balance=message.statement_balance.amount_minor, currency=account.currency)
+                statement_id=message.statement_id, cycle_date=facts.business_date(message, "cycle_date"),
+                due_date=facts.business_date(message, "due_date"),
+                minimum_due=facts.amount(message, "minimum_due", account.currency),
+                statement_balance=facts.amount(message, "statement_balance", account.currency),
+                currency=account.currency)
         except DomainError as error:
             raise Rejected(str(error)) from None
         row = {"statement_id": statement.statement_id, "account_id": account.account_id,
@@ -210,13 +202,10 @@ class Detector:
     async def payment_posted(self, event: Event, work: UnitOfWork) -> None:
         message: payments_pb2.PaymentPosted = event.message
         account = await self._account(work, message.account_id, f"payment {message.payment_id}")
-        if message.amount.currency != account.currency:
-            raise Rejected(f"payment {message.payment_id} in {message.amount.currency}, "
-                           f"account {account.account_id} in {account.currency}")
         try:
-            payment = Payment(payment_id=message.payment_id, amount=message.amount.amount_minor,
-                              currency=account.currency, posted_date=_date(message, "posted_on"),
-                              value_date=_date(message, "value_date"))
+            payment = Payment(payment_id=message.payment_id, amount=facts.amount(message, "amount", account.currency),
+                              currency=account.currency, posted_date=facts.business_date(message, "posted_on"),
+                              value_date=facts.business_date(message, "value_date"))
         except DomainError as error:
             raise Rejected(str(error)) from None
         seen = (await work.connection.execute(
@@ -321,7 +310,7 @@ class Detector:
         """Record the close with where the posting topics' logs end right now; the
         day is aged once the group has consumed past those ends (age_closed_days),
         so a payment made before the close is never mistaken for a missing one."""
-        business_day = day_number(_date(event.message, "business_date"))
+        business_day = day_number(facts.business_date(event.message, "business_date"))
         for table in (aged_days, closed_days):
             if (await work.connection.execute(select(table.c.business_day).where(
                     table.c.business_day == business_day))).first():
