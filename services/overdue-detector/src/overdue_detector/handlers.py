@@ -26,7 +26,7 @@ from collections_core.logs import get_logger
 from collections_core.money import Money
 from collections_core.unit_of_work import UnitOfWork
 from collections_core.wire import date_to_proto, instant_to_proto
-from overdue_detector import aging, facts, metrics
+from overdue_detector import aging, facts, held, metrics
 from overdue_detector.portfolio import portfolio
 from overdue_detector.positions import refresh_position
 from overdue_detector.domain import (
@@ -114,10 +114,11 @@ class Detector:
     """The handlers, configured with the bank's delinquency policy."""
 
     def __init__(self, policy: DelinquencyPolicy, service: str = "overdue-detector",
-                 posting_topics: list[str] | None = None,
+                 dead_letter_topic: str = "overdue-detector.dlq.v1", posting_topics: list[str] | None = None,
                  log_ends: Callable[[list[str]], Awaitable[dict[str, int]]] | None = None) -> None:
         self.policy = policy
         self.service = service
+        self.dead_letter_topic = dead_letter_topic
         # Where accounts, statements and payments arrive; a close waits for these.
         self.posting_topics = posting_topics or [t for t in TOPICS if "business-days" not in t]
         self.log_ends = log_ends
@@ -158,6 +159,15 @@ class Detector:
         await work.connection.execute(insert(accounts).values(
             account_id=message.account_id, customer_id=message.customer_id, currency=message.currency,
             opened_day=day_number(opened) if opened else None))
+        account = await load_account(work.connection, message.account_id)
+        appliers = {type_of(statements_pb2.StatementIssued): self._record_statement,
+                    type_of(payments_pb2.PaymentPosted): self._record_payment,
+                    type_of(payments_pb2.PaymentReversed): self._record_reversal}
+        for posting in await held.release(work, account.account_id):
+            try:
+                await appliers[posting.ce_type](work, account, posting.message)
+            except Rejected as rejection:
+                held.dead_letter(work, posting, rejection.reason, self.service, self.dead_letter_topic)
 
     async def account_status_changed(self, event: Event, work: UnitOfWork) -> None:
         message: accounts_pb2.AccountStatusChanged = event.message
@@ -177,7 +187,14 @@ class Detector:
 
     async def statement_issued(self, event: Event, work: UnitOfWork) -> None:
         message: statements_pb2.StatementIssued = event.message
-        account = await self._account(work, message.account_id, f"statement {message.statement_id}")
+        account = await load_account(work.connection, message.account_id)
+        if account is None:
+            facts.business_date(message, "due_date")
+            await held.hold(work, event, facts.business_date(message, "cycle_date"))
+            return
+        await self._record_statement(work, account, message)
+
+    async def _record_statement(self, work: UnitOfWork, account, message: statements_pb2.StatementIssued) -> None:
         try:
             statement = Statement(
                 statement_id=message.statement_id, cycle_date=facts.business_date(message, "cycle_date"),
@@ -201,7 +218,14 @@ class Detector:
 
     async def payment_posted(self, event: Event, work: UnitOfWork) -> None:
         message: payments_pb2.PaymentPosted = event.message
-        account = await self._account(work, message.account_id, f"payment {message.payment_id}")
+        account = await load_account(work.connection, message.account_id)
+        if account is None:
+            facts.business_date(message, "posted_on")
+            await held.hold(work, event, facts.business_date(message, "value_date"))
+            return
+        await self._record_payment(work, account, message)
+
+    async def _record_payment(self, work: UnitOfWork, account, message: payments_pb2.PaymentPosted) -> None:
         try:
             payment = Payment(payment_id=message.payment_id, amount=facts.amount(message, "amount", account.currency),
                               currency=account.currency, posted_date=facts.business_date(message, "posted_on"),
@@ -225,7 +249,13 @@ class Detector:
 
     async def payment_reversed(self, event: Event, work: UnitOfWork) -> None:
         message: payments_pb2.PaymentReversed = event.message
-        account = await self._account(work, message.account_id, f"reversal of payment {message.payment_id}")
+        account = await load_account(work.connection, message.account_id)
+        if account is None:
+            await held.hold(work, event, None)
+            return
+        await self._record_reversal(work, account, message)
+
+    async def _record_reversal(self, work: UnitOfWork, account, message: payments_pb2.PaymentReversed) -> None:
         seen = (await work.connection.execute(select(payments).where(
             payments.c.payment_id == message.payment_id, payments.c.account_id == account.account_id))).first()
         if seen is None:
@@ -241,6 +271,7 @@ class Detector:
                                     reversal=True)
 
     async def _account(self, work: UnitOfWork, account_id: str, what: str):
+        # Only a status change needs its account first: it shares the account's partition, after AccountOpened.
         account = await load_account(work.connection, account_id)
         if account is None:
             raise Rejected(f"{what} for unknown account {account_id}")

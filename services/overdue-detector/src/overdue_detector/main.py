@@ -14,7 +14,7 @@ from overdue_detector.settings import DetectorSettings
 
 def build_runtime(settings: DetectorSettings, topics: list[str] = TOPICS) -> ServiceRuntime:
     """The detector's runtime; tests pass their own topics to stay apart from one another."""
-    detector = Detector(settings.policy, settings.service_name,
+    detector = Detector(settings.policy, settings.service_name, settings.dead_letter_topic,
                         posting_topics=[t for t in topics if "business-days" not in t])
     runtime = ServiceRuntime(settings, topics=topics, handlers=detector.handlers(),
                              migrations=Path(__file__).parent / "migrations",

@@ -7,7 +7,7 @@ that SQLite and PostgreSQL evaluate identically in set-based SQL.
 
 from datetime import date
 
-from sqlalchemy import BigInteger, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Integer, LargeBinary, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -107,4 +107,16 @@ closed_days = Table(
     Column("business_day", Integer, primary_key=True),
     Column("log_ends", Text, nullable=False),
     Column("closed_at", DateTime(timezone=True), nullable=False),
+)
+
+# Postings whose account is not opened yet, as received (held.py).
+held_postings = Table(
+    "held_postings", metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("event_id", String(200), nullable=False),
+    Column("ce_type", String(200), nullable=False),
+    Column("account_id", String(64), nullable=False, index=True),
+    Column("applies_on_day", Integer, nullable=True),
+    Column("payload", LargeBinary, nullable=False),
+    Column("held_at", DateTime(timezone=True), nullable=False),
 )

@@ -214,21 +214,25 @@ async def test_leap_day_counts(detector):
     assert states(events) == [(date(2028, 3, 1), 4, 2, MINIMUM, 1)]  # 4 days: 2028 has a 29 February
 
 
-async def test_unknown_account_and_currency_mismatch_go_to_the_dlq(detector):
-    account, stranger = detector.account(), detector.account("NOBODY")
+async def test_currency_mismatch_goes_to_the_dlq_also_when_held_for_its_account(detector):
+    account, late = detector.account(), detector.account("LATE")
     await detector.open(account)
     await detector.settle()
-    await detector.pay(stranger, f"P-{stranger}", 10_000, date(2026, 10, 2))
+    await detector.pay(late, f"P-{late}", 10_000, date(2026, 10, 2))  # held: its account is not open yet
     await detector.pay(account, f"P-{account}", 10_000, date(2026, 10, 2), currency="USD")
     await detector.settle()
-    unknown = await detector.events(stranger, topic="overdue-detector.dlq.v1")
+    assert await detector.events(late, topic="overdue-detector.dlq.v1") == []
+    await detector.open(late, currency="USD")  # the held CNY payment cannot belong to it
+    await detector.settle()
+    held = await detector.events(late, topic="overdue-detector.dlq.v1")
     mismatch = await detector.events(account, topic="overdue-detector.dlq.v1")
-    assert [code for code, _ in unknown] == ["rejected"] and [code for code, _ in mismatch] == ["rejected"]
-    assert f"unknown account {stranger}" in dict(unknown[0][1].headers)["dlq-reason"].decode()
+    assert [code for code, _ in held] == ["rejected"] and [code for code, _ in mismatch] == ["rejected"]
+    assert "amount is in CNY" in dict(held[0][1].headers)["dlq-reason"].decode()
     assert "USD" in dict(mismatch[0][1].headers)["dlq-reason"].decode()
     async with detector.runtime.database.engine.connect() as connection:
         assert (await connection.execute(text("SELECT COUNT(*) FROM ledger_payments"))).scalar() == 0
-    assert await detector.events(account) == [] and await detector.events(stranger) == []
+        assert (await connection.execute(text("SELECT COUNT(*) FROM held_postings"))).scalar() == 0
+    assert await detector.events(account) == [] and await detector.events(late) == []
 
 
 async def test_charged_off_account_leaves_collections_without_a_cure(detector):
