@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -45,7 +46,18 @@ def _ready(port: int) -> bool:
         return False
 
 
+def dev_jwt_secret() -> str:
+    """The HS256 secret every local service verifies bearer tokens with (made once, kept in var/)."""
+    path = VAR / "dev-jwt-secret"
+    if not path.exists():
+        VAR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def up() -> None:
+    secret = dev_jwt_secret()
     broker = KafkaBroker(VAR / "kafka", KAFKA_PORT)
     broker.start()
     broker.wait_ready()
@@ -56,7 +68,8 @@ def up() -> None:
         if _pid(name):
             continue
         env = {**os.environ, f"{prefix}_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
-               f"{prefix}_DATABASE_URL": f"sqlite:///{VAR / name}.db", f"{prefix}_HTTP_PORT": str(port)}
+               f"{prefix}_DATABASE_URL": f"sqlite:///{VAR / name}.db", f"{prefix}_HTTP_PORT": str(port),
+               f"{prefix}_AUTH_JWT_SECRET": secret}
         with open(VAR / "log" / f"{name}.log", "a") as log:
             process = subprocess.Popen([sys.executable, "-m", module], env=env, cwd=ROOT, stdout=log,
                                        stderr=subprocess.STDOUT, start_new_session=True)
@@ -75,6 +88,8 @@ def up() -> None:
     print(f"Kafka            {broker.bootstrap}")
     for name, (_, _, port) in SERVICES.items():
         print(f"{name:<16} http://127.0.0.1:{port}  (/readyz, /metrics, /docs)")
+    print("APIs need a bearer token: CC_AUTH_JWT_SECRET=$(cat var/dev-jwt-secret) "
+          ".venv/bin/cc-token --role operations --subject me")
     print("logs in var/log/; stop with `make down`")
 
 

@@ -21,21 +21,24 @@ log = get_logger(__name__)
 class Problem(Exception):
     """Raise from a route to answer with an RFC 9457 problem document."""
 
-    def __init__(self, status: int, title: str, detail: str, type_: str = "about:blank", **extra) -> None:
+    def __init__(self, status: int, title: str, detail: str, type_: str = "about:blank",
+                 headers: dict[str, str] | None = None, **extra) -> None:
         super().__init__(detail)
         self.status, self.title, self.detail, self.type, self.extra = status, title, detail, type_, extra
+        self.headers = headers or {}
 
 
 def problem_response(status: int, title: str, detail: str, instance: str, type_: str = "about:blank",
-                     **extra) -> JSONResponse:
+                     headers: dict[str, str] | None = None, **extra) -> JSONResponse:
     body = {"type": type_, "title": title, "status": status, "detail": detail, "instance": instance, **extra}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, error: Problem):
-        return problem_response(error.status, error.title, error.detail, request.url.path, error.type, **error.extra)
+        return problem_response(error.status, error.title, error.detail, request.url.path, error.type,
+                                headers=error.headers, **error.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError):

@@ -14,7 +14,8 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 
 from collections_core import metrics
-from collections_core.clock import Clock, SystemClock
+from collections_core.auth import AuthConfig, TokenVerifier
+from collections_core.clock import Clock, FileClock, SystemClock
 from collections_core.codec import EventCodec, TypeRegistry
 from collections_core.consumer import ConsumerRunner, Handler
 from collections_core.database import Database
@@ -46,7 +47,7 @@ class ServiceRuntime:
                  workers: Sequence[Callable[[ServiceRuntime], Awaitable[None]]] = (),
                  between_batches: Callable[[ServiceRuntime], Awaitable[None]] | None = None) -> None:
         self.settings = settings
-        self.clock = clock or SystemClock()
+        self.clock = clock or (FileClock(settings.clock_file) if settings.clock_file else SystemClock())
         self.migrations = migrations
         self.database = Database(settings.effective_database_url,
                                  command_timeout=settings.database_statement_timeout_seconds)
@@ -135,6 +136,7 @@ class ServiceRuntime:
         for router in routers:
             application.include_router(router)
         application.state.runtime = self
+        application.state.verifier = TokenVerifier(AuthConfig.of(self.settings))
         return application
 
 

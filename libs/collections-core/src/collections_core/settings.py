@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -29,6 +29,16 @@ class ServiceSettings(BaseSettings):
     relay_poll_interval_seconds: float = Field(default=0.5, gt=0)
     retry_backoff_max_seconds: float = Field(default=10.0, gt=0)
     handler_attempts_before_dead_letter: int = Field(default=3, ge=1)
+    auth_jwt_secret: SecretStr | None = Field(
+        default=None, description="HS256 shared secret for bearer tokens (local runs and tests)")
+    auth_jwt_public_key: str | None = Field(default=None, description="PEM public key for RS/ES/EdDSA tokens")
+    auth_jwks_url: str | None = Field(default=None, description="the identity provider's JWKS URL")
+    auth_audience: str = "card-collections"
+    auth_issuer: str = Field(default="card-collections", description="expected iss; empty accepts any")
+    auth_roles_claim: str = Field(default="roles", description="claim holding roles; dotted for nested claims")
+    auth_leeway_seconds: float = Field(default=30.0, ge=0, le=300)
+    clock_file: str = Field(
+        default="", description="follow the simulator's clock in this file instead of the system clock")
     log_level: str = "INFO"
     log_json: bool = True
 
