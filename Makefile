@@ -14,7 +14,7 @@ help:
 	@echo "make test        set up from scratch and run every test (unit, integration, fault, end-to-end)"
 	@echo "make proto       regenerate the committed Python from proto/"
 	@echo "make bench-runtime  run the runtime passthrough benchmark (bench/runtime)"
-	@echo "make bench-aging    run the detector's daily ageing benchmark, 1M accounts (bench/aging)"
+	@echo "make bench-aging    run the detector's daily aging benchmark, 1M accounts (bench/aging)"
 
 $(VENV)/.installed: constraints.txt $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)

@@ -19,6 +19,7 @@ the accounts in trouble, not to the portfolio.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -109,7 +110,7 @@ aged AS (
     LEFT JOIN paid pd ON pd.account_id = acct.account_id
 )
 SELECT aged.*, {bucket} AS bucket,
-       COALESCE(s.episode_open, :no) AS episode_open
+       COALESCE(s.episode_open, :no) AS episode_open, s.cured_on_day
 FROM aged LEFT JOIN delinquency_state s ON s.account_id = aged.account_id
 {where}
 """
@@ -124,7 +125,7 @@ ORDER BY cd.account_id, cd.issue_rank
 """
 
 
-# The accounts an ageing reads (positions.py says why no other can be delinquent):
+# The accounts an aging reads (positions.py says why no other can be delinquent):
 # possibly past due, valued after D, still reported as delinquent or in an open
 # episode, or charged off by D. Each branch is an index range or a small table.
 _CANDIDATES = """
@@ -155,10 +156,19 @@ class AgedAccount:
     credit_available: int
     charged_off_on: date | None
     episode_open: bool
+    cured_on: date | None
 
     @property
     def delinquent(self) -> bool:
         return self.past_due > 0
+
+    @property
+    def past_due_amount(self) -> int:
+        return self.past_due
+
+    @property
+    def charged_off(self) -> bool:
+        return self.charged_off_on is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +210,7 @@ def _aged(rows, business_date: date) -> list[AgedAccount]:
             balance=int(r.balance), credit_available=int(r.credit_available),
             charged_off_on=from_day_number(r.charged_off_day) if r.charged_off_day is not None else None,
             episode_open=bool(r.episode_open),
+            cured_on=from_day_number(r.cured_on_day) if r.cured_on_day is not None else None,
         )
         for r in rows
     ]
@@ -210,40 +221,52 @@ async def age_accounts(connection: AsyncConnection, business_date: date, policy:
     """Every account that is delinquent on `business_date`, is charged off by then, or
     was last reported delinquent or in an open episode (so its cure is seen); with
     everyone=True, every account (reads the whole portfolio: for tests and checks).
-    Reads only; age_and_record() is the daily ageing."""
+    Reads only; age_and_record() is the daily aging."""
     sql = _aged_query(policy, everyone) + " ORDER BY aged.account_id"
     return _aged((await connection.execute(text(sql), _parameters(business_date, policy))).all(), business_date)
 
 
-# A charged-off account's episode is left as it was: it gets no decisions (delinquency.py).
+# The episode after the day, as domain.close_business_day() decides it (a test keeps the
+# two equal): a charged-off account's is left as it was; a day before a pending cure's
+# value date leaves it closed; otherwise it is open exactly when the account is delinquent.
 _RECORD_STATES = """
 INSERT INTO delinquency_state (account_id, as_of_day, dpd, bucket, past_due_minor, cycles_past_due,
-                               oldest_due_day, balance_minor, charged_off, episode_open)
+                               oldest_due_day, balance_minor, charged_off, episode_open, cured_on_day)
 SELECT account_id, :d, dpd, bucket, past_due, cycles_past_due, oldest_due_day, balance,
        charged_off_day IS NOT NULL,
-       CASE WHEN charged_off_day IS NULL THEN past_due > 0 ELSE episode_open END
+       CASE WHEN charged_off_day IS NOT NULL THEN episode_open
+            WHEN cured_on_day > :d THEN :no
+            ELSE past_due > 0 END,
+       CASE WHEN charged_off_day IS NOT NULL OR cured_on_day > :d THEN cured_on_day END
 FROM aging_result WHERE 1 = 1
 ON CONFLICT (account_id) DO UPDATE SET
     as_of_day = excluded.as_of_day, dpd = excluded.dpd, bucket = excluded.bucket,
     past_due_minor = excluded.past_due_minor, cycles_past_due = excluded.cycles_past_due,
     oldest_due_day = excluded.oldest_due_day, balance_minor = excluded.balance_minor,
-    charged_off = excluded.charged_off, episode_open = excluded.episode_open
+    charged_off = excluded.charged_off, episode_open = excluded.episode_open,
+    cured_on_day = excluded.cured_on_day
 """
 
 
-async def age_and_record(connection: AsyncConnection, business_date: date,
-                         policy: DelinquencyPolicy) -> list[AgedAccount]:
-    """The daily ageing: ages what age_accounts() would, records every result as the
-    account's delinquency_state in the same statement set, and returns the results
-    with each episode flag as it was before (the caller decides the events from it)."""
+async def age_and_record(connection: AsyncConnection, business_date: date, policy: DelinquencyPolicy,
+                         chunk: int = 5_000) -> AsyncIterator[list[AgedAccount]]:
+    """The daily aging: ages what age_accounts() would, records every result as the
+    account's delinquency_state in the same statement set, and yields the results, in
+    chunks streamed from the database, with each episode as it was before (the caller
+    decides the events from it)."""
     parameters = _parameters(business_date, policy)
-    # Dropped before the commit; a failure rolls its creation back on both engines.
-    await connection.execute(text("CREATE TEMPORARY TABLE aging_result AS " + _aged_query(policy, everyone=False)),
-                             parameters)
+    postgres = connection.dialect.name == "postgresql"
+    # Gone with the transaction: PostgreSQL drops it at the commit (a streaming cursor may
+    # still hold it before), SQLite below; a failure rolls its creation back on both.
+    await connection.execute(text("CREATE TEMPORARY TABLE aging_result " + ("ON COMMIT DROP " if postgres else "")
+                                  + "AS " + _aged_query(policy, everyone=False)), parameters)
     await connection.execute(text(_RECORD_STATES), parameters)
-    rows = (await connection.execute(text("SELECT * FROM aging_result ORDER BY account_id"))).all()
-    await connection.execute(text("DROP TABLE aging_result"))
-    return _aged(rows, business_date)
+    result = await connection.stream(text("SELECT * FROM aging_result ORDER BY account_id"))
+    async for rows in result.partitions(chunk):
+        yield _aged(rows, business_date)
+    await result.close()
+    if not postgres:
+        await connection.execute(text("DROP TABLE aging_result"))
 
 
 async def due_soon(connection: AsyncConnection, business_date: date, policy: DelinquencyPolicy,

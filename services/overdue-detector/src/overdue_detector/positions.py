@@ -1,5 +1,5 @@
 """Per-account positions: where each account's unpaid minimums begin, so the daily
-ageing reads only the accounts that can be delinquent instead of the whole portfolio.
+aging reads only the accounts that can be delinquent instead of the whole portfolio.
 
 For an account, over all its cycles and its non-reversed payments whatever their
 value date:
@@ -32,14 +32,15 @@ WITH counted AS (
     FROM ledger_payments WHERE reversed = :no {payments_filter}
 ),
 issued AS (
-    SELECT account_id, statement_id, cycle_day, due_day, minimum_due_minor AS minimum
+    SELECT account_id, statement_id, cycle_day, due_day, minimum_due_minor AS minimum,
+           statement_balance_minor AS statement_balance, NULL AS day
     FROM ledger_statement_cycles {cycles_filter}
 ),{card_rule},{paid_ahead},
 unpaid AS (
-    SELECT c.account_id, MIN(c.due_day) AS unpaid_from_due_day
-    FROM cycle_due c JOIN ahead_cycle_due a ON a.statement_id = c.statement_id
-    WHERE c.remaining > 0 OR a.remaining > 0
-    GROUP BY c.account_id
+    SELECT account_id, MIN(due_day) AS unpaid_from_due_day
+    FROM (SELECT account_id, due_day FROM cycle_due WHERE remaining > 0
+          UNION ALL SELECT account_id, due_day FROM ahead_cycle_due WHERE remaining > 0) either_rule
+    GROUP BY account_id
 ),
 latest AS (
     SELECT account_id, MAX(value_day) AS latest_value_day FROM counted GROUP BY account_id

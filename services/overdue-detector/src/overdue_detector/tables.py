@@ -1,6 +1,6 @@
 """The overdue-detector's own tables.
 
-Ledger dates are stored as day numbers (``date.toordinal()``): ageing is date
+Ledger dates are stored as day numbers (``date.toordinal()``): aging is date
 arithmetic (due date + grace, DPD), and integer arithmetic is the one form of it
 that SQLite and PostgreSQL evaluate identically in set-based SQL.
 """
@@ -89,6 +89,8 @@ delinquency_state = Table(
     Column("balance_minor", BigInteger, nullable=False),
     Column("charged_off", Boolean, nullable=False),
     Column("episode_open", Boolean, nullable=False),
+    # A payment valued that day ended the episode before the days up to it were aged.
+    Column("cured_on_day", Integer, nullable=True),
 )
 
 # One row per business day aged: a replayed BusinessDayClosed finds its row and does nothing.
@@ -101,11 +103,12 @@ aged_days = Table(
 )
 
 # Business days closed but not aged yet: each waits until every posting that was on
-# the log when its close was handled has been applied (log_ends: {"topic:partition": offset}).
+# the log just after its close was recorded has been applied (log_ends:
+# {"topic:partition": offset}, NULL until read from the broker).
 closed_days = Table(
     "closed_days", metadata,
     Column("business_day", Integer, primary_key=True),
-    Column("log_ends", Text, nullable=False),
+    Column("log_ends", Text, nullable=True),
     Column("closed_at", DateTime(timezone=True), nullable=False),
 )
 

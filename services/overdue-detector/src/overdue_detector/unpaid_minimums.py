@@ -2,8 +2,8 @@
 that SQLite (>= 3.25) and PostgreSQL both run: domain/delinquency.py's rule
 (policy.payment_rule) written over sets, kept equal to it by a test.
 
-Input CTEs: `issued` (account_id, statement_id, cycle_day, due_day, minimum, ...)
-and `counted` (account_id, payment_id, amount, value_day). Output CTE
+Input CTEs: `issued` (account_id, statement_id, cycle_day, due_day, minimum,
+statement_balance, day) and `counted` (account_id, amount, value_day). Output CTE
 `<prefix>cycle_due`: every issued row with issue_rank (1 = issued first),
 latest_rank (1 = issued last), cumulative (minimums up to it), applied (money on
 it and every earlier minimum) and remaining (what is left of its minimum).
@@ -27,38 +27,43 @@ _TEMPLATE = """
 {p}paid AS (
     SELECT account_id, SUM(amount) AS paid FROM counted GROUP BY account_id
 ),
+-- Statements and payments of an account in one stream by day, a day's statements first
+-- (a payment valued on a cycle date reaches that statement): no join, so SQLite's
+-- materialised CTEs stay linear.
+{p}stream AS (
+    SELECT account_id, statement_id, cycle_day, due_day, minimum, statement_balance, day,
+           0 AS amount, cycle_day AS at_day, 0 AS kind
+    FROM issued
+    UNION ALL
+    SELECT account_id, NULL, NULL, NULL, 0, NULL, NULL, amount, value_day, 1
+    FROM counted
+),
+{p}running AS (
+    SELECT s.*,
+           SUM(s.amount) OVER (PARTITION BY s.account_id ORDER BY s.at_day, s.kind
+                               ROWS UNBOUNDED PRECEDING) AS paid_before,
+           SUM(s.amount) OVER (PARTITION BY s.account_id) AS paid_total
+    FROM {p}stream s
+),
 {p}ranked AS (
-    SELECT i.*,
-           ROW_NUMBER() OVER (PARTITION BY i.account_id ORDER BY i.cycle_day, i.due_day, i.statement_id)
+    SELECT r.account_id, r.statement_id, r.cycle_day, r.due_day, r.minimum, r.statement_balance, r.day,
+           r.paid_total, r.paid_before * {card_rule} AS unreachable,
+           ROW_NUMBER() OVER (PARTITION BY r.account_id ORDER BY r.cycle_day, r.due_day, r.statement_id)
                AS issue_rank,
            ROW_NUMBER() OVER (
-               PARTITION BY i.account_id ORDER BY i.cycle_day DESC, i.due_day DESC, i.statement_id DESC
+               PARTITION BY r.account_id ORDER BY r.cycle_day DESC, r.due_day DESC, r.statement_id DESC
            ) AS latest_rank,
-           SUM(i.minimum) OVER (
-               PARTITION BY i.account_id ORDER BY i.cycle_day, i.due_day, i.statement_id ROWS UNBOUNDED PRECEDING
+           SUM(r.minimum) OVER (
+               PARTITION BY r.account_id ORDER BY r.cycle_day, r.due_day, r.statement_id ROWS UNBOUNDED PRECEDING
            ) AS cumulative
-    FROM issued i
-),
--- How many statements, in issue order, each payment can pay.
-{p}reach AS (
-    SELECT c.account_id, c.payment_id, c.amount, COUNT(r.statement_id) AS statements
-    FROM counted c LEFT JOIN {p}ranked r ON r.account_id = c.account_id AND r.cycle_day <= c.value_day
-    GROUP BY c.account_id, c.payment_id, c.amount
-),
-{p}unreachable AS (
-    SELECT r.account_id, r.statement_id, COALESCE(SUM(h.amount), 0) AS amount
-    FROM {p}ranked r
-    LEFT JOIN {p}reach h ON h.account_id = r.account_id AND h.statements < r.issue_rank AND {reach_limits}
-    GROUP BY r.account_id, r.statement_id
+    FROM {p}running r WHERE r.kind = 0
 ),
 {p}bounded AS (
     SELECT r.*,
-           MIN(r.cumulative - r.minimum + COALESCE(pd.paid, 0) - u.amount) OVER (
+           MIN(r.cumulative - r.minimum + r.paid_total - r.unreachable) OVER (
                PARTITION BY r.account_id ORDER BY r.issue_rank ROWS UNBOUNDED PRECEDING
            ) AS bound
     FROM {p}ranked r
-    JOIN {p}unreachable u ON u.account_id = r.account_id AND u.statement_id = r.statement_id
-    LEFT JOIN {p}paid pd ON pd.account_id = r.account_id
 ),
 {p}covered AS (
     SELECT b.*, CASE WHEN b.bound < b.cumulative THEN b.bound ELSE b.cumulative END AS applied
@@ -76,5 +81,4 @@ _TEMPLATE = """
 def unpaid_minimums(rule: PaymentRule, prefix: str = "") -> str:
     """The CTEs (comma-led by the caller) computing `<prefix>cycle_due` under `rule`."""
     # Paid ahead, every payment reaches every statement: nothing is unreachable.
-    limits = "1 = 1" if rule is PaymentRule.ISSUED_STATEMENTS else "1 = 0"
-    return _TEMPLATE.format(p=prefix, reach_limits=limits)
+    return _TEMPLATE.format(p=prefix, card_rule=1 if rule is PaymentRule.ISSUED_STATEMENTS else 0)

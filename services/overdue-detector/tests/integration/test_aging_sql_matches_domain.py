@@ -114,7 +114,7 @@ async def test_sql_aging_equals_domain_assess(database_url, rule):
                 by_sql = {a.account_id: a for a in await aging.age_accounts(connection, as_of, policy, everyone=True)}
                 # The daily path reads only candidates: it must find every delinquent account, unchanged,
                 # and record each as its state (rolled back with the connection, so days stay independent).
-                daily = await aging.age_and_record(connection, as_of, policy)
+                daily = [a async for chunk in aging.age_and_record(connection, as_of, policy, chunk=50) for a in chunk]
                 recorded = (await connection.execute(select(delinquency_state))).all()
             assert daily == [a for a in by_sql.values() if a.past_due > 0], as_of
             assert {(r.account_id, r.as_of_day, r.dpd, r.bucket, r.past_due_minor, r.oldest_due_day,

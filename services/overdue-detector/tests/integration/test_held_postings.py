@@ -78,7 +78,7 @@ async def test_postings_before_their_account_and_a_replay_from_offset_0(detector
     settings = DetectorSettings(
         database_url=await _second_database(request, database_url), kafka_bootstrap_servers=kafka.bootstrap,
         consumer_group=f"replay-{detector.run}", relay_poll_interval_seconds=0.1, consumer_batch_size=7,
-        retry_backoff_max_seconds=1)
+        retry_backoff_max_seconds=1, auth_jwt_secret=detector.runtime.settings.auth_jwt_secret)
     replay = build_runtime(settings, topics=list(detector.topics.values()))
     await replay.start()
     try:

@@ -1,4 +1,4 @@
-"""Properties of ageing that must hold for any ledger, checked with Hypothesis."""
+"""Properties of aging that must hold for any ledger, checked with Hypothesis."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from overdue_detector.domain import (
     AccountLedger,
     Bucket,
     Cured,
+    Episode,
     Payment,
     Statement,
     assess,
@@ -147,9 +148,11 @@ def test_delinquent_iff_past_due_amount_is_not_zero(book, on):
 def test_cured_exactly_when_the_past_due_amount_reaches_zero(book, on):
     previous, current = assess(book, on), assess(book, on + timedelta(days=1))
 
-    cured = any(isinstance(d, Cured) for d in close_business_day(previous, current))
+    decisions, _ = close_business_day(Episode(open=previous.delinquent and not previous.charged_off), current)
+    cured = any(isinstance(d, Cured) for d in decisions)
 
-    assert cured == (previous.past_due_amount > 0 and current.past_due_amount == 0)
+    assert cured == (previous.past_due_amount > 0 and not previous.charged_off and current.past_due_amount == 0
+                     and not current.charged_off)
 
 
 @properties

@@ -273,7 +273,7 @@ def test_charged_off_ignores_recoveries_but_takes_backdated_payments():
     assert (backdated.dpd, backdated.past_due_amount, backdated.charged_off) == (4, 10_000, True)
 
 
-def test_charge_off_reversed_resumes_ageing():
+def test_charge_off_reversed_resumes_aging():
     book = (
         ledger(S1, S2)
         .change_status(AccountStatus.CHARGED_OFF, day("2025-03-01"))
@@ -308,13 +308,13 @@ def test_restated_history(case, facts, change, as_of, dpd_before, dpd_after):
     assert assess(after, day(as_of)).dpd == dpd_after
 
 
-# Bucket boundaries reached through ageing, not just Bucket.for_dpd. (dpd, bucket)
+# Bucket boundaries reached through aging, not just Bucket.for_dpd. (dpd, bucket)
 AGED_BOUNDARIES = [(30, Bucket.M1), (31, Bucket.M2), (90, Bucket.M3), (91, Bucket.M4), (180, Bucket.M6),
                    (181, Bucket.M7_PLUS)]
 
 
 @pytest.mark.parametrize(("dpd", "bucket"), AGED_BOUNDARIES)
-def test_ageing_crosses_bucket_boundaries(dpd, bucket):
+def test_aging_crosses_bucket_boundaries(dpd, bucket):
     snapshot = assess(ledger(S1), S1.due_date + timedelta(days=dpd))
 
     assert (snapshot.dpd, snapshot.bucket) == (dpd, bucket)
