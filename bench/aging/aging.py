@@ -40,6 +40,7 @@ import os
 import platform
 import pstats
 import resource
+import shutil
 import socket
 import sys
 import time
@@ -451,6 +452,8 @@ def main() -> None:
         parser.error(f"unknown engines {sorted(unknown)}")
     home = ROOT / "var" / "bench" / "aging"
     kafka_home = Path(os.environ.get("CC_KAFKA_HOME", ROOT / "var" / "kafka"))
+    # KRaft storage remembers its controller's address: fresh storage for fresh ports.
+    shutil.rmtree(home / "kafka", ignore_errors=True)
     broker = KafkaBroker(home / "kafka", port=_free_port(), controller_port=_free_port(), libs=kafka_home / "libs")
     postgres = LocalPostgres(home / "postgres", port=_free_port())
     ok = False
