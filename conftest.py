@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -52,13 +54,18 @@ def kafka(tmp_path_factory) -> KafkaBroker:
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory) -> LocalPostgres:
-    server = LocalPostgres(tmp_path_factory.mktemp("postgres"), port=_port("CC_TEST_POSTGRES_PORT"))
+def postgres() -> LocalPostgres:
+    # Not under pytest's own temporary folder: every pytest session resets that
+    # folder's root to mode 0700, which locks the server's system user out of its
+    # data directory when two sessions run side by side.
+    home = Path(tempfile.mkdtemp(prefix="cc-test-postgres-"))
+    server = LocalPostgres(home / "postgres", port=_port("CC_TEST_POSTGRES_PORT"))
     server.start()
     try:
         yield server
     finally:
         server.stop()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -125,7 +125,9 @@ class ServiceProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
-    def wait_healthy(self, timeout: float = 60.0) -> None:
+    def wait_healthy(self, timeout: float = 120.0) -> None:
+        """Until /readyz answers 200: the first consumer group on a fresh broker
+        waits for the broker's offsets topic, which takes a while on a busy machine."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -1,7 +1,9 @@
-"""``make up`` / ``make down``: Kafka plus the four services on SQLite, in the background.
+"""Kafka plus the four services as background processes: ``make up`` / ``make down``,
+and the platform the demo runs against.
 
-State lives under var/: Kafka in var/kafka, databases var/<service>.db, logs in
-var/log, process ids in var/run.
+State lives under one folder (var/ for ``make up``): Kafka in <var>/kafka, databases
+<var>/<service>.db (or one PostgreSQL database per service), logs in <var>/log,
+process ids in <var>/run.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 from local_kafka import KafkaBroker, create_topics
+from local_postgres import LocalPostgres
 
 ROOT = Path(__file__).resolve().parents[2]
 VAR = ROOT / "var"
@@ -29,15 +32,6 @@ SERVICES = {  # name: (module, env prefix, port)
 KAFKA_PORT = int(os.environ.get("CC_KAFKA_PORT", "9092"))
 
 
-def _pid(name: str) -> int | None:
-    try:
-        pid = int((VAR / "run" / f"{name}.pid").read_text())
-        os.kill(pid, 0)
-        return pid
-    except (FileNotFoundError, ValueError, ProcessLookupError):
-        return None
-
-
 def _ready(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as response:
@@ -46,66 +40,123 @@ def _ready(port: int) -> bool:
         return False
 
 
-def dev_jwt_secret() -> str:
-    """The HS256 secret every local service verifies bearer tokens with (made once, kept in var/)."""
-    path = VAR / "dev-jwt-secret"
-    if not path.exists():
-        VAR.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return path.read_text().strip()
+class Platform:
+    """Kafka and the four services, started in the background and stopped again."""
+
+    def __init__(self, var: Path = VAR, kafka_port: int = KAFKA_PORT, ports: dict[str, int] | None = None,
+                 database: str = "sqlite", postgres_port: int = 5442, extra_env: dict[str, str] | None = None,
+                 kafka_libs: Path | None = None, broker: KafkaBroker | None = None) -> None:
+        if database not in ("sqlite", "postgresql"):
+            raise ValueError(f"database must be sqlite or postgresql, not {database!r}")
+        self.var = var
+        self.ports = {name: port for name, (_, _, port) in SERVICES.items()} | (ports or {})
+        self.database = database
+        self.extra_env = extra_env or {}
+        # A broker passed in (the tests' session broker) is someone else's to stop.
+        self._own_broker = broker is None
+        self.broker = broker or KafkaBroker(
+            var / "kafka", kafka_port, libs=kafka_libs or Path(os.environ.get("CC_KAFKA_HOME", VAR / "kafka")) / "libs")
+        self.postgres = LocalPostgres(var / "postgres", postgres_port) if database == "postgresql" else None
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    def jwt_secret(self) -> str:
+        """The HS256 secret every service of this platform verifies bearer tokens with."""
+        path = self.var / "dev-jwt-secret"
+        if not path.exists():
+            self.var.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def _pid(self, name: str) -> int | None:
+        try:
+            pid = int((self.var / "run" / f"{name}.pid").read_text())
+            os.kill(pid, 0)
+            return pid
+        except (FileNotFoundError, ValueError, ProcessLookupError):
+            return None
+
+    def _database_url(self, name: str) -> str:
+        if self.postgres is None:
+            return f"sqlite:///{self.var / name}.db"
+        database = name.replace("-", "_")
+        self.postgres.create_database(database)
+        return self.postgres.dsn(database)
+
+    def start(self, timeout: float = 90.0) -> None:
+        secret = self.jwt_secret()
+        if self._own_broker:
+            self.broker.fetch()
+            self.broker.start()
+            self.broker.wait_ready()
+            create_topics(self.broker.bootstrap)
+        if self.postgres is not None:
+            self.postgres.start()
+        (self.var / "run").mkdir(parents=True, exist_ok=True)
+        (self.var / "log").mkdir(parents=True, exist_ok=True)
+        for name, (module, prefix, _) in SERVICES.items():
+            if self._pid(name):
+                continue
+            env = {**os.environ, f"{prefix}_KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap,
+                   f"{prefix}_DATABASE_URL": self._database_url(name), f"{prefix}_HTTP_PORT": str(self.ports[name]),
+                   f"{prefix}_AUTH_JWT_SECRET": secret,
+                   **{f"{prefix}_{key}": value for key, value in self.extra_env.items()}}
+            with open(self.var / "log" / f"{name}.log", "a") as log:
+                process = subprocess.Popen([sys.executable, "-m", module], env=env, cwd=ROOT, stdout=log,
+                                           stderr=subprocess.STDOUT, start_new_session=True)
+            (self.var / "run" / f"{name}.pid").write_text(str(process.pid))
+        deadline = time.monotonic() + timeout
+        pending = dict(SERVICES)
+        while pending and time.monotonic() < deadline:
+            for name in list(pending):
+                if _ready(self.ports[name]):
+                    del pending[name]
+                elif self._pid(name) is None:
+                    raise RuntimeError(f"{name} exited during start-up: see {self.var / 'log' / name}.log")
+            time.sleep(0.3)
+        if pending:
+            raise RuntimeError(f"not ready after {timeout:.0f} s: {', '.join(pending)} (see {self.var / 'log'})")
+
+    def stop(self) -> list[str]:
+        """Stop every service (SIGTERM, then SIGKILL after 30 s), the databases and Kafka."""
+        stopped = []
+        for name in SERVICES:
+            pid = self._pid(name)
+            if pid:
+                os.kill(pid, signal.SIGTERM)
+                deadline = time.monotonic() + 30
+                while self._pid(name) and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                if self._pid(name):
+                    os.kill(pid, signal.SIGKILL)
+                stopped.append(name)
+            (self.var / "run" / f"{name}.pid").unlink(missing_ok=True)
+        if self.postgres is not None:
+            self.postgres.stop()
+        if self._own_broker:
+            self.broker.stop()
+        return stopped
 
 
 def up() -> None:
-    secret = dev_jwt_secret()
-    broker = KafkaBroker(VAR / "kafka", KAFKA_PORT)
-    broker.start()
-    broker.wait_ready()
-    create_topics(broker.bootstrap)
-    (VAR / "run").mkdir(parents=True, exist_ok=True)
-    (VAR / "log").mkdir(parents=True, exist_ok=True)
-    for name, (module, prefix, port) in SERVICES.items():
-        if _pid(name):
-            continue
-        env = {**os.environ, f"{prefix}_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
-               f"{prefix}_DATABASE_URL": f"sqlite:///{VAR / name}.db", f"{prefix}_HTTP_PORT": str(port),
-               f"{prefix}_AUTH_JWT_SECRET": secret}
-        with open(VAR / "log" / f"{name}.log", "a") as log:
-            process = subprocess.Popen([sys.executable, "-m", module], env=env, cwd=ROOT, stdout=log,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
-        (VAR / "run" / f"{name}.pid").write_text(str(process.pid))
-    deadline = time.monotonic() + 60
-    pending = dict(SERVICES)
-    while pending and time.monotonic() < deadline:
-        for name, (_, _, port) in list(pending.items()):
-            if _ready(port):
-                del pending[name]
-            elif _pid(name) is None:
-                sys.exit(f"{name} exited during start-up: see var/log/{name}.log")
-        time.sleep(0.5)
-    if pending:
-        sys.exit(f"not ready after 60 s: {', '.join(pending)} (see var/log/)")
-    print(f"Kafka            {broker.bootstrap}")
-    for name, (_, _, port) in SERVICES.items():
-        print(f"{name:<16} http://127.0.0.1:{port}  (/readyz, /metrics, /docs)")
+    platform = Platform()
+    try:
+        platform.start()
+    except RuntimeError as error:
+        sys.exit(str(error))
+    print(f"Kafka            {platform.broker.bootstrap}")
+    for name in SERVICES:
+        print(f"{name:<16} {platform.url(name)}  (/readyz, /metrics, /docs)")
     print("APIs need a bearer token: CC_AUTH_JWT_SECRET=$(cat var/dev-jwt-secret) "
           ".venv/bin/cc-token --role operations --subject me")
     print("logs in var/log/; stop with `make down`")
 
 
 def down() -> None:
-    for name in SERVICES:
-        pid = _pid(name)
-        if pid:
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 30
-            while _pid(name) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            if _pid(name):
-                os.kill(pid, signal.SIGKILL)
-            print(f"stopped {name}")
-        (VAR / "run" / f"{name}.pid").unlink(missing_ok=True)
-    KafkaBroker(VAR / "kafka", KAFKA_PORT).stop()
+    for name in Platform().stop():
+        print(f"stopped {name}")
 
 
 if __name__ == "__main__":

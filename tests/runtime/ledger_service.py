@@ -3,26 +3,33 @@ four services use), run by the runtime's integration and fault tests as a
 separate OS process.
 
 - PaymentPosted: writes one ``effects`` row and emits an AccountCured for the same
-  payment to ``LEDGER_OUTPUT_TOPIC``; a payment not in CNY is rejected (DLQ).
+  payment to ``LEDGER_OUTPUT_TOPIC``; a payment not in CNY is rejected (DLQ), and
+  so is one whose id is listed in the file ``LEDGER_REJECT_FILE`` (a bug that the
+  test fixes by emptying the file). A payment id starting ``BUG-`` makes the
+  handler fail after its write (a bug: retried, then dead-lettered); one starting
+  ``FLAKY-`` fails with a connection error its first five times (transient: retried,
+  never dead-lettered).
 - AccountCured: writes one ``effects`` row (so a second instance can stand
   downstream of the first and show what "takes effect once" means there).
 
 ``effects`` has no unique key: a duplicated effect would show as a second row.
+With ``LEDGER_FAILING_WORKER=1`` a worker dies a moment after start (supervision).
 Configuration comes from LEDGER_* variables (see ServiceSettings).
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from pathlib import Path
 
-import uvicorn
 from pydantic_settings import SettingsConfigDict
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert
 
 from collections_core.codec import Rejected, type_of
 from collections_core.contracts.collections.v1 import delinquency_pb2
 from collections_core.contracts.corebanking.v1 import payments_pb2
-from collections_core.service import ServiceRuntime, configure
+from collections_core.service import ServiceRuntime, configure, serve
 from collections_core.settings import ServiceSettings
 
 effects = Table(
@@ -39,15 +46,26 @@ class LedgerSettings(ServiceSettings):
     service_name: str = "ledger-test"
     input_topics: str
     output_topic: str = ""
+    reject_file: str = ""
+    failing_worker: bool = False
 
 
-def handlers(output_topic: str):
+def handlers(output_topic: str, reject_file: str = ""):
+    flaky_failures = Counter()
+
     async def payment_posted(event, work) -> None:
         payment: payments_pb2.PaymentPosted = event.message
         if payment.amount.currency != "CNY":
             raise Rejected(f"payment currency {payment.amount.currency} is not the account currency CNY")
+        if reject_file and Path(reject_file).exists() and payment.payment_id in Path(reject_file).read_text().split():
+            raise Rejected(f"payment {payment.payment_id} is on the reject list")
+        if payment.payment_id.startswith("FLAKY-") and flaky_failures[payment.payment_id] < 5:
+            flaky_failures[payment.payment_id] += 1
+            raise ConnectionResetError("the ledger's upstream hung up")
         await work.connection.execute(insert(effects).values(
             event_id=event.id, ce_type=event.type, payment_id=payment.payment_id))
+        if payment.payment_id.startswith("BUG-"):
+            raise KeyError("posting rule for " + payment.payment_id)
         work.emit(output_topic, delinquency_pb2.AccountCured(
             account_id=payment.account_id, payment_id=payment.payment_id), key=payment.account_id)
 
@@ -58,14 +76,19 @@ def handlers(output_topic: str):
     return {type_of(payments_pb2.PaymentPosted): payment_posted, type_of(delinquency_pb2.AccountCured): account_cured}
 
 
+async def failing_worker(runtime) -> None:
+    await asyncio.sleep(1)
+    raise RuntimeError("the ledger's worker lost its footing")
+
+
 def run() -> None:
     settings = LedgerSettings()
     configure(settings)
     runtime = ServiceRuntime(settings, topics=settings.input_topics.split(","),
-                             handlers=handlers(settings.output_topic),
-                             migrations=Path(__file__).parent / "ledger_migrations")
-    uvicorn.run(runtime.app("ledger-test"), host=settings.http_host, port=settings.http_port,
-                log_level="warning", timeout_graceful_shutdown=20)
+                             handlers=handlers(settings.output_topic, settings.reject_file),
+                             migrations=Path(__file__).parent / "ledger_migrations",
+                             workers=[failing_worker] if settings.failing_worker else [])
+    serve(runtime.app("ledger-test"), settings)
 
 
 if __name__ == "__main__":

@@ -143,7 +143,7 @@ async def test_e_database_unreachable_for_a_while(kafka, postgres, topics, tmp_p
             await produce(kafka.bootstrap, topics["input"], payments(300, prefix="Q"))
             await _until(lambda: _ready(service), lambda ready: ready is False, timeout=30)
             checks = httpx.get(f"{service.url}/readyz", timeout=5).json()["checks"]
-            assert checks == {"database": False, "kafka": True}
+            assert checks["database"] is False and checks["kafka"] is True
             time.sleep(3)  # the consumer keeps retrying meanwhile
         finally:
             postgres.start()

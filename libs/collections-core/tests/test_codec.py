@@ -56,13 +56,35 @@ def test_ids_are_unique_when_not_given():
         (lambda h, v: ([(k, b"\xff\xfe" if k == "ce_source" else b) for k, b in h], v), "bad-header"),
         (lambda h, v: ([(k, b"0.3" if k == "ce_specversion" else b) for k, b in h], v), "bad-envelope"),
         (lambda h, v: ([], v), "bad-envelope"),
+        (lambda h, v: ([x for x in h if x[0] != "ce_time"], v), "bad-envelope"),
+        (lambda h, v: ([x for x in h if x[0] != "ce_subject"], v), "bad-envelope"),
+        (lambda h, v: ([x for x in h if x[0] != "content-type"], v), "bad-envelope"),
+        (lambda h, v: ([x for x in h if x[0] != "ce_source"], v), "bad-envelope"),
+        (lambda h, v: ([(k, b"application/json" if k == "content-type" else b) for k, b in h], v), "bad-envelope"),
+        (lambda h, v: ([(k, b"yesterday" if k == "ce_time" else b) for k, b in h], v), "bad-envelope"),
+        (lambda h, v: ([(k, b"2026-11-28T09:30:00" if k == "ce_time" else b) for k, b in h], v), "bad-envelope"),
+        (lambda h, v: ([(k, b"e" * 201 if k == "ce_id" else b) for k, b in h], v), "bad-envelope"),
+        (lambda h, v: ([(k, b"evt\x00-1" if k == "ce_id" else b) for k, b in h], v), "bad-envelope"),
+        (lambda h, v: ([(k, b"evt\n1" if k == "ce_id" else b) for k, b in h], v), "bad-envelope"),
+        (lambda h, v: ([(k, None if k == "ce_subject" else b) for k, b in h], v), "bad-header"),
     ],
+    ids=["no ce_id", "unknown type", "garbage value", "non-UTF-8 ce_source", "old specversion", "no headers",
+         "no ce_time", "no ce_subject", "no content-type", "no ce_source", "JSON content", "ce_time not RFC 3339",
+         "ce_time without offset", "ce_id longer than the inbox column", "ce_id with NUL", "ce_id with newline",
+         "null ce_subject"],
 )
 def test_undecodable_records_are_poison(mutate, code):
     headers, value = CODEC.encode(payment(), "A-1", AT, TraceContext.new())
     with pytest.raises(PoisonRecord) as caught:
         CODEC.decode(*mutate(headers, value))
     assert caught.value.code == code and caught.value.reason
+
+
+def test_headers_outside_the_envelope_never_poison_a_valid_event():
+    headers, value = CODEC.encode(payment(), "A-1", AT, TraceContext.new(), event_id="e" * 200)
+    noisy = [("baggage", None), ("x-partner-blob", b"\xff\xfe\x00"), *headers, ("dlq-reason", None)]
+    event = CODEC.decode(noisy, value)
+    assert event.id == "e" * 200 and event.message == payment()
 
 
 def test_malformed_traceparent_starts_a_new_trace():

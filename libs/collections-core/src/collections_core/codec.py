@@ -22,6 +22,11 @@ from collections_core.tracing import TraceContext
 
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/protobuf"
+# The inbox remembers ids in a column of this many characters (storage.inbox.event_id).
+MAX_EVENT_ID_LENGTH = 200
+# The envelope of DESIGN.md §4; traceparent is optional (without it a new trace starts).
+_REQUIRED = ("ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "ce_subject", "content-type")
+_ENVELOPE = frozenset((*_REQUIRED, "traceparent"))
 
 
 class PoisonRecord(Exception):
@@ -39,7 +44,7 @@ class Event:
     type: str
     source: str
     subject: str
-    time: datetime | None  # ce_time is optional in CloudEvents
+    time: datetime
     message: Message
     trace: TraceContext
 
@@ -136,36 +141,45 @@ class EventCodec:
         ]
         return headers, message.SerializeToString()
 
-    def decode(self, headers: list[tuple[str, bytes]] | tuple, value: bytes | None) -> Event:
+    def decode(self, headers: list[tuple[str, bytes | None]] | tuple, value: bytes | None) -> Event:
         found: dict[str, str] = {}
         for key, raw in headers or ():
+            if key not in _ENVELOPE:
+                continue  # other systems' headers (a DLQ's, a tracer's baggage) are not ours to judge
+            if raw is None:
+                raise PoisonRecord(f"header {key!r} is null", "bad-header")
             try:
                 found[key] = raw.decode()
-            except (UnicodeDecodeError, AttributeError):
+            except UnicodeDecodeError:
                 raise PoisonRecord(f"header {key!r} is not UTF-8", "bad-header") from None
-        for required in ("ce_specversion", "ce_id", "ce_source", "ce_type"):
+        for required in _REQUIRED:
             if not found.get(required):
                 raise PoisonRecord(f"missing CloudEvents header {required}", "bad-envelope")
         if found["ce_specversion"] != SPEC_VERSION:
             raise PoisonRecord(f"unsupported ce_specversion {found['ce_specversion']!r}", "bad-envelope")
-        content_type = found.get("content-type", CONTENT_TYPE)
-        if content_type != CONTENT_TYPE:
-            raise PoisonRecord(f"unsupported content-type {content_type!r}", "bad-envelope")
+        if found["content-type"] != CONTENT_TYPE:
+            raise PoisonRecord(f"unsupported content-type {found['content-type']!r}", "bad-envelope")
+        event_id = found["ce_id"]
+        if len(event_id) > MAX_EVENT_ID_LENGTH or not event_id.isprintable():
+            raise PoisonRecord(f"ce_id is not a printable id of at most {MAX_EVENT_ID_LENGTH} characters: "
+                               f"{event_id[:60]!r}", "bad-envelope")
+        try:
+            time = datetime.fromisoformat(found["ce_time"])
+        except ValueError:
+            raise PoisonRecord(f"ce_time is not RFC 3339: {found['ce_time'][:60]!r}", "bad-envelope") from None
+        if time.tzinfo is None:
+            raise PoisonRecord(f"ce_time has no UTC offset: {found['ce_time'][:60]!r}", "bad-envelope")
         message_class = self.registry.resolve(found["ce_type"])
         message = message_class()
         try:
             message.ParseFromString(value or b"")
         except DecodeError as error:
             raise PoisonRecord(f"value is not a valid {found['ce_type']}: {error}", "bad-payload") from None
-        try:
-            time = datetime.fromisoformat(found["ce_time"]) if found.get("ce_time") else None
-        except ValueError:
-            raise PoisonRecord(f"ce_time is not RFC 3339: {found['ce_time']!r}", "bad-envelope") from None
         return Event(
-            id=found["ce_id"],
+            id=event_id,
             type=found["ce_type"],
             source=found["ce_source"],
-            subject=found.get("ce_subject", ""),
+            subject=found["ce_subject"],
             time=time,
             message=message,
             trace=TraceContext.parse(found.get("traceparent")),

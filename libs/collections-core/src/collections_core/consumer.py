@@ -6,34 +6,44 @@ inbox and every emitted event in the outbox, commit, and only then commit the
 Kafka offsets. A crash anywhere redelivers the batch and the inbox makes the
 replay a no-op. See docs/decisions/0001-one-transaction-per-poll-batch.md.
 
-Failures:
-- poison (undecodable, unknown ce_type, ``Rejected`` by a handler): dead-lettered
-  through the outbox with its reason in headers; the partition moves on.
-- transient (database or network down): the batch is retried with backoff, never
-  skipped; readiness reports the dependency down meanwhile.
-- anything else (a bug): the batch is re-run one event per transaction to isolate
-  the event; it is retried a few times and then dead-lettered, so one bad event
-  cannot stall a partition forever, and it is kept for replay in the DLQ.
+Failures (transient or not is decided by collections_core.transient):
+- poison (undecodable, unknown ce_type, an envelope the inbox cannot hold,
+  ``Rejected`` by a handler): dead-lettered through the outbox with its reason in
+  headers; the partition moves on.
+- transient (database, broker or provider down): the batch is retried with
+  backoff, never skipped and never dead-lettered.
+- anything else, whatever raised it (a handler's bug, or the runtime's own error on
+  one record): the batch is re-run one event per transaction to isolate the
+  record; it is retried a few times and then dead-lettered with the reason, so no
+  single record can stall a partition, and it is kept for redrive in the DLQ.
+
+A dead-lettered event id does not count as "already processed" when the record
+comes back through ``cc-redrive`` (collections_core.redrive): the redriven event
+takes effect once, and a second redrive of a handled one changes nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 
 from collections_core import inbox, metrics
 from collections_core.clock import Clock
-from collections_core.codec import Event, EventCodec, PoisonRecord
-from collections_core.database import Database, is_transient
+from collections_core.codec import MAX_EVENT_ID_LENGTH, Event, EventCodec, PoisonRecord
+from collections_core.database import Database
 from collections_core.faults import AFTER_DB_COMMIT, crash_point
 from collections_core.logs import current_event, get_logger
+from collections_core.offsets import OffsetCommits
 from collections_core.outbox import OutboxRecord, StoredRecord
+from collections_core.redrive import DLQ_HEADER_PREFIX, REDRIVEN_FROM
+from collections_core.transient import is_transient
 from collections_core.unit_of_work import UnitOfWork
 
 Handler = Callable[[Event, UnitOfWork], Awaitable[None]]
@@ -52,11 +62,18 @@ class Delivery:
         if self.event is not None:
             return self.event.id
         r = self.record
-        return f"kafka:{r.topic}:{r.partition}:{r.offset}"
+        position = f"kafka:{r.topic}:{r.partition}:{r.offset}"
+        if len(position) <= MAX_EVENT_ID_LENGTH:
+            return position
+        return f"kafka:{hashlib.sha256(r.topic.encode()).hexdigest()}:{r.partition}:{r.offset}"
 
     @property
     def type(self) -> str:
         return self.event.type if self.event else "unknown"
+
+    @property
+    def redriven(self) -> bool:
+        return any(key == REDRIVEN_FROM for key, _ in self.record.headers or ())
 
 
 @dataclass(slots=True)
@@ -73,6 +90,10 @@ class _HandlerFailed(Exception):
     """A handler raised something that is neither transient nor a rejection."""
 
 
+class _DeadLetterFailed(Exception):
+    """Even recording a dead letter failed: the database is not taking writes."""
+
+
 class _HandlerRejected(Exception):
     """A handler rejected its event; its partial writes must be rolled back."""
 
@@ -82,17 +103,20 @@ class _HandlerRejected(Exception):
 
 
 class _WaitForBatch(ConsumerRebalanceListener):
-    """Hand partitions over only after the batch in flight has committed."""
+    """Hand partitions over only after the batch in flight has committed, and with
+    their offsets committed when the broker lets us."""
 
-    def __init__(self, lock: asyncio.Lock) -> None:
-        self._lock = lock
+    def __init__(self, runner: ConsumerRunner) -> None:
+        self._runner = runner
 
     async def on_partitions_revoked(self, revoked) -> None:
-        async with self._lock:
-            pass
+        runner = self._runner
+        async with runner._processing:
+            await runner._offsets.commit(runner.consumer, now=True, timeout=10)
+            runner._offsets.forget(revoked)
 
     async def on_partitions_assigned(self, assigned) -> None:
-        pass
+        self._runner.joined = True
 
 
 class ConsumerRunner:
@@ -127,8 +151,10 @@ class ConsumerRunner:
         self.attempts_before_dead_letter = attempts_before_dead_letter
         self.between_batches = between_batches
         self.database_healthy = True
+        self.joined = False  # a group assignment (possibly empty) has been received
         self._stopping = False
         self._processing = asyncio.Lock()
+        self._offsets = OffsetCommits(max_backoff)
         self._children: dict[tuple[str, str], _Instruments] = {}
         self._consumer_options = dict(
             bootstrap_servers=bootstrap_servers, group_id=group_id, enable_auto_commit=False,
@@ -144,8 +170,8 @@ class ConsumerRunner:
         except BaseException:
             await consumer.stop()
             raise
-        consumer.subscribe(self.topics, listener=_WaitForBatch(self._processing))
         self.consumer = consumer
+        consumer.subscribe(self.topics, listener=_WaitForBatch(self))
 
     async def run(self) -> None:
         while not self._stopping:
@@ -155,23 +181,26 @@ class ConsumerRunner:
                 log.warning("poll failed, retrying", error=type(error).__name__)
                 await asyncio.sleep(1)
                 continue
-            if not batches:
-                await self._between_batches()
-                continue
             async with self._processing:
-                deliveries = [self._decode(r) for records in batches.values() for r in records]
-                if not await self._process(deliveries):
-                    return  # stopping while the database was down: the batch will be redelivered
-                crash_point(AFTER_DB_COMMIT)
-                await self._commit_offsets({tp: records[-1].offset + 1 for tp, records in batches.items()})
+                if batches:
+                    deliveries = [self._decode(r) for records in batches.values() for r in records]
+                    if not await self._process(deliveries):
+                        return  # stopping while the database was down: the batch will be redelivered
+                    crash_point(AFTER_DB_COMMIT)
+                    self._offsets.add({tp: records[-1].offset + 1 for tp, records in batches.items()})
+                # Every record returned so far is handled: positions are safe to commit.
+                await self._offsets.include_positions(self.consumer)
+                await self._offsets.commit(self.consumer)
             await self._between_batches()
-            self._observe_lag(batches)
+            if batches:
+                self._observe_lag(batches)
 
     async def stop(self) -> None:
         """Finish the batch in flight, commit it, leave the group."""
         self._stopping = True
         async with self._processing:
             if self.consumer is not None:
+                await self._offsets.commit(self.consumer, now=True, timeout=10)
                 await self.consumer.stop()
 
     async def _between_batches(self) -> None:
@@ -189,20 +218,33 @@ class ConsumerRunner:
                             detail=str(error)[:200])
 
     async def log_end_offsets(self, topics: Sequence[str]) -> dict[str, int]:
-        """The end of each partition's log now, as {"topic:partition": offset}."""
-        partitions = [TopicPartition(topic, p) for topic in topics
-                      for p in sorted(self.consumer.partitions_for_topic(topic) or ())]
+        """The end of each partition's log now, as {"topic:partition": offset}.
+        Raises a transient Kafka error (retried) rather than answer without a topic
+        whose partitions are not known yet."""
+        partitions = []
+        for topic in topics:
+            known = self.consumer.partitions_for_topic(topic)
+            if not known:
+                raise KafkaTimeoutError(f"no partition metadata for {topic} yet")
+            partitions += [TopicPartition(topic, p) for p in sorted(known)]
         ends = await self.consumer.end_offsets(partitions)
         return {f"{tp.topic}:{tp.partition}": offset for tp, offset in ends.items()}
 
     async def consumed_past(self, positions: Mapping[str, int]) -> bool:
         """Whether the group (every instance, not only this one) has committed
-        offsets at or past ``positions`` — i.e. their events' effects are stored."""
+        offsets at or past ``positions`` — i.e. their events' effects are stored.
+        A partition with nothing new is committed up to its position (see
+        collections_core.offsets), so a quiet one does not hold this back. Answers
+        False, never raises, while the group rebalances or the broker is away."""
         for name, target in positions.items():
             topic, _, partition = name.rpartition(":")
             if target == 0:
                 continue
-            committed = await self.consumer.committed(TopicPartition(topic, int(partition)))
+            try:
+                committed = await self.consumer.committed(TopicPartition(topic, int(partition)))
+            except (KafkaError, TimeoutError) as error:
+                log.info("committed offsets unavailable, will ask again", error=type(error).__name__)
+                return False
             if committed is None or committed < target:
                 return False
         return True
@@ -212,6 +254,9 @@ class ConsumerRunner:
             return Delivery(record, self.codec.decode(record.headers, record.value), None)
         except PoisonRecord as poison:
             return Delivery(record, None, poison)
+        except Exception as error:  # whatever a decoder raises, it will raise it again
+            return Delivery(record, None, PoisonRecord(
+                f"undecodable: {type(error).__name__}: {error}"[:500], "bad-payload"))
 
     async def _process(self, deliveries: list[Delivery]) -> bool:
         backoff = 0.1
@@ -233,11 +278,12 @@ class ConsumerRunner:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                transient = is_transient(error)
+                transient = isinstance(error, _DeadLetterFailed) or is_transient(error)
                 self.database_healthy = not transient
                 # Not transient and not from a handler (e.g. another consumer
-                # recorded the same event id during a rebalance): re-run in
-                # isolation, where the inbox sees what was done.
+                # recorded the same event id during a rebalance, or the runtime
+                # failed on one record): re-run in isolation, where the inbox sees
+                # what was done and a record that keeps failing is dead-lettered.
                 isolate = isolate or not transient
                 kind = "transient" if transient else "unexpected"
                 metrics.EVENTS_FAILED.labels(self.service, deliveries[0].record.topic, "batch", kind).inc()
@@ -248,49 +294,85 @@ class ConsumerRunner:
         return False
 
     async def _process_alone(self, delivery: Delivery, attempts: dict[str, int]) -> None:
-        while True:
+        """One record in its own transaction; transient errors propagate (the batch
+        loop backs off), any other failure counts towards dead-lettering it."""
+        while delivery.poison is None:
             try:
-                async with self.database.transaction() as connection:
-                    stored = await self._apply(connection, [delivery])
-                self.on_commit(stored)
+                await self._apply_alone(delivery)
                 return
             except _HandlerRejected as rejection:
                 delivery.poison = rejection.poison
-            except _HandlerFailed as failure:
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                from_handler = isinstance(error, _HandlerFailed)
+                cause = error.__cause__ if from_handler else error
+                if is_transient(cause):
+                    raise
                 count = attempts[delivery.event_id] = attempts.get(delivery.event_id, 0) + 1
                 if count < self.attempts_before_dead_letter:
                     await asyncio.sleep(0.05 * count)
                     continue
-                cause = failure.__cause__
+                who, code = ("handler", "handler-error") if from_handler else ("runtime", "processing-error")
+                if not from_handler:
+                    log.error("record failed in the runtime", ce_id=delivery.event_id, error=type(cause).__name__,
+                              detail=str(cause)[:200])
                 delivery.poison = PoisonRecord(
-                    f"handler error after {count} attempts: {type(cause).__name__}: {cause}"[:500], "handler-error")
-            async with self.database.transaction() as connection:
-                stored = await self._apply(connection, [delivery])
-            self.on_commit(stored)
+                    f"{who} error after {count} attempts: {type(cause).__name__}: {cause}"[:500], code)
+        await self._dead_letter_alone(delivery)
+
+    async def _dead_letter_alone(self, delivery: Delivery) -> None:
+        try:
+            await self._apply_alone(delivery)
             return
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            if is_transient(error):
+                raise
+            # What the record carries may be what the store refuses (its ce_id was
+            # recorded under another outcome, say): keep it by its log position.
+            log.error("dead letter refused, keeping it by its log position", ce_id=delivery.event_id,
+                      error=type(error).__name__, detail=str(error)[:200])
+        delivery.event = None
+        try:
+            await self._apply_alone(delivery)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            raise _DeadLetterFailed(f"{type(error).__name__}: {error}") from error
+
+    async def _apply_alone(self, delivery: Delivery) -> None:
+        async with self.database.transaction() as connection:
+            stored = await self._apply(connection, [delivery])
+        self.on_commit(stored)
 
     async def _apply(self, connection, deliveries: list[Delivery]) -> list[StoredRecord]:
         seen = await inbox.already_seen(connection, [d.event_id for d in deliveries])
         now = self.clock.now()
-        inbox_rows, outbox_rows = [], []
+        inbox_rows, outbox_rows, redriven = [], [], []
         for delivery in deliveries:
             record = delivery.record
-            if delivery.event_id in seen:
+            before = seen.get(delivery.event_id)
+            if before == inbox.DEAD_LETTERED and delivery.redriven:
+                redriven.append(delivery.event_id)
+            elif before is not None:
                 metrics.EVENTS_DUPLICATE.labels(self.service, record.topic).inc()
                 continue
-            seen.add(delivery.event_id)
-            outcome = "handled"
+            seen[delivery.event_id] = inbox.HANDLED
+            outcome = inbox.HANDLED
             poison = delivery.poison
             if poison is None:
                 outbox_rows += await self._handle(connection, delivery, now)
             if poison is not None:
-                outcome = "dead-lettered"
+                outcome = inbox.DEAD_LETTERED
                 outbox_rows.append(self._dead_letter(record, poison))
                 metrics.EVENTS_DEAD_LETTERED.labels(self.service, record.topic, delivery.type, poison.code).inc()
                 log.warning("dead-lettered", ce_id=delivery.event_id, topic=record.topic, partition=record.partition,
                             offset=record.offset, code=poison.code, reason=poison.reason)
             inbox_rows.append((delivery.event_id, delivery.type, record.topic, record.partition, record.offset,
                                outcome, now))
+        await inbox.forget(connection, redriven)
         await inbox.record(connection, inbox_rows)
         if not outbox_rows:
             return []
@@ -335,7 +417,8 @@ class ConsumerRunner:
         return found
 
     def _dead_letter(self, record: ConsumerRecord, poison: PoisonRecord) -> OutboxRecord:
-        headers = list(record.headers or ())
+        # A record dead-lettered again after a redrive sheds its earlier dlq-* headers.
+        headers = [(k, v) for k, v in record.headers or () if not k.startswith(DLQ_HEADER_PREFIX)]
         headers += [
             ("dlq-reason", poison.reason.encode()),
             ("dlq-code", poison.code.encode()),
@@ -347,19 +430,15 @@ class ConsumerRunner:
         ]
         return OutboxRecord(self.dead_letter_topic, record.key, record.value, headers)
 
-    async def _commit_offsets(self, offsets: dict[TopicPartition, int]) -> None:
-        try:
-            await self.consumer.commit(offsets)
-        except (CommitFailedError, IllegalStateError) as error:
-            # The group rebalanced: the next owner re-reads from the last committed
-            # offset and the inbox turns those replays into no-ops.
-            log.info("offset commit skipped after rebalance", error=type(error).__name__)
-        except KafkaError as error:
-            log.warning("offset commit failed; batch will be redelivered and deduplicated", error=type(error).__name__)
-
     def _observe_lag(self, batches) -> None:
+        assigned = self.consumer.assignment()
         for tp, records in batches.items():
-            highwater = self.consumer.highwater(tp)
+            if tp not in assigned:
+                continue  # revoked while the batch was handled
+            try:
+                highwater = self.consumer.highwater(tp)
+            except KafkaError:
+                continue
             if highwater is not None:
                 metrics.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(
                     max(0, highwater - records[-1].offset - 1))

@@ -10,8 +10,8 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-# Errors that mean "the database is not reachable right now", never "this event is bad".
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+# Re-exported: callers written before the shared classifier import it from here.
+from collections_core.transient import is_transient  # noqa: F401
 
 
 def async_url(url: str) -> str:
@@ -24,19 +24,14 @@ def async_url(url: str) -> str:
     raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}: use sqlite:// or postgresql://")
 
 
-def is_transient(error: BaseException) -> bool:
-    if isinstance(error, (OperationalError, InterfaceError)):
-        return True
-    if isinstance(error, DBAPIError) and error.connection_invalidated:
-        return True
-    return isinstance(error, (ConnectionError, TimeoutError, OSError))
-
-
 # Execution option that marks a connection as Database.reading()'s.
 _READ_ONLY = "collections_read_only"
 
 
 class Database:
+    """``hide_parameters``: a statement's bound values (a customer's name, phone) never
+    appear in SQLAlchemy's error messages or logs, which free-text redaction could miss."""
+
     def __init__(self, url: str, pool_size: int = 5, command_timeout: float = 30.0) -> None:
         self.url = async_url(url)
         self.dialect = make_url(self.url).get_backend_name()
@@ -44,13 +39,15 @@ class Database:
             database = make_url(self.url).database
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
-            self.engine: AsyncEngine = create_async_engine(self.url, connect_args={"timeout": 30})
+            self.engine: AsyncEngine = create_async_engine(self.url, connect_args={"timeout": 30},
+                                                           hide_parameters=True)
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin_immediate)
         else:
             self.engine = create_async_engine(
                 self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
                 pool_timeout=10, connect_args={"timeout": 5, "command_timeout": command_timeout},
+                hide_parameters=True,
             )
 
     @asynccontextmanager

@@ -1,15 +1,28 @@
-"""HTTP pieces every service shares: RFC 9457 problem responses, health, metrics."""
+"""HTTP pieces every service shares: RFC 9457 problem responses, their OpenAPI, health, metrics.
+
+Every error a service answers is a problem document (``application/problem+json``)
+and keeps the headers HTTP requires with it (``Allow`` on a 405, ``Retry-After`` on
+a 429, ``WWW-Authenticate`` on a 401). An error nothing answered is a 500 without
+internal detail: the detail goes to the (redacted) log, never to the caller.
+
+The OpenAPI says, per operation, which problems it answers: the runtime adds 422
+and 500 to every operation, 400 to every operation that takes a body and 401/403
+to every operation that requires a bearer token; a route declares the rest with
+``responses=problems(404, 409)``.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from collections_core import metrics
 from collections_core.logs import get_logger
@@ -34,6 +47,53 @@ def problem_response(status: int, title: str, detail: str, instance: str, type_:
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def problems(*statuses: int) -> dict[int | str, dict]:
+    """The problem statuses a route answers besides the runtime's defaults, for its
+    ``responses=``; the runtime documents each as ``application/problem+json``."""
+    return {status: {"description": _phrase(status)} for status in statuses}
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"HTTP {status}"
+
+
+class AnswerUnexpectedErrors:
+    """ASGI middleware: an exception no handler answered becomes a 500 problem.
+
+    It is answered here rather than by Starlette's outermost error handler, which
+    re-raises after answering: the request metrics would then never count the 500,
+    and the server would log the same error a second time.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as error:
+            log.error("unhandled error in request", method=scope["method"], path=scope["path"],
+                      error=type(error).__name__, exc_info=error)
+            if started:
+                raise
+            response = problem_response(500, "Internal Server Error",
+                                        "the request could not be completed", scope["path"])
+            await response(scope, receive, send)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, error: Problem):
@@ -48,16 +108,71 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException):
-        return problem_response(error.status_code, str(error.detail), str(error.detail), request.url.path)
+        return problem_response(error.status_code, _phrase(error.status_code), str(error.detail),
+                                request.url.path, headers=error.headers)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, error: Exception):
-        log.error("unhandled error in request", path=request.url.path, error=type(error).__name__)
-        return problem_response(503, "Service unavailable", "the request could not be completed; retry later",
-                                request.url.path)
+    app.add_middleware(AnswerUnexpectedErrors)
+    _document_problems(app)
 
 
-def install_observability(app: FastAPI, service: str, readiness: Callable[[], Awaitable[dict[str, bool]]]) -> None:
+PROBLEM_SCHEMA = {
+    "title": "Problem",
+    "description": "An RFC 9457 problem document.",
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "instance"],
+    "properties": {
+        "type": {"type": "string", "description": "a URI naming the kind of problem; about:blank for plain HTTP"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "instance": {"type": "string", "description": "the path of the request"},
+        "errors": {"type": "array", "description": "what is wrong with the request (422)", "items": {
+            "type": "object", "required": ["location", "message"],
+            "properties": {"location": {"type": "array", "items": {"anyOf": [{"type": "string"},
+                                                                             {"type": "integer"}]}},
+                           "message": {"type": "string"}}}},
+    },
+    "additionalProperties": True,
+}
+_PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+_EVERY_OPERATION = (422, 500)
+_AUTHENTICATED_OPERATION = (401, 403)
+_OPERATION_WITH_BODY = (400,)  # a body that is not even JSON (bad bytes, bad encoding)
+_FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Make the app's OpenAPI say what its error responses really are."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            _with_problems(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi
+
+
+def _with_problems(schema: dict) -> None:
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            defaults = (_EVERY_OPERATION + (_AUTHENTICATED_OPERATION if operation.get("security") else ())
+                        + (_OPERATION_WITH_BODY if "requestBody" in operation else ()))
+            for status in defaults:
+                responses.setdefault(str(status), {"description": _phrase(status)})
+            for status, response in responses.items():
+                if status[0] in "45":
+                    response["content"] = _PROBLEM_CONTENT
+    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+    # FastAPI's own 422 body is replaced above by the problem the runtime really answers.
+    for name in _FASTAPI_VALIDATION_SCHEMAS:
+        schemas.pop(name, None)
+    schemas["Problem"] = PROBLEM_SCHEMA
+
+
+def install_observability(app: FastAPI, service: str, readiness: Callable[[], Awaitable[dict[str, bool]]],
+                          liveness: Callable[[], str | None] = lambda: None) -> None:
     @app.middleware("http")
     async def _measure(request: Request, call_next):
         started = time.perf_counter()
@@ -69,7 +184,10 @@ def install_observability(app: FastAPI, service: str, readiness: Callable[[], Aw
         return response
 
     @app.get("/healthz", include_in_schema=False)
-    async def healthz():
+    async def healthz(request: Request):
+        dead = liveness()
+        if dead is not None:
+            return problem_response(503, "Service not alive", f"a supervised task died: {dead}", request.url.path)
         return {"status": "ok", "service": service}
 
     @app.get("/readyz", include_in_schema=False)

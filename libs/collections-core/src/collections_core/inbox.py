@@ -10,12 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from sqlalchemy import Column, Table, select
+from sqlalchemy import Column, Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from collections_core.storage import inbox
 
 COLUMNS = ("event_id", "ce_type", "topic", "kafka_partition", "kafka_offset", "outcome", "received_at")
+HANDLED = "handled"
+# A dead-lettered id is let through again when its record is redriven (see consumer).
+DEAD_LETTERED = "dead-lettered"
 
 
 async def driver_connection(connection: AsyncConnection):
@@ -36,12 +39,23 @@ def sqlite_instant(connection: AsyncConnection, column: Column) -> Callable[[dat
     return column.type.dialect_impl(dialect).bind_processor(dialect)
 
 
-async def already_seen(connection: AsyncConnection, event_ids: Sequence[str]) -> set[str]:
+async def already_seen(connection: AsyncConnection, event_ids: Sequence[str]) -> dict[str, str]:
+    """The outcome recorded for each of ``event_ids`` the inbox holds."""
     if connection.dialect.name == "postgresql":
         raw = await driver_connection(connection)
-        rows = await raw.fetch("SELECT event_id FROM inbox WHERE event_id = ANY($1::text[])", list(event_ids))
-        return {row[0] for row in rows}
-    return set((await connection.execute(select(inbox.c.event_id).where(inbox.c.event_id.in_(event_ids)))).scalars())
+        rows = await raw.fetch("SELECT event_id, outcome FROM inbox WHERE event_id = ANY($1::text[])",
+                               list(event_ids))
+        return {row[0]: row[1] for row in rows}
+    rows = await connection.execute(
+        select(inbox.c.event_id, inbox.c.outcome).where(inbox.c.event_id.in_(event_ids)))
+    return {row.event_id: row.outcome for row in rows}
+
+
+async def forget(connection: AsyncConnection, event_ids: Sequence[str]) -> None:
+    """Drop dead-lettered ids whose redriven records are being handled again."""
+    if event_ids:
+        await connection.execute(delete(inbox).where(
+            inbox.c.event_id.in_(event_ids), inbox.c.outcome == DEAD_LETTERED))
 
 
 async def record(connection: AsyncConnection, rows: Sequence[tuple]) -> None:

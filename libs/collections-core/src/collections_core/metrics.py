@@ -32,5 +32,8 @@ CONSUMER_LAG = Gauge(
 EVENTS_PUBLISHED = Counter(
     "cc_events_published_total", "Outbox records published to Kafka", ["service", "topic"]
 )
+OUTBOX_OLDEST_UNPUBLISHED = Gauge(
+    "cc_outbox_oldest_unpublished_seconds", "How long the oldest unpublished outbox row has waited, as seen by /readyz",
+    ["service"])
 OUTBOX_BACKLOG = Gauge("cc_outbox_backlog", "Outbox records not yet published", ["service"])
 DEPENDENCY_UP = Gauge("cc_dependency_up", "1 when a dependency answered its last check", ["service", "dependency"])

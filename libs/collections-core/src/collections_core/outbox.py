@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ class OutboxRecord:
     topic: str
     key: bytes | None
     value: bytes | None
-    headers: list[tuple[str, bytes]]
+    headers: list[tuple[str, bytes | None]]
 
 
 StoredRecord = tuple[int, OutboxRecord]
@@ -50,7 +51,10 @@ StoredRecord = tuple[int, OutboxRecord]
 _MARK, _BETWEEN, _WITHIN = "\x1d", "\x1e", "\x1f"
 
 
-def _pack_headers(headers: Sequence[tuple[str, bytes]]) -> str:
+def _pack_headers(headers: Sequence[tuple[str, bytes | None]]) -> str:
+    if any(v is None for _, v in headers):
+        # Kafka allows a null header value (a dead letter keeps its record's); only JSON can say null.
+        return json.dumps([[k, None if v is None else v.decode("latin-1")] for k, v in headers])
     body = _BETWEEN.join([k + _WITHIN + v.decode("latin-1") for k, v in headers])
     if (body.count(_WITHIN) == len(headers) and body.count(_BETWEEN) == len(headers) - 1
             and _MARK not in body and "\x00" not in body):
@@ -58,10 +62,10 @@ def _pack_headers(headers: Sequence[tuple[str, bytes]]) -> str:
     return json.dumps([[k, v.decode("latin-1")] for k, v in headers])
 
 
-def _unpack_headers(text: str) -> list[tuple[str, bytes]]:
+def _unpack_headers(text: str) -> list[tuple[str, bytes | None]]:
     if text.startswith(_MARK):
         return [(k, v.encode("latin-1")) for k, v in (pair.split(_WITHIN) for pair in text[1:].split(_BETWEEN))]
-    return [(k, v.encode("latin-1")) for k, v in json.loads(text)]
+    return [(k, None if v is None else v.encode("latin-1")) for k, v in json.loads(text)]
 
 
 async def insert_records(connection: AsyncConnection, records: Sequence[OutboxRecord],
@@ -117,6 +121,11 @@ class OutboxRelay:
         self._producer: AIOKafkaProducer | None = None
         self._partitioner = DefaultPartitioner()
         self._partitions: dict[str, list[int]] = {}
+        self._last_round = time.monotonic()
+
+    def seconds_since_last_round(self) -> float:
+        """Since the relay last finished a round without error (idle rounds count)."""
+        return time.monotonic() - self._last_round
 
     def hand_over(self, committed: Sequence[StoredRecord]) -> None:
         """Rows whose transaction has committed; call in commit order."""
@@ -240,6 +249,7 @@ class OutboxRelay:
         while not self._stopping:
             try:
                 published = await self.publish_pending()
+                self._last_round = time.monotonic()
                 backoff = 0.1
                 if published:
                     continue

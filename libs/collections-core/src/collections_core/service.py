@@ -7,11 +7,16 @@ FastAPI app; the consumer and the relay run inside the app's lifespan.
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import uvicorn
 from fastapi import APIRouter, FastAPI
+from sqlalchemy import select
 
 from collections_core import metrics
 from collections_core.auth import AuthConfig, TokenVerifier
@@ -24,6 +29,8 @@ from collections_core.logs import configure_logging, get_logger
 from collections_core.migrations import upgrade
 from collections_core.outbox import OutboxRelay
 from collections_core.settings import ServiceSettings
+from collections_core.storage import outbox
+from collections_core.supervision import EXIT_TASK_DIED, Supervisor
 from collections_core.unit_of_work import unit_of_work_factory
 
 log = get_logger(__name__)
@@ -74,17 +81,39 @@ class ServiceRuntime:
         self.batch_unit_of_work = unit_of_work_factory(self.batch_database, self.codec, self.clock,
                                                        self.relay.hand_over)
         self.workers = list(workers)
+        self.supervisor = Supervisor(on_failure=self._task_died)
         self._tasks: list[asyncio.Task] = []
         self._worker_tasks: list[asyncio.Task] = []
+        self._exiting: asyncio.Task | None = None
+        self._exit_on_failure = False  # set when the runtime is its own process's (see app())
+        self._stopped = False
+        self._oldest_unpublished: tuple[int, float] | None = None  # (outbox id, first seen, monotonic)
 
     async def start(self) -> None:
         await upgrade(self.database, self.migrations)
-        self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        self._tasks.append(self.supervisor.start("outbox-relay", self.relay.run()))
         if self.consumer is not None:
-            self._tasks.append(asyncio.create_task(self._consume(), name="consumer"))
+            self._tasks.append(self.supervisor.start("consumer", self._consume()))
         for worker in self.workers:
-            self._worker_tasks.append(asyncio.create_task(worker(self), name=getattr(worker, "__name__", "worker")))
+            self._worker_tasks.append(self.supervisor.start(
+                getattr(worker, "__name__", "worker"), worker(self), must_run=False))
         log.info("service started", topics=self.consumer.topics if self.consumer else [])
+
+    def _task_died(self, reason: str) -> None:
+        if self._exit_on_failure:
+            self._exiting = asyncio.get_running_loop().create_task(self._exit(reason))
+
+    async def _exit(self, reason: str) -> None:
+        """Stop what still runs, then leave with a status the platform restarts on."""
+        try:
+            await asyncio.wait_for(self.stop(), timeout=30)
+        except Exception as error:
+            log.warning("stop after a task died failed", error=type(error).__name__)
+        finally:
+            log.error("exiting: a supervised task died", reason=reason, exit_status=EXIT_TASK_DIED)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(EXIT_TASK_DIED)
 
     async def _consume(self) -> None:
         backoff = 0.5
@@ -99,6 +128,10 @@ class ServiceRuntime:
         await self.consumer.run()
 
     async def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        self.supervisor.stopping()
         if self.consumer is not None:
             await self.consumer.stop()
         for task in self._worker_tasks:
@@ -119,20 +152,56 @@ class ServiceRuntime:
         checks = {"database": database_up, "kafka": kafka_up}
         for name, up in checks.items():
             metrics.DEPENDENCY_UP.labels(self.settings.service_name, name).set(1 if up else 0)
+        if self.consumer is not None:
+            # Joined: the group gave this member its share (possibly none, when the
+            # replicas outnumber the partitions).
+            checks["consumer"] = self.consumer.consumer is not None and self.consumer.joined
+        checks["relay"] = self.relay.seconds_since_last_round() <= self.settings.readiness_relay_stall_seconds
+        age = await self._oldest_unpublished_age() if database_up else None
+        checks["outbox"] = age is not None and age <= self.settings.readiness_outbox_age_seconds
         return checks
+
+    async def _oldest_unpublished_age(self) -> float | None:
+        """How long the oldest unpublished outbox row has been the oldest, in real
+        seconds as seen by these checks (created_at is the service clock's, which a
+        simulation moves by days); None when the table cannot be read."""
+        try:
+            async with self.database.reading() as connection:
+                oldest = (await connection.execute(select(outbox.c.id).where(outbox.c.published_at.is_(None))
+                                                   .order_by(outbox.c.id).limit(1))).scalar()
+        except Exception:
+            return None
+        now = time.monotonic()
+        if oldest is None:
+            self._oldest_unpublished = None
+            age = 0.0
+        else:
+            if self._oldest_unpublished is None or self._oldest_unpublished[0] != oldest:
+                self._oldest_unpublished = (oldest, now)
+            age = now - self._oldest_unpublished[1]
+        metrics.OUTBOX_OLDEST_UNPUBLISHED.labels(self.settings.service_name).set(age)
+        return age
+
+    def liveness(self) -> str | None:
+        """The supervised task whose death makes the service not alive, or None."""
+        return self.supervisor.failure
 
     def app(self, title: str, routers: Sequence[APIRouter] = ()) -> FastAPI:
         @asynccontextmanager
         async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+            # Under a server's lifespan the runtime owns the process: a dead task ends it.
+            self._exit_on_failure = True
             await self.start()
             try:
                 yield
             finally:
                 await self.stop()
 
-        application = FastAPI(title=title, lifespan=lifespan)
+        docs = self.settings.docs_enabled
+        application = FastAPI(title=title, lifespan=lifespan, docs_url="/docs" if docs else None,
+                              redoc_url="/redoc" if docs else None)
         install_problem_handlers(application)
-        install_observability(application, self.settings.service_name, self.readiness)
+        install_observability(application, self.settings.service_name, self.readiness, self.liveness)
         for router in routers:
             application.include_router(router)
         application.state.runtime = self
@@ -142,3 +211,10 @@ class ServiceRuntime:
 
 def configure(settings: ServiceSettings) -> None:
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    """Serve the app until SIGTERM. uvicorn keeps no logging set-up of its own
+    (log_config=None): its records go through configure()'s, redaction included."""
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None, log_level="warning",
+                timeout_graceful_shutdown=20)

@@ -19,6 +19,7 @@ class ServiceSettings(BaseSettings):
     )
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=1, le=65535)
+    docs_enabled: bool = Field(default=True, description="serve /docs and /redoc (/openapi.json is always served)")
     consumer_group: str = Field(default="", description="empty means the service name")
     consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
     database_statement_timeout_seconds: float = Field(
@@ -29,6 +30,10 @@ class ServiceSettings(BaseSettings):
     relay_poll_interval_seconds: float = Field(default=0.5, gt=0)
     retry_backoff_max_seconds: float = Field(default=10.0, gt=0)
     handler_attempts_before_dead_letter: int = Field(default=3, ge=1)
+    readiness_relay_stall_seconds: float = Field(
+        default=60.0, gt=0, description="/readyz fails when the outbox relay has not finished a round for this long")
+    readiness_outbox_age_seconds: float = Field(
+        default=120.0, gt=0, description="/readyz fails when the oldest unpublished outbox row has waited this long")
     auth_jwt_secret: SecretStr | None = Field(
         default=None, description="HS256 shared secret for bearer tokens (local runs and tests)")
     auth_jwt_public_key: str | None = Field(default=None, description="PEM public key for RS/ES/EdDSA tokens")

@@ -12,7 +12,7 @@ router = APIRouter(prefix="/v1")
 
 @router.get("/placements")
 async def list_placements(request: Request, limit: int = Query(100, ge=1, le=1000),
-                          offset: int = Query(0, ge=0)) -> dict:
+                          offset: int = Query(0, ge=0, le=10_000_000)) -> dict:
     async with request.app.state.runtime.database.reading() as connection:
         rows = (await connection.execute(
             select(placements).order_by(placements.c.requested_at, placements.c.placement_id)

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import uvicorn
-
 from agency_gateway.api import router
 from agency_gateway.handlers import HANDLERS, TOPICS
 from agency_gateway.settings import GatewaySettings
-from collections_core.service import ServiceRuntime, configure
+from collections_core.service import ServiceRuntime, configure, serve
 
 
 def create_app(settings: GatewaySettings | None = None):
@@ -22,8 +20,7 @@ def create_app(settings: GatewaySettings | None = None):
 def run() -> None:
     settings = GatewaySettings()
     configure(settings)
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_level="warning",
-                timeout_graceful_shutdown=20)
+    serve(create_app(settings), settings)
 
 
 if __name__ == "__main__":

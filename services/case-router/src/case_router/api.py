@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Request
 from sqlalchemy import select
 
 from case_router.tables import cases, timeline
-from collections_core.http import Problem
+from collections_core.http import Problem, problems
 
 router = APIRouter(prefix="/v1")
 Identifier = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
@@ -32,11 +32,11 @@ async def _view(request: Request, condition, missing: str) -> dict:
     return _case_view(row, entries)
 
 
-@router.get("/cases/{case_id}")
+@router.get("/cases/{case_id}", responses=problems(404))
 async def get_case(request: Request, case_id: Identifier) -> dict:
     return await _view(request, cases.c.case_id == case_id, f"no case {case_id}")
 
 
-@router.get("/accounts/{account_id}/case")
+@router.get("/accounts/{account_id}/case", responses=problems(404))
 async def get_account_case(request: Request, account_id: Identifier) -> dict:
     return await _view(request, cases.c.account_id == account_id, f"no case for account {account_id}")

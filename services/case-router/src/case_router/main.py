@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import uvicorn
-
 from case_router.api import router
 from case_router.handlers import HANDLERS, TOPICS
 from case_router.settings import RouterSettings
-from collections_core.service import ServiceRuntime, configure
+from collections_core.service import ServiceRuntime, configure, serve
 
 
 def create_app(settings: RouterSettings | None = None):
@@ -22,8 +20,7 @@ def create_app(settings: RouterSettings | None = None):
 def run() -> None:
     settings = RouterSettings()
     configure(settings)
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_level="warning",
-                timeout_graceful_shutdown=20)
+    serve(create_app(settings), settings)
 
 
 if __name__ == "__main__":

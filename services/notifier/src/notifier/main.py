@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import uvicorn
-
-from collections_core.service import ServiceRuntime, configure
+from collections_core.service import ServiceRuntime, configure, serve
 from notifier.handlers import HANDLERS, TOPICS
 from notifier.settings import NotifierSettings
 from notifier.sms import sms_dispatcher
@@ -22,8 +20,7 @@ def create_app(settings: NotifierSettings | None = None):
 def run() -> None:
     settings = NotifierSettings()
     configure(settings)
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_level="warning",
-                timeout_graceful_shutdown=20)
+    serve(create_app(settings), settings)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from sqlalchemy import insert, select
 from collections_core.auth import Principal, require_roles
 from collections_core.clock import Clock as ServiceClock
 from collections_core.database import Database
-from collections_core.http import Problem
+from collections_core.http import Problem, problems
 from overdue_detector.business_days import last_aged_day
 from overdue_detector.domain import DelinquencyPolicy, assess
 from overdue_detector.ledger_store import load_account, load_ledger
@@ -53,7 +53,7 @@ def _money(amount: int, currency: str) -> dict:
     return {"amount_minor": amount, "currency": currency}
 
 
-@router.get("/accounts/{account_id}")
+@router.get("/accounts/{account_id}", responses=problems(404))
 async def get_account(account_id: Identifier, _: Reader, database: Store, policy: Policy) -> dict:
     async with database.reading() as connection:
         account = await load_account(connection, account_id)
@@ -110,7 +110,8 @@ def _aging_run(business_date: date, aged, waiting: bool) -> dict:
             "events_emitted": aged.events_emitted if aged else None}
 
 
-@router.post("/aging-runs", status_code=202, responses={200: {"description": "The day was aged already"}})
+@router.post("/aging-runs", status_code=202,
+             responses={200: {"description": "The day was aged already"}, **problems(409)})
 async def run_aging(body: AgingRun, response: Response, _: Operations, database: Store, clock: Clock) -> dict:
     """Age a business day whose close was missed (or re-ask for an aged one: nothing is emitted again).
 
@@ -137,7 +138,7 @@ async def run_aging(body: AgingRun, response: Response, _: Operations, database:
     return _aging_run(body.business_date, None, waiting=True)
 
 
-@router.get("/aging-runs/{business_date}")
+@router.get("/aging-runs/{business_date}", responses=problems(404))
 async def get_aging_run(business_date: date, _: Reader, database: Store) -> dict:
     day = day_number(business_date)
     async with database.reading() as connection:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import uvicorn
-
-from collections_core.service import ServiceRuntime, configure
+from collections_core.service import ServiceRuntime, configure, serve
 from overdue_detector.api import router
 from overdue_detector.handlers import TOPICS, Detector
 from overdue_detector.settings import DetectorSettings
@@ -29,8 +27,7 @@ def create_app(settings: DetectorSettings | None = None):
 def run() -> None:
     settings = DetectorSettings()
     configure(settings)
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_level="warning",
-                timeout_graceful_shutdown=20)
+    serve(create_app(settings), settings)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,206 @@
+"""Runs the simulated bank against the platform, one business day at a time.
+
+For each business day: move the shared clock (the services follow it through
+``CLOCK_FILE``), publish the day's core-banking events and its close, wait until the
+overdue-detector has aged the day, and record what the platform reports next to what
+the bank itself knows. ``make demo`` calls ``main``; tests call ``simulate``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock_time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+from aiokafka import AIOKafkaProducer
+
+from collections_core.auth import mint_token
+from collections_core.clock import FileClock
+from collections_core.codec import EventCodec, TypeRegistry
+from collections_core.tracing import TraceContext
+from card_simulator.bank import CoreBanking, Posting, business_days
+from card_simulator.population import generate
+
+BANK_ZONE = ZoneInfo("Asia/Shanghai")  # where the bank closes its books
+FIRST_DAY = date(2027, 1, 4)  # a Monday
+
+
+@dataclass(slots=True)
+class DaySnapshot:
+    business_date: date
+    platform_buckets: dict[str, int]  # from the detector's portfolio API
+    bank_buckets: dict[str, int]  # from the simulated bank's own book
+    charged_off: int
+
+
+@dataclass(slots=True)
+class RunResult:
+    accounts: int
+    days: int
+    seed: int
+    database: str
+    days_run: list[DaySnapshot] = field(default_factory=list)
+    events_published: dict[str, int] = field(default_factory=dict)
+    recovered_minor: dict[str, int] = field(default_factory=dict)  # per currency
+    seconds: float = 0.0
+
+    @property
+    def mismatched_days(self) -> list[DaySnapshot]:
+        return [d for d in self.days_run if d.platform_buckets != d.bank_buckets]
+
+
+class Publisher:
+    """Core banking's producer: CloudEvents binary mode, protobuf values, idempotent."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.codec = EventCodec(TypeRegistry.of_contracts(), "/corebanking")
+        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all",
+                                         linger_ms=5, client_id="simulated-core-banking")
+        self.counts: dict[str, int] = {}
+
+    async def __aenter__(self) -> Publisher:
+        await self.producer.start()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.producer.stop()
+
+    async def publish(self, postings: list[Posting], at: datetime) -> None:
+        sends = []
+        for posting in postings:
+            headers, value = self.codec.encode(posting.message, posting.subject or posting.key, at, TraceContext.new())
+            sends.append(await self.producer.send(posting.topic, value, key=posting.key.encode(), headers=headers))
+            kind = posting.message.DESCRIPTOR.name
+            self.counts[kind] = self.counts.get(kind, 0) + 1
+        await asyncio.gather(*sends)
+
+
+def _non_zero(buckets: dict[str, int]) -> dict[str, int]:
+    return {bucket: count for bucket, count in buckets.items() if count and bucket != "M0"}
+
+
+async def _wait_until_aged(client: httpx.AsyncClient, detector: str, day: date, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        response = await client.get(f"{detector}/v1/portfolio")
+        if response.status_code == 200 and response.json()["business_date"] == day.isoformat():
+            return response.json()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the detector did not age {day} within {timeout:.0f} s "
+                               f"(last answer {response.status_code}: {response.text[:200]})")
+        await asyncio.sleep(0.05)
+
+
+def _progress(done: int, total: int, day: date, delinquent: int, started: float) -> None:
+    width = 30
+    filled = width * done // total
+    rate = done / max(time.monotonic() - started, 1e-9)
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] day {done}/{total} {day}  "
+                     f"delinquent {delinquent:>6}  {rate:5.1f} days/s ")
+    sys.stderr.flush()
+    if done == total:
+        sys.stderr.write("\n")
+
+
+async def simulate(*, bootstrap: str, detector_url: str, jwt_secret: str, clock_file: Path, accounts: int,
+                   days: int, seed: int, database: str = "sqlite", day_timeout: float = 120.0,
+                   progress: bool = True) -> RunResult:
+    """Run ``days`` business days of a seeded portfolio through the platform."""
+    result = RunResult(accounts=accounts, days=days, seed=seed, database=database)
+    bank = CoreBanking(generate(seed, accounts), seed)
+    token = mint_token(jwt_secret, "simulator", ["operations"], ttl_seconds=24 * 3600)
+    started = time.monotonic()
+    async with Publisher(bootstrap) as publisher, httpx.AsyncClient(
+            headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+        for number, day in enumerate(business_days(FIRST_DAY, days), start=1):
+            morning = datetime.combine(day, clock_time(9), BANK_ZONE)
+            FileClock.write(clock_file, morning)
+            postings = (bank.open_accounts(day) if number == 1 else []) + bank.day(day)
+            await publisher.publish(postings[:-1], morning)
+            close = datetime.combine(day, clock_time(18), BANK_ZONE)
+            FileClock.write(clock_file, close)
+            await publisher.publish(postings[-1:], close)
+            portfolio = await _wait_until_aged(client, detector_url, day, day_timeout)
+            snapshot = DaySnapshot(day, _non_zero(portfolio_buckets(portfolio)), bank.delinquent_by_bucket(day),
+                                   portfolio["charged_off_accounts"])
+            result.days_run.append(snapshot)
+            if progress:
+                _progress(number, days, day, sum(snapshot.platform_buckets.values()), started)
+    result.events_published = dict(publisher.counts)
+    for book in bank.books.values():
+        currency = book.account.currency
+        result.recovered_minor[currency] = result.recovered_minor.get(currency, 0) + book.recovered_minor
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def portfolio_buckets(portfolio: dict) -> dict[str, int]:
+    return {entry["bucket"]: entry["accounts"] for entry in portfolio["buckets"]}
+
+
+def main(argv: list[str] | None = None) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "deploy" / "local"))
+    from local_platform import VAR, Platform
+
+    from card_simulator.report import write_report
+
+    parser = argparse.ArgumentParser(prog="card-simulator", description="The whole platform against a simulated bank.")
+    parser.add_argument("--accounts", type=int, default=5000, help="portfolio size (default 5000)")
+    parser.add_argument("--days", type=int, default=200, help="business days to run (default 200)")
+    parser.add_argument("--seed", type=int, default=7, help="makes a run reproducible (default 7)")
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--out", type=Path, default=VAR / "demo" / "report.html", help="the HTML report")
+    args = parser.parse_args(argv)
+    if args.accounts < 1 or args.days < 1:
+        parser.error("--accounts and --days must be at least 1")
+    home = VAR / "demo"
+    home.mkdir(parents=True, exist_ok=True)
+    clock_file = home / "clock"
+    FileClock.write(clock_file, datetime.combine(FIRST_DAY, clock_time(0), UTC) - timedelta(days=1))
+    platform = Platform(home, kafka_port=_free_port(), ports={name: _free_port() for name in
+                                                              ("overdue-detector", "case-router", "notifier",
+                                                               "agency-gateway")},
+                        database=args.database, postgres_port=_free_port(),
+                        extra_env={"CLOCK_FILE": str(clock_file), "LOG_LEVEL": "WARNING"})
+    _fresh(home)
+    print(f"starting Kafka and the four services on {args.database} (state in {home})", file=sys.stderr)
+    try:
+        platform.start()
+        result = asyncio.run(simulate(
+            bootstrap=platform.broker.bootstrap, detector_url=platform.url("overdue-detector"),
+            jwt_secret=platform.jwt_secret(), clock_file=clock_file, accounts=args.accounts, days=args.days,
+            seed=args.seed, database=args.database))
+    except KeyboardInterrupt:
+        print("\ninterrupted: stopping everything", file=sys.stderr)
+        raise SystemExit(130) from None
+    finally:
+        platform.stop()
+    print(write_report(result, args.out))
+
+
+def _fresh(home: Path) -> None:
+    """A run starts from empty databases and an empty broker (jars are kept)."""
+    import shutil
+
+    for path in home.iterdir():
+        if path.name not in ("clock", "dev-jwt-secret"):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+if __name__ == "__main__":
+    main()
