@@ -273,7 +273,10 @@ async def due_soon(connection: AsyncConnection, business_date: date, policy: Del
                    reminded_until: date | None = None) -> list[DueSoon]:
     """Unpaid minimums whose reminder window opened after `reminded_until` (the last
     aged day; default the day before) and by `business_date` (delinquency.py)."""
-    since = reminded_until if reminded_until is not None else business_date - timedelta(days=1)
+    if reminded_until is not None:
+        since = reminded_until
+    else:  # the day before, where the calendar has one
+        since = business_date - timedelta(days=1) if business_date > date.min else business_date
     sql = _DUE_SOON.format(scope=_DUE_IN_REMINDER_WINDOW, unpaid_minimums=unpaid_minimums(policy.payment_rule))
     rows = (await connection.execute(text(sql), {**_parameters(business_date, policy),
                                                  "since": day_number(since)})).all()

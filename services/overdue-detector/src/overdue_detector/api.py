@@ -118,6 +118,8 @@ async def run_aging(body: AgingRun, response: Response, _: Operations, database:
     The day joins the closed days waiting to be aged, which are aged oldest first once
     the postings on the log now are applied; GET /v1/aging-runs/{date} follows it.
     """
+    if body.business_date >= clock.now().date():
+        raise Problem(409, "Business day not over", f"{body.business_date} has not ended yet: it cannot be aged")
     day = day_number(body.business_date)
     async with database.transaction() as connection:
         aged = (await connection.execute(select(aged_days).where(aged_days.c.business_day == day))).first()

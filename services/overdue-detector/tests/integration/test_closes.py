@@ -104,6 +104,8 @@ async def test_aging_runs_age_missed_closes_oldest_first_and_rerun_an_aged_day_i
         status = await client.get("/v1/aging-runs/2026-10-29")
         assert status.status_code == 200 and status.json()["accounts_delinquent"] == 1
         assert (await client.get("/v1/aging-runs/2026-10-31")).status_code == 404
+        future = await client.post("/v1/aging-runs", json={"business_date": "2099-01-01"})
+        assert future.status_code == 409, "a day not over yet cannot be aged"
         skipped = await client.post("/v1/aging-runs", json={"business_date": "2026-10-28"})
         assert skipped.status_code == 409 and skipped.headers["content-type"] == "application/problem+json"
     assert len(await detector.events(account)) == 3, "the re-run emitted nothing"
