@@ -20,7 +20,7 @@ help:
 	@echo "make proto       regenerate the committed Python from proto/"
 	@echo "make deploy-generate  regenerate KafkaTopics, the compose topic script and the PrometheusRule"
 	@echo "make bench-runtime  run the runtime passthrough benchmark (bench/runtime)"
-	@echo "make bench-aging    run the detector's daily ageing benchmark, 1M accounts (bench/aging)"
+	@echo "make bench-aging    run the detector's daily aging benchmark, 1M accounts (bench/aging)"
 	@echo "make bench-notifier run the notifier benchmark, 50,000 contacts on PostgreSQL (bench/notifier)"
 	@echo "make bench-gateway  the gateway's partner API beside a bare FastAPI endpoint (bench/gateway)"
 	@echo "make bench-router   run the case-router's business day, 50,000 delinquent accounts (bench/router)"

@@ -1,4 +1,4 @@
-"""Daily ageing benchmark of the overdue-detector (DESIGN.md: 1M accounts aged and
+"""Daily aging benchmark of the overdue-detector (DESIGN.md: 1M accounts aged and
 published within 10 s on PostgreSQL; 10M reported).
 
 For each engine (PostgreSQL, SQLite), in one run:
@@ -10,15 +10,24 @@ For each engine (PostgreSQL, SQLite), in one run:
    the rows the handlers write for AccountOpened, StatementIssued and PaymentPosted:
    1-3 monthly statement cycles per account, every 20th account (5%) delinquent
    (nothing paid), every other account paid each minimum two days before its due date;
-3. times handlers.age_business_day() in one UnitOfWork transaction, outbox rows
+3. times business_days.age_business_day() in one UnitOfWork transaction, outbox rows
    written by work.flush() (as unit_of_work_factory does), until the commit;
 4. hands the stored rows to a real OutboxRelay (running as a task) and times until
-   it has published them all to collections.delinquency.v1.
+   it has published them all to collections.delinquency.v1;
+5. meanwhile probes the event loop every 50 ms (a timer that must fire on time, as a
+   health probe or the consumer's heartbeat must be answered) and reports the worst
+   lateness;
+6. the yardstick: publishes the same records (keys, values, headers) straight to a
+   topic with the same partitions on the same broker with a plain aiokafka producer,
+   and reports the aging's time as a multiple of it (machines differ; the ratio
+   travels better than seconds);
+7. reports the peak resident memory of this process (the service's code runs in it).
 
     python bench/aging/aging.py [--accounts 1000000] [--engines postgresql,sqlite] [--profile]
 
-Starts its own Kafka broker and PostgreSQL server under var/bench/aging/ (ports
-39192, 35532) and stops them at the end. Progress on stderr, figures on stdout.
+Starts its own Kafka broker and PostgreSQL server under var/bench/aging/ (on free
+ports; the Kafka jars from $CC_KAFKA_HOME/libs, default var/kafka/libs) and stops
+them at the end. Progress on stderr, figures on stdout.
 """
 
 from __future__ import annotations
@@ -30,6 +39,9 @@ import io
 import os
 import platform
 import pstats
+import resource
+import shutil
+import socket
 import sys
 import time
 import uuid
@@ -41,7 +53,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "deploy" / "local"))
 
 import uvloop  # noqa: E402
-from local_kafka import KafkaBroker, create_topics  # noqa: E402
+from aiokafka import AIOKafkaProducer  # noqa: E402
+from local_kafka import KafkaBroker, create_topic, create_topics  # noqa: E402
 from local_postgres import LocalPostgres  # noqa: E402
 from prometheus_client import REGISTRY  # noqa: E402
 from sqlalchemy import text  # noqa: E402
@@ -54,7 +67,7 @@ from collections_core.migrations import upgrade  # noqa: E402
 from collections_core.outbox import OutboxRelay  # noqa: E402
 from collections_core.unit_of_work import UnitOfWork  # noqa: E402
 from overdue_detector import aging as aging_sql  # noqa: E402
-from overdue_detector import handlers  # noqa: E402
+from overdue_detector import business_days, delinquency_events  # noqa: E402
 from overdue_detector.domain import DelinquencyPolicy  # noqa: E402
 from overdue_detector.positions import refresh_all_positions  # noqa: E402
 from overdue_detector.settings import DetectorSettings  # noqa: E402
@@ -62,7 +75,9 @@ from overdue_detector.tables import day_number  # noqa: E402
 
 SETTINGS = DetectorSettings()  # the defaults a deployment starts from
 SERVICE = SETTINGS.service_name
-TOPIC = handlers.DELINQUENCY
+TOPIC = delinquency_events.DELINQUENCY
+YARDSTICK_TOPIC = "bench.aging.yardstick"
+PROBE_INTERVAL = 0.05
 MIGRATIONS = Path(overdue_detector.__file__).parent / "migrations"
 BUSINESS_DATE = date(2026, 11, 27)
 DELINQUENT_EVERY = 20  # 5%
@@ -167,16 +182,88 @@ class Phases:
         setattr(module, name, timed)
         self._restore.append((module, name, original))
 
+    def wrap_stream(self, module, name: str, label: str) -> None:
+        original = getattr(module, name)
+
+        async def timed(*args, **kwargs):
+            stream = original(*args, **kwargs)
+            while True:
+                started = time.perf_counter()
+                try:
+                    item = await stream.__anext__()
+                except StopAsyncIteration:
+                    self.seconds[label] += time.perf_counter() - started
+                    return
+                self.seconds[label] += time.perf_counter() - started
+                yield item
+
+        setattr(module, name, timed)
+        self._restore.append((module, name, original))
+
     def __enter__(self) -> Phases:
         self._restore = []
-        self.wrap(aging_sql, "age_and_record", "aging SQL, states recorded, rows read (age_and_record)")
+        self.wrap_stream(aging_sql, "age_and_record", "aging SQL, states recorded, rows read (age_and_record)")
         self.wrap(aging_sql, "due_soon", "due-soon SQL (due_soon)")
-        self.wrap(handlers, "portfolio", "portfolio summary SQL (portfolio)")
+        self.wrap(business_days, "portfolio", "portfolio summary SQL (portfolio)")
         return self
 
     def __exit__(self, *_exc) -> None:
         for module, name, original in reversed(self._restore):
             setattr(module, name, original)
+
+
+class Probe:
+    """A timer due every PROBE_INTERVAL: how late it fires is how long the event loop
+    was kept from answering a probe or a heartbeat."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+        self.samples = 0
+        self._task: asyncio.Task | None = None
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + PROBE_INTERVAL
+            await asyncio.sleep(PROBE_INTERVAL)
+            self.worst = max(self.worst, loop.time() - due)
+            self.samples += 1
+
+    def __enter__(self) -> Probe:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._task.cancel()
+
+
+async def yardstick(bootstrap: str, records: list) -> float:
+    """Seconds to publish `records` straight to the broker with aiokafka (acks=all, idempotent)."""
+    partitions = len(await _partitions(bootstrap, TOPIC))
+    await create_topic(bootstrap, YARDSTICK_TOPIC, partitions)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+                                linger_ms=5, max_batch_size=1_048_576)
+    await producer.start()
+    try:
+        started = time.perf_counter()
+        futures = [await producer.send(YARDSTICK_TOPIC, r.value, key=r.key, headers=r.headers) for r in records]
+        await asyncio.gather(*futures)
+        return time.perf_counter() - started
+    finally:
+        await producer.stop()
+
+
+async def _partitions(bootstrap: str, topic: str) -> set[int]:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        return await producer.partitions_for(topic)
+    finally:
+        await producer.stop()
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
 def published() -> float:
@@ -195,15 +282,14 @@ async def age_and_publish(database: Database, bootstrap: str, profile: bool) -> 
     profiler = cProfile.Profile() if profile else None
     result: dict = {}
     try:
-        with Phases() as phases:
-            progress(f"{database.dialect}: ageing {BUSINESS_DATE}")
+        with Phases() as phases, Probe() as probe:
+            progress(f"{database.dialect}: aging {BUSINESS_DATE}")
             if profiler:
                 profiler.enable()
             started, cpu_started = time.perf_counter(), time.process_time()
             async with database.transaction() as connection:
                 work = UnitOfWork(connection, codec, clock)
-                emitted = await handlers.age_business_day(work, BUSINESS_DATE, policy, SERVICE)
-                handlers.count_emitted(SERVICE, work)  # as age_closed_days does
+                emitted = await business_days.age_business_day(work, BUSINESS_DATE, policy, SERVICE)
                 flush_started = time.perf_counter()
                 stored = await work.flush()
                 phases.seconds["outbox insert (work.flush)"] += time.perf_counter() - flush_started
@@ -227,7 +313,11 @@ async def age_and_publish(database: Database, bootstrap: str, profile: bool) -> 
             if profiler:
                 profiler.disable()
         result = dict(emitted=emitted, types=types, aging=aging_seconds, total=total_seconds, cpu=cpu_seconds,
-                      phases=dict(phases.seconds), stored=len(stored))
+                      phases=dict(phases.seconds), stored=len(stored), probe_worst=probe.worst,
+                      probe_samples=probe.samples)
+        progress(f"{database.dialect}: yardstick, {len(stored):,} records straight to the broker")
+        result["yardstick"] = await yardstick(bootstrap, [record for _, record in stored])
+        result["peak_rss_mib"] = peak_rss_mib()
         if profiler:
             out = io.StringIO()
             pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(35)
@@ -244,7 +334,7 @@ async def age_and_publish(database: Database, bootstrap: str, profile: bool) -> 
 
 
 async def explain(database: Database) -> str:
-    """EXPLAIN ANALYZE of the ageing statement (PostgreSQL), after the timed run."""
+    """EXPLAIN ANALYZE of the aging statement (PostgreSQL), after the timed run."""
     policy = DelinquencyPolicy()
     sql = aging_sql._aged_query(policy, everyone=False)
     async with database.engine.connect() as connection:
@@ -281,15 +371,21 @@ def report(engine: str, accounts: int, r: dict) -> bool:
     print(f"accounts                 {accounts:>14,}")
     print(f"delinquent accounts      {delinquent:>14,}")
     print(f"events emitted           {r['emitted']:>14,}   ({', '.join(f'{t} {n:,}' for t, n in sorted(r['types'].items()))})")
-    print(f"ageing seconds           {r['aging']:>14.2f}   (transaction start to commit)")
+    print(f"aging seconds           {r['aging']:>14.2f}   (transaction start to commit)")
     print(f"seconds until published  {r['total']:>14.2f}   (relay {r['total'] - r['aging']:.2f} s after commit)")
     print(f"events published/s       {r['emitted'] / r['total']:>14,.0f}   (over the whole run)")
     print(f"process CPU seconds      {r['cpu']:>14.2f}")
+    print(f"yardstick seconds        {r['yardstick']:>14.2f}   (the same {r['stored']:,} records straight to the "
+          f"broker with aiokafka)")
+    print(f"ratio to yardstick       {r['total'] / r['yardstick']:>14.2f}   (seconds until published / yardstick)")
+    print(f"peak resident memory     {r['peak_rss_mib']:>14,.0f} MiB (this process, so far in the run)")
+    print(f"probe, worst lateness    {r['probe_worst'] * 1000:>14,.0f} ms  (a {PROBE_INTERVAL * 1000:.0f} ms timer, "
+          f"{r['probe_samples']:,} samples while aging and publishing)")
     print(f"sanity: DelinquencyUpdated {updated:,} == delinquent accounts {delinquent:,}; "
           f"outbox {r['outbox_rows']:,} rows, {r['unpublished']} unpublished -> {'OK' if ok else 'FAILED'}")
     print(f"portfolio build          {r['counts']['build_seconds']:>14.1f} s  "
           f"(cycles {r['counts']['ledger_statement_cycles']:,}, payments {r['counts']['ledger_payments']:,})")
-    print("ageing phases (seconds):")
+    print("aging phases (seconds):")
     inside = sum(v for k, v in r["phases"].items())
     for label, seconds in sorted(r["phases"].items(), key=lambda kv: -kv[1]):
         print(f"  {label:<46}{seconds:>8.2f}")
@@ -297,6 +393,9 @@ def report(engine: str, accounts: int, r: dict) -> bool:
     if engine == "postgresql":
         verdict = ("met" if r["total"] <= 10 else "MISSED") if accounts == 1_000_000 else "n/a (set for 1M accounts)"
         print(f"target: 1M accounts aged and published within 10 s on PostgreSQL -> {verdict}")
+    memory_target = 1024 if accounts <= 1_000_000 else 4096
+    print(f"target: peak resident memory <= {memory_target:,} MiB -> "
+          f"{'met' if r['peak_rss_mib'] <= memory_target else 'MISSED'}")
     return ok
 
 
@@ -321,7 +420,7 @@ async def run(args: argparse.Namespace, broker: KafkaBroker, postgres: LocalPost
             else:
                 for suffix in ("", "-wal", "-shm"):
                     Path(f"{sqlite_file}{suffix}").unlink(missing_ok=True)
-    print(f"overdue-detector daily ageing, business date {BUSINESS_DATE}, {os.cpu_count()} cores, "
+    print(f"overdue-detector daily aging, business date {BUSINESS_DATE}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     ok = True
     for engine, r in results.items():
@@ -330,8 +429,14 @@ async def run(args: argparse.Namespace, broker: KafkaBroker, postgres: LocalPost
         if "profile" in r:
             print(f"\n-- cProfile of the timed run, {engine} (cumulative) --\n{r['profile']}")
         if "explain" in r:
-            print(f"\n-- EXPLAIN ANALYZE of the ageing statement, {engine} --\n{r['explain']}")
+            print(f"\n-- EXPLAIN ANALYZE of the aging statement, {engine} --\n{r['explain']}")
     return ok
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def main() -> None:
@@ -340,14 +445,17 @@ def main() -> None:
     parser.add_argument("--engines", default="postgresql,sqlite",
                         type=lambda s: [e.strip() for e in s.split(",") if e.strip()])
     parser.add_argument("--profile", action="store_true",
-                        help="cProfile the timed run and EXPLAIN ANALYZE the ageing statement")
+                        help="cProfile the timed run and EXPLAIN ANALYZE the aging statement")
     args = parser.parse_args()
     unknown = set(args.engines) - {"postgresql", "sqlite"}
     if unknown:
         parser.error(f"unknown engines {sorted(unknown)}")
     home = ROOT / "var" / "bench" / "aging"
-    broker = KafkaBroker(home / "kafka", port=39192, libs=ROOT / "var" / "kafka" / "libs")
-    postgres = LocalPostgres(home / "postgres", port=35532)
+    kafka_home = Path(os.environ.get("CC_KAFKA_HOME", ROOT / "var" / "kafka"))
+    # KRaft storage remembers its controller's address: fresh storage for fresh ports.
+    shutil.rmtree(home / "kafka", ignore_errors=True)
+    broker = KafkaBroker(home / "kafka", port=_free_port(), controller_port=_free_port(), libs=kafka_home / "libs")
+    postgres = LocalPostgres(home / "postgres", port=_free_port())
     ok = False
     try:
         broker.start()

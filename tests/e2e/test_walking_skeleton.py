@@ -27,6 +27,7 @@ from collections_core.contracts.corebanking.v1 import (
     customers_pb2,
     statements_pb2,
 )
+from collections_core.auth import mint_token
 from collections_core.money import Money
 from collections_core.wire import date_to_proto
 from support import CLEAN_EXIT, ServiceProcess, encode, free_port, produce
@@ -77,6 +78,9 @@ def database_for(request, tmp_path):
     return lambda name: server.dsn(server.create_database(f"e2e_{name.replace('-', '_')}_{run}"))
 
 
+SECRET = "e2e-" + uuid.uuid4().hex  # the detector's API needs a bearer token
+
+
 def service(name: str, module: str, prefix: str, database_url: str, tmp_path, bootstrap: str, run: str,
             **extra) -> ServiceProcess:
     port = free_port()
@@ -115,7 +119,7 @@ async def test_delinquent_account_gets_a_case_and_one_sms_reminder(kafka, databa
     processes = {
         name: service(name, module, prefix, database_for(name), tmp_path, kafka.bootstrap, run, **extra)
         for name, module, prefix, extra in [
-            ("overdue-detector", "overdue_detector.main", "DETECTOR", {}),
+            ("overdue-detector", "overdue_detector.main", "DETECTOR", {"auth_jwt_secret": SECRET}),
             ("case-router", "case_router.main", "ROUTER", {}),
             ("notifier", "notifier.main", "NOTIFIER", {"sms_provider_url": provider.url}),
             ("agency-gateway", "agency_gateway.main", "GATEWAY", {})]
@@ -137,7 +141,8 @@ async def test_delinquent_account_gets_a_case_and_one_sms_reminder(kafka, databa
         # Accounts and statements are separate topics with no order between them (a
         # group reading both from offset 0 may meet the statement first): open first.
         detector = processes["overdue-detector"].url
-        wait_for(lambda: httpx.get(f"{detector}/v1/accounts/{account}", timeout=5).status_code == 200,
+        reader = {"Authorization": f"Bearer {mint_token(SECRET, 'e2e', ['operations'])}"}
+        wait_for(lambda: httpx.get(f"{detector}/v1/accounts/{account}", headers=reader, timeout=5).status_code == 200,
                  what="detector opened the account")
         await produce(kafka.bootstrap, "corebanking.statements.v1", [encode(statements_pb2.StatementIssued(
             account_id=account, statement_id=f"ST-{run}", cycle_date=date_to_proto(date(year, 10, 1)),

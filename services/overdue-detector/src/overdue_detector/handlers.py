@@ -1,42 +1,32 @@
-"""The detector's event handlers: each loads what it needs, decides with the pure
-domain (or the set-based ageing for a business day), and saves state and emitted
-events in the one transaction the consumer runner gives it."""
+"""The detector's event handlers for core-banking postings: each loads what it needs,
+decides with the pure domain, and saves ledger rows, state and emitted events in the
+one transaction the consumer runner gives it. Closes and the daily aging are in
+business_days.py, held postings in held.py, the events themselves in delinquency_events.py."""
 
 from __future__ import annotations
 
-import json
-import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from datetime import date
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from collections_core.codec import Event, Rejected, type_of
-from collections_core.contracts.collections.v1 import delinquency_pb2
 from collections_core.contracts.corebanking.v1 import (
     accounts_pb2,
     business_days_pb2,
     payments_pb2,
     statements_pb2,
 )
-from collections_core.logs import get_logger
-from collections_core.money import Money
 from collections_core.unit_of_work import UnitOfWork
-from collections_core.wire import date_from_proto, date_to_proto, instant_to_proto
-from overdue_detector import aging, metrics
-from overdue_detector.portfolio import portfolio
-from overdue_detector.positions import refresh_position
+from overdue_detector import business_days, delinquency_events, facts, held, metrics
+from overdue_detector.business_days import last_aged_day
 from overdue_detector.domain import (
     AccountLedger,
     BecameDelinquent,
-    Bucket,
     Cured,
     DelinquencyPolicy,
     DelinquencySnapshot,
-    DelinquencyUpdated,
     DomainError,
     Payment,
     Statement,
@@ -44,10 +34,9 @@ from overdue_detector.domain import (
     restate_business_day,
 )
 from overdue_detector.ledger_store import load_account, load_ledger
+from overdue_detector.positions import refresh_position
 from overdue_detector.tables import (
     accounts,
-    aged_days,
-    closed_days,
     cycles,
     day_number,
     delinquency_state,
@@ -56,10 +45,8 @@ from overdue_detector.tables import (
     status_changes,
 )
 
-DELINQUENCY = "collections.delinquency.v1"
 TOPICS = ["corebanking.accounts.v1", "corebanking.statements.v1", "corebanking.payments.v1",
           "corebanking.business-days.v1"]
-log = get_logger(__name__)
 
 _STATUSES = {
     accounts_pb2.ACCOUNT_STATUS_OPEN: "open",
@@ -69,35 +56,8 @@ _STATUSES = {
 }
 
 
-def bucket_to_proto(bucket: Bucket) -> int:
-    return delinquency_pb2.Bucket.Value(f"BUCKET_{bucket.name}")
-
-
-def state_to_proto(*, dpd: int, bucket: Bucket, past_due: int, balance: int, currency: str,
-                   oldest_due_date: date | None, cycles_past_due: int) -> delinquency_pb2.DelinquencyState:
-    state = delinquency_pb2.DelinquencyState(
-        dpd=dpd, bucket=bucket_to_proto(bucket), past_due_amount=Money(past_due, currency).to_proto(),
-        balance=Money(balance, currency).to_proto(), cycles_past_due=cycles_past_due)
-    if oldest_due_date is not None:
-        state.oldest_due_date.CopyFrom(date_to_proto(oldest_due_date))
-    return state
-
-
-def _snapshot_state(snapshot: DelinquencySnapshot) -> delinquency_pb2.DelinquencyState:
-    return state_to_proto(dpd=snapshot.dpd, bucket=snapshot.bucket, past_due=snapshot.past_due_amount,
-                          balance=snapshot.balance, currency=snapshot.currency,
-                          oldest_due_date=snapshot.oldest_due_date, cycles_past_due=snapshot.cycles_past_due)
-
-
-def _date(message, field: str) -> date:
-    try:
-        return date_from_proto(getattr(message, field))
-    except ValueError:
-        raise Rejected(f"{field} is missing or not a calendar date") from None
-
-
 async def upsert_state(connection: AsyncConnection, row: dict) -> None:
-    """Write one account's delinquency_state row (the daily ageing writes them in SQL, aging.py)."""
+    """Write one account's delinquency_state row (the daily aging writes them in SQL, aging.py)."""
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(delinquency_state).values(**row)
     columns = {c.name: statement.excluded[c.name] for c in delinquency_state.c if c.name != "account_id"}
@@ -109,25 +69,20 @@ def _state_row(snapshot: DelinquencySnapshot, episode_open: bool) -> dict:
             "bucket": snapshot.bucket.value, "past_due_minor": snapshot.past_due_amount,
             "cycles_past_due": snapshot.cycles_past_due,
             "oldest_due_day": day_number(snapshot.oldest_due_date) if snapshot.oldest_due_date else None,
-            "balance_minor": snapshot.balance, "charged_off": snapshot.charged_off, "episode_open": episode_open}
-
-
-async def last_aged_day(connection: AsyncConnection) -> date | None:
-    value = (await connection.execute(select(func.max(aged_days.c.business_day)))).scalar()
-    return from_day_number(value) if value is not None else None
+            "balance_minor": snapshot.balance, "charged_off": snapshot.charged_off, "episode_open": episode_open,
+            "cured_on_day": None}
 
 
 class Detector:
     """The handlers, configured with the bank's delinquency policy."""
 
     def __init__(self, policy: DelinquencyPolicy, service: str = "overdue-detector",
-                 posting_topics: list[str] | None = None,
-                 log_ends: Callable[[list[str]], Awaitable[dict[str, int]]] | None = None) -> None:
+                 dead_letter_topic: str = "overdue-detector.dlq.v1", posting_topics: list[str] | None = None) -> None:
         self.policy = policy
         self.service = service
+        self.dead_letter_topic = dead_letter_topic
         # Where accounts, statements and payments arrive; a close waits for these.
         self.posting_topics = posting_topics or [t for t in TOPICS if "business-days" not in t]
-        self.log_ends = log_ends
 
     def handlers(self) -> dict:
         return {type_of(message): self._counted(handler) for message, handler in (
@@ -136,7 +91,7 @@ class Detector:
             (statements_pb2.StatementIssued, self.statement_issued),
             (payments_pb2.PaymentPosted, self.payment_posted),
             (payments_pb2.PaymentReversed, self.payment_reversed),
-            (business_days_pb2.BusinessDayClosed, self.business_day_closed),
+            (business_days_pb2.BusinessDayClosed, business_days.record_close),
         )}
 
     def _counted(self, handler):
@@ -156,14 +111,24 @@ class Detector:
                 raise Rejected(f"account {message.account_id} already opened for customer {existing.customer_id} "
                                f"in {existing.currency}; now received for {message.customer_id} in {message.currency}")
             return
+        facts.currency(message)
         try:
             AccountLedger(message.account_id, message.currency)
         except DomainError as error:
             raise Rejected(str(error)) from None
-        opened = date_from_proto(message.opened_on) if message.HasField("opened_on") else None
+        opened = facts.optional_business_date(message, "opened_on")
         await work.connection.execute(insert(accounts).values(
             account_id=message.account_id, customer_id=message.customer_id, currency=message.currency,
             opened_day=day_number(opened) if opened else None))
+        account = await load_account(work.connection, message.account_id)
+        appliers = {type_of(statements_pb2.StatementIssued): self._record_statement,
+                    type_of(payments_pb2.PaymentPosted): self._record_payment,
+                    type_of(payments_pb2.PaymentReversed): self._record_reversal}
+        for posting in await held.release(work, account.account_id):
+            try:
+                await appliers[posting.ce_type](work, account, posting.message)
+            except Rejected as rejection:
+                held.dead_letter(work, posting, rejection.reason, self.service, self.dead_letter_topic)
 
     async def account_status_changed(self, event: Event, work: UnitOfWork) -> None:
         message: accounts_pb2.AccountStatusChanged = event.message
@@ -171,28 +136,33 @@ class Detector:
         status = _STATUSES.get(message.status)
         if status is None:
             raise Rejected(f"account {message.account_id}: status {message.status} is not a known status")
-        effective = day_number(_date(message, "effective_on"))
+        effective = day_number(facts.business_date(message, "effective_on"))
         # The domain keeps the first of identical changes; so does the table.
         if (await work.connection.execute(select(status_changes.c.id).where(
                 status_changes.c.account_id == message.account_id, status_changes.c.status == status,
                 status_changes.c.effective_day == effective))).first():
             return
-        # Takes effect from the next ageing; a change is not a payment, so nothing is restated now.
+        # Takes effect from the next aging; a change is not a payment, so nothing is restated now.
         await work.connection.execute(insert(status_changes).values(
             account_id=message.account_id, status=status, effective_day=effective))
 
     async def statement_issued(self, event: Event, work: UnitOfWork) -> None:
         message: statements_pb2.StatementIssued = event.message
-        account = await self._account(work, message.account_id, f"statement {message.statement_id}")
-        for field in ("minimum_due", "statement_balance"):
-            if getattr(message, field).currency != account.currency:
-                raise Rejected(f"statement {message.statement_id}: {field} in {getattr(message, field).currency}, "
-                               f"account {account.account_id} in {account.currency}")
+        account = await load_account(work.connection, message.account_id)
+        if account is None:
+            facts.business_date(message, "due_date")
+            await held.hold(work, event, facts.business_date(message, "cycle_date"))
+            return
+        await self._record_statement(work, account, message)
+
+    async def _record_statement(self, work: UnitOfWork, account, message: statements_pb2.StatementIssued) -> None:
         try:
             statement = Statement(
-                statement_id=message.statement_id, cycle_date=_date(message, "cycle_date"),
-                due_date=_date(message, "due_date"), minimum_due=message.minimum_due.amount_minor,
-                statement_balance=message.statement_balance.amount_minor, currency=account.currency)
+                statement_id=message.statement_id, cycle_date=facts.business_date(message, "cycle_date"),
+                due_date=facts.business_date(message, "due_date"),
+                minimum_due=facts.amount(message, "minimum_due", account.currency),
+                statement_balance=facts.amount(message, "statement_balance", account.currency),
+                currency=account.currency)
         except DomainError as error:
             raise Rejected(str(error)) from None
         row = {"statement_id": statement.statement_id, "account_id": account.account_id,
@@ -209,14 +179,18 @@ class Detector:
 
     async def payment_posted(self, event: Event, work: UnitOfWork) -> None:
         message: payments_pb2.PaymentPosted = event.message
-        account = await self._account(work, message.account_id, f"payment {message.payment_id}")
-        if message.amount.currency != account.currency:
-            raise Rejected(f"payment {message.payment_id} in {message.amount.currency}, "
-                           f"account {account.account_id} in {account.currency}")
+        account = await load_account(work.connection, message.account_id)
+        if account is None:
+            facts.business_date(message, "posted_on")
+            await held.hold(work, event, facts.business_date(message, "value_date"))
+            return
+        await self._record_payment(work, account, message)
+
+    async def _record_payment(self, work: UnitOfWork, account, message: payments_pb2.PaymentPosted) -> None:
         try:
-            payment = Payment(payment_id=message.payment_id, amount=message.amount.amount_minor,
-                              currency=account.currency, posted_date=_date(message, "posted_on"),
-                              value_date=_date(message, "value_date"))
+            payment = Payment(payment_id=message.payment_id, amount=facts.amount(message, "amount", account.currency),
+                              currency=account.currency, posted_date=facts.business_date(message, "posted_on"),
+                              value_date=facts.business_date(message, "value_date"))
         except DomainError as error:
             raise Rejected(str(error)) from None
         seen = (await work.connection.execute(
@@ -236,7 +210,13 @@ class Detector:
 
     async def payment_reversed(self, event: Event, work: UnitOfWork) -> None:
         message: payments_pb2.PaymentReversed = event.message
-        account = await self._account(work, message.account_id, f"reversal of payment {message.payment_id}")
+        account = await load_account(work.connection, message.account_id)
+        if account is None:
+            await held.hold(work, event, None)
+            return
+        await self._record_reversal(work, account, message)
+
+    async def _record_reversal(self, work: UnitOfWork, account, message: payments_pb2.PaymentReversed) -> None:
         seen = (await work.connection.execute(select(payments).where(
             payments.c.payment_id == message.payment_id, payments.c.account_id == account.account_id))).first()
         if seen is None:
@@ -252,6 +232,7 @@ class Detector:
                                     reversal=True)
 
     async def _account(self, work: UnitOfWork, account_id: str, what: str):
+        # Only a status change needs its account first: it shares the account's partition, after AccountOpened.
         account = await load_account(work.connection, account_id)
         if account is None:
             raise Rejected(f"{what} for unknown account {account_id}")
@@ -275,7 +256,8 @@ class Detector:
             else:
                 decisions = restate_business_day(reported, restated)
             for decision in decisions:
-                episode_open = self._emit(work, account, decision, payment.payment_id, episode_open)
+                delinquency_events.emit(work, decision, account.customer_id, payment.payment_id)
+                episode_open = _episode_open_after(decision, episode_open)
             if state is not None or restated.delinquent:
                 await upsert_state(connection, _state_row(restated, episode_open))
             return
@@ -285,118 +267,30 @@ class Detector:
         if current.charged_off:
             return
         if episode_open and not reversal and not current.delinquent:
-            self._emit(work, account, Cured(current), payment.payment_id, episode_open)
+            delinquency_events.emit(work, Cured(current), account.customer_id, payment.payment_id)
+            # Days closed before the value date and not aged yet belong to the episode just ended.
             await connection.execute(update(delinquency_state).where(
-                delinquency_state.c.account_id == account.account_id).values(episode_open=False))
+                delinquency_state.c.account_id == account.account_id).values(
+                episode_open=False, cured_on_day=day_number(payment.value_date)))
         elif not episode_open and reversal and state.past_due_minor > 0 and current.delinquent:
             # The reversed payment had cured the episode early; it is open again as of the last aged day.
             reopened = assess(after, from_day_number(state.as_of_day), self.policy)
-            self._emit(work, account, BecameDelinquent(reopened), payment.payment_id, episode_open)
+            delinquency_events.emit(work, BecameDelinquent(reopened), account.customer_id, payment.payment_id)
             await connection.execute(update(delinquency_state).where(
-                delinquency_state.c.account_id == account.account_id).values(episode_open=True))
-
-    def _emit(self, work: UnitOfWork, account, decision, payment_id: str, episode_open: bool) -> bool:
-        """Emit one restatement decision; returns whether the episode is open afterwards."""
-        snapshot = decision.snapshot
-        common = dict(account_id=account.account_id, customer_id=account.customer_id,
-                      business_date=date_to_proto(snapshot.as_of))
-        if isinstance(decision, BecameDelinquent):
-            work.emit(DELINQUENCY, delinquency_pb2.AccountBecameDelinquent(
-                **common, state=_snapshot_state(snapshot)), key=account.account_id)
-            return True
-        if isinstance(decision, DelinquencyUpdated):
-            work.emit(DELINQUENCY, delinquency_pb2.DelinquencyUpdated(
-                **common, state=_snapshot_state(snapshot), correction=decision.correction), key=account.account_id)
-            return episode_open
-        if isinstance(decision, Cured):
-            work.emit(DELINQUENCY, delinquency_pb2.AccountCured(
-                **common, cured_at=instant_to_proto(work.clock.now()), payment_id=payment_id),
-                key=account.account_id)
-            return False
-        return episode_open
-
-    # -- ageing ---------------------------------------------------------------------------------
-
-    async def business_day_closed(self, event: Event, work: UnitOfWork) -> None:
-        """Record the close with where the posting topics' logs end right now; the
-        day is aged once the group has consumed past those ends (age_closed_days),
-        so a payment made before the close is never mistaken for a missing one."""
-        business_day = day_number(_date(event.message, "business_date"))
-        for table in (aged_days, closed_days):
-            if (await work.connection.execute(select(table.c.business_day).where(
-                    table.c.business_day == business_day))).first():
-                return
-        if self.log_ends is None:
-            raise RuntimeError("the detector was built without access to the consumer's log ends")
-        log_ends = await self.log_ends(self.posting_topics)
-        await work.connection.execute(insert(closed_days).values(
-            business_day=business_day, log_ends=json.dumps(log_ends, sort_keys=True), closed_at=work.clock.now()))
+                delinquency_state.c.account_id == account.account_id).values(episode_open=True, cured_on_day=None))
 
     async def age_closed_days(self, runtime) -> None:
-        """Age every closed day, oldest first, whose preceding postings are all applied."""
-        while True:
-            async with runtime.database.reading() as connection:
-                day = (await connection.execute(
-                    select(closed_days).order_by(closed_days.c.business_day).limit(1))).first()
-            if day is None or not await runtime.consumer.consumed_past(json.loads(day.log_ends)):
-                return
-            async with runtime.batch_unit_of_work() as work:
-                await age_business_day(work, from_day_number(day.business_day), self.policy, self.service)
-                count_emitted(self.service, work)
-                await work.connection.execute(delete(closed_days).where(
-                    closed_days.c.business_day == day.business_day))
+        """Between batches: age the closed days whose postings are applied (business_days.py)."""
+        await business_days.age_closed_days(runtime, self.policy, self.posting_topics)
+
+
+def _episode_open_after(decision, episode_open: bool) -> bool:
+    if isinstance(decision, BecameDelinquent):
+        return True
+    if isinstance(decision, Cured):
+        return False
+    return episode_open
 
 
 def count_emitted(service: str, work: UnitOfWork) -> None:
     metrics.count_emitted(service, Counter(dict(r.headers)["ce_type"].decode() for r in work.records))
-
-
-async def age_business_day(work: UnitOfWork, business_date: date, policy: DelinquencyPolicy,
-                           service: str) -> int | None:
-    """Age every account as of `business_date`, once; returns the events emitted,
-    or None when the day was already aged (a replay emits nothing)."""
-    connection = work.connection
-    if (await connection.execute(select(aged_days.c.business_day).where(
-            aged_days.c.business_day == day_number(business_date)))).first():
-        return None
-    last = await last_aged_day(connection)
-    if last is not None and business_date < last:
-        # Ageing an older day after a newer one would turn reported state back in time.
-        log.warning("business day older than the last aged day ignored", business_date=business_date.isoformat(),
-                    last_aged=last.isoformat())
-        return None
-    started = time.perf_counter()
-    results = await aging.age_and_record(connection, business_date, policy)
-    business = date_to_proto(business_date)
-    emitted_before = len(work.records)
-    delinquent = 0
-    for aged in results:
-        # Charged-off accounts left collections for recoveries: no decisions (delinquency.py).
-        if aged.charged_off_on is not None:
-            continue
-        common = dict(account_id=aged.account_id, customer_id=aged.customer_id, business_date=business)
-        if aged.delinquent:
-            delinquent += 1
-            state = state_to_proto(dpd=aged.dpd, bucket=aged.bucket, past_due=aged.past_due, balance=aged.balance,
-                                   currency=aged.currency, oldest_due_date=aged.oldest_due_date,
-                                   cycles_past_due=aged.cycles_past_due)
-            if not aged.episode_open:
-                work.emit(DELINQUENCY, delinquency_pb2.AccountBecameDelinquent(**common, state=state),
-                          key=aged.account_id)
-            work.emit(DELINQUENCY, delinquency_pb2.DelinquencyUpdated(**common, state=state), key=aged.account_id)
-        elif aged.episode_open:
-            work.emit(DELINQUENCY, delinquency_pb2.AccountCured(
-                **common, cured_at=instant_to_proto(work.clock.now())), key=aged.account_id)
-    for cycle in await aging.due_soon(connection, business_date, policy):
-        work.emit(DELINQUENCY, delinquency_pb2.PaymentDueSoon(
-            account_id=cycle.account_id, customer_id=cycle.customer_id, business_date=business,
-            due_date=date_to_proto(cycle.due_date), amount_due=Money(cycle.amount, cycle.currency).to_proto(),
-            statement_id=cycle.statement_id), key=cycle.account_id)
-    emitted = len(work.records) - emitted_before
-    await connection.execute(insert(aged_days).values(
-        business_day=day_number(business_date), aged_at=work.clock.now(), accounts_delinquent=delinquent,
-        events_emitted=emitted))
-    summary = await portfolio(connection)
-    metrics.observe_portfolio(service, Counter(summary.accounts_per_bucket), summary.past_due_per_bucket)
-    metrics.AGING_DURATION.labels(service).observe(time.perf_counter() - started)
-    return emitted

@@ -12,14 +12,11 @@ from overdue_detector.settings import DetectorSettings
 
 def build_runtime(settings: DetectorSettings, topics: list[str] = TOPICS) -> ServiceRuntime:
     """The detector's runtime; tests pass their own topics to stay apart from one another."""
-    detector = Detector(settings.policy, settings.service_name,
+    detector = Detector(settings.policy, settings.service_name, settings.dead_letter_topic,
                         posting_topics=[t for t in topics if "business-days" not in t])
-    runtime = ServiceRuntime(settings, topics=topics, handlers=detector.handlers(),
-                             migrations=Path(__file__).parent / "migrations",
-                             between_batches=detector.age_closed_days)
-    detector.log_ends = runtime.consumer.log_end_offsets
-    runtime.detector = detector
-    return runtime
+    return ServiceRuntime(settings, topics=topics, handlers=detector.handlers(),
+                          migrations=Path(__file__).parent / "migrations",
+                          between_batches=detector.age_closed_days)
 
 
 def create_app(settings: DetectorSettings | None = None):

@@ -2,7 +2,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from collections_core.settings import ServiceSettings
-from overdue_detector.domain import DelinquencyPolicy
+from overdue_detector.domain import DelinquencyPolicy, PaymentRule
 
 
 class DetectorSettings(ServiceSettings):
@@ -16,8 +16,11 @@ class DetectorSettings(ServiceSettings):
     bucket_upper_bounds: tuple[int, ...] = Field(
         default=DelinquencyPolicy().bucket_upper_bounds,
         description="highest DPD of M0..M6 as a JSON list; above the last is M7+")
+    payment_rule: PaymentRule = Field(
+        default=PaymentRule.ISSUED_STATEMENTS,
+        description="issued-statements (a payment pays only minimums issued by its value date) or paid-ahead")
 
     @property
     def policy(self) -> DelinquencyPolicy:
         return DelinquencyPolicy(grace_days=self.grace_days, due_soon_days=self.due_soon_days,
-                                 bucket_upper_bounds=self.bucket_upper_bounds)
+                                 bucket_upper_bounds=self.bucket_upper_bounds, payment_rule=self.payment_rule)

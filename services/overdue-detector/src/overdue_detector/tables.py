@@ -1,13 +1,13 @@
 """The overdue-detector's own tables.
 
-Ledger dates are stored as day numbers (``date.toordinal()``): ageing is date
+Ledger dates are stored as day numbers (``date.toordinal()``): aging is date
 arithmetic (due date + grace, DPD), and integer arithmetic is the one form of it
 that SQLite and PostgreSQL evaluate identically in set-based SQL.
 """
 
 from datetime import date
 
-from sqlalchemy import BigInteger, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Integer, LargeBinary, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -89,6 +89,8 @@ delinquency_state = Table(
     Column("balance_minor", BigInteger, nullable=False),
     Column("charged_off", Boolean, nullable=False),
     Column("episode_open", Boolean, nullable=False),
+    # A payment valued that day ended the episode before the days up to it were aged.
+    Column("cured_on_day", Integer, nullable=True),
 )
 
 # One row per business day aged: a replayed BusinessDayClosed finds its row and does nothing.
@@ -101,10 +103,23 @@ aged_days = Table(
 )
 
 # Business days closed but not aged yet: each waits until every posting that was on
-# the log when its close was handled has been applied (log_ends: {"topic:partition": offset}).
+# the log just after its close was recorded has been applied (log_ends:
+# {"topic:partition": offset}, NULL until read from the broker).
 closed_days = Table(
     "closed_days", metadata,
     Column("business_day", Integer, primary_key=True),
-    Column("log_ends", Text, nullable=False),
+    Column("log_ends", Text, nullable=True),
     Column("closed_at", DateTime(timezone=True), nullable=False),
+)
+
+# Postings whose account is not opened yet, as received (held.py).
+held_postings = Table(
+    "held_postings", metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("event_id", String(200), nullable=False),
+    Column("ce_type", String(200), nullable=False),
+    Column("account_id", String(64), nullable=False, index=True),
+    Column("applies_on_day", Integer, nullable=True),
+    Column("payload", LargeBinary, nullable=False),
+    Column("held_at", DateTime(timezone=True), nullable=False),
 )

@@ -28,13 +28,16 @@ from collections_core.money import Money
 from collections_core.storage import inbox
 from collections_core.wire import date_to_proto
 from overdue_detector.api import router
-from overdue_detector.handlers import DELINQUENCY, TOPICS
+from collections_core.auth import mint_token
+from overdue_detector.delinquency_events import DELINQUENCY
+from overdue_detector.handlers import TOPICS
 from overdue_detector.main import build_runtime
 from overdue_detector.settings import DetectorSettings
 from overdue_detector.tables import closed_days
 from support import encode, produce
 
 DECODER = EventCodec(TypeRegistry.of_contracts(), "/test")
+SECRET = "detector-tests-secret-of-32-bytes-or-more"
 DLQ = "overdue-detector.dlq.v1"
 
 
@@ -121,9 +124,11 @@ class Detector:
             return [(dict(r.headers)["dlq-code"].decode(), r) for r in found]
         return [(e.type.rsplit(".", 1)[1], e.message) for e in (DECODER.decode(r.headers, r.value) for r in found)]
 
-    def http(self) -> httpx.AsyncClient:
+    def http(self, role: str | None = "operations") -> httpx.AsyncClient:
+        """A client of the detector's API holding a token with `role` (None: no token)."""
         app = self.runtime.app("overdue-detector", routers=[router])
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://detector")
+        headers = {"Authorization": f"Bearer {mint_token(SECRET, 'tester', [role])}"} if role else {}
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://detector", headers=headers)
 
 
 @pytest.fixture
@@ -134,7 +139,7 @@ async def detector(kafka, database_url):
         await create_topic(kafka.bootstrap, name, 1 if "business-days" in name else 3)
     settings = DetectorSettings(
         database_url=database_url, kafka_bootstrap_servers=kafka.bootstrap, consumer_group=f"detector-{run}",
-        relay_poll_interval_seconds=0.1, consumer_batch_size=50, retry_backoff_max_seconds=1)
+        relay_poll_interval_seconds=0.1, consumer_batch_size=50, retry_backoff_max_seconds=1, auth_jwt_secret=SECRET)
     await _visible(kafka.bootstrap, topics.values())
     # An earlier test may have pointed structlog at a capture stream that is closed by now.
     configure_logging(settings.service_name, settings.log_level, settings.log_json)

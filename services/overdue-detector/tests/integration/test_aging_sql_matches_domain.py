@@ -1,5 +1,5 @@
-"""The set-based SQL ageing gives exactly what domain.assess() gives, on a
-generated portfolio, on SQLite and PostgreSQL."""
+"""The set-based SQL aging gives exactly what domain.assess() gives, on a
+generated portfolio, under each payment rule, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from overdue_detector.domain import (
     AccountStatus,
     DelinquencyPolicy,
     Payment,
+    PaymentRule,
     Statement,
     StatusChange,
     assess,
@@ -97,8 +98,9 @@ def _stored_ids(ledger: AccountLedger) -> AccountLedger:
                   s.statement_balance, s.currency) for s in ledger.statements), ledger.payments, ledger.status_changes)
 
 
-async def test_sql_ageing_equals_domain_assess(database_url):
-    policy = DelinquencyPolicy(grace_days=3, due_soon_days=3)
+@pytest.mark.parametrize("rule", list(PaymentRule), ids=[rule.value for rule in PaymentRule])
+async def test_sql_aging_equals_domain_assess(database_url, rule):
+    policy = DelinquencyPolicy(grace_days=3, due_soon_days=3, payment_rule=rule)
     ledgers = [_stored_ids(ledger) for ledger in portfolio(seed=20261128, size=400)]
     database = Database(database_url)
     try:
@@ -112,7 +114,7 @@ async def test_sql_ageing_equals_domain_assess(database_url):
                 by_sql = {a.account_id: a for a in await aging.age_accounts(connection, as_of, policy, everyone=True)}
                 # The daily path reads only candidates: it must find every delinquent account, unchanged,
                 # and record each as its state (rolled back with the connection, so days stay independent).
-                daily = await aging.age_and_record(connection, as_of, policy)
+                daily = [a async for chunk in aging.age_and_record(connection, as_of, policy, chunk=50) for a in chunk]
                 recorded = (await connection.execute(select(delinquency_state))).all()
             assert daily == [a for a in by_sql.values() if a.past_due > 0], as_of
             assert {(r.account_id, r.as_of_day, r.dpd, r.bucket, r.past_due_minor, r.oldest_due_day,
@@ -120,12 +122,14 @@ async def test_sql_ageing_equals_domain_assess(database_url):
                 (a.account_id, day_number(as_of), a.dpd, a.bucket.value, a.past_due,
                  day_number(a.oldest_due_date), a.charged_off_on is not None, a.charged_off_on is None)
                 for a in daily}, as_of
+            # Aged weekly here: reminders cover every window opened since the last aged day.
+            reminded_until = as_of - timedelta(days=7)
             async with database.engine.connect() as connection:
-                soon_sql = await aging.due_soon(connection, as_of, policy)
+                soon_sql = await aging.due_soon(connection, as_of, policy, reminded_until)
             assert set(by_sql) == {ledger.account_id for ledger in ledgers}
             expected_soon = []
             for ledger in ledgers:
-                want = assess(ledger, as_of, policy)
+                want = assess(ledger, as_of, policy, reminded_until)
                 got = by_sql[ledger.account_id]
                 assert (got.dpd, got.bucket, got.past_due, got.cycles_past_due, got.oldest_due_date, got.balance,
                         got.credit_available, got.charged_off_on) == (

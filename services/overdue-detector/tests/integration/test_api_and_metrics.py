@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 from prometheus_client import REGISTRY
+from sqlalchemy import text
 
 pytestmark = pytest.mark.integration
 
@@ -25,9 +26,6 @@ async def test_account_portfolio_and_aging_runs(detector):
     await detector.pay(current, f"P-{current}", MINIMUM, date(2026, 10, 24))
     await detector.settle()
     async with detector.http() as client:
-        response = await client.post("/v1/aging-runs", json={"business_date": "2026-10-29"})
-        assert response.status_code == 409 and response.headers["content-type"] == "application/problem+json"
-
         emitted_before = sample("detector_events_emitted_total", type="collections.v1.DelinquencyUpdated")
         runs_before = sample("detector_aging_run_duration_seconds_count")
         await detector.close(date(2026, 10, 29))
@@ -61,10 +59,32 @@ async def test_account_portfolio_and_aging_runs(detector):
 
         # Re-running an aged day is idempotent: nothing new is emitted.
         rerun = await client.post("/v1/aging-runs", json={"business_date": "2026-10-29"})
-        assert rerun.status_code == 200 and rerun.json()["events_emitted"] == 0 and rerun.json()["aged"]
-        assert (await client.post("/v1/aging-runs", json={"business_date": "2026-10-30"})).status_code == 409
+        assert rerun.status_code == 200 and rerun.json()["aged"] and rerun.json()["events_emitted"] == 2
         assert (await client.post("/v1/aging-runs", json={"business_date": "2026-10-28"})).status_code == 409
         malformed = await client.post("/v1/aging-runs", json={"business_date": "29/10/2026"})
         assert malformed.status_code == 422 and malformed.headers["content-type"] == "application/problem+json"
     events = await detector.events(late)
     assert [kind for kind, _ in events] == ["AccountBecameDelinquent", "DelinquencyUpdated"]
+
+
+async def test_the_api_needs_a_token_and_aging_runs_need_operations(detector):
+    account = detector.account()
+    await detector.open(account)
+    await detector.settle()
+    async with detector.http(role=None) as anonymous:
+        for response in (await anonymous.get(f"/v1/accounts/{account}"), await anonymous.get("/v1/portfolio"),
+                         await anonymous.post("/v1/aging-runs", json={"business_date": "2026-10-29"})):
+            assert response.status_code == 401 and response.headers["www-authenticate"].startswith("Bearer")
+            assert response.headers["content-type"] == "application/problem+json"
+    for role in ("agent", "supervisor", "compliance", "operations"):
+        async with detector.http(role=role) as client:
+            assert (await client.get(f"/v1/accounts/{account}")).status_code == 200, role
+            assert (await client.get("/v1/portfolio")).status_code == 200, role
+    async with detector.http(role="agent") as agent:
+        refused = await agent.post("/v1/aging-runs", json={"business_date": "2026-10-29"})
+        assert refused.status_code == 403 and refused.json()["status"] == 403
+    async with detector.http(role="collections-analyst") as stranger:
+        assert (await stranger.get("/v1/portfolio")).status_code == 403
+    async with detector.runtime.database.engine.connect() as connection:
+        assert (await connection.execute(text("SELECT COUNT(*) FROM closed_days"))).scalar() == 0, \
+            "a refused aging run queued nothing"

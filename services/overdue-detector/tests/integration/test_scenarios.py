@@ -72,6 +72,21 @@ async def test_partial_payment_leaves_the_rest_past_due(detector):
     assert states(events) == [(date(2026, 10, 29), 4, 2, 30_000, 1)]  # bucket 2 = BUCKET_M1
 
 
+async def test_money_beyond_january_does_not_pay_february(detector):
+    """The card rule: an overpayment was netted into the next statement by core banking,
+    so it does not pay that statement's minimum again."""
+    account = detector.account()
+    await detector.open(account)
+    await _statement(detector, account, 0)
+    await detector.pay(account, f"P-{account}", 1_000_000, date(2026, 10, 20))
+    await _statement(detector, account, 1, minimum=15_000)
+    await detector.settle()
+    await detector.close(date(2026, 11, 28))  # November's minimum, due 24 Nov, never paid
+    events = await detector.events(account)
+    assert kinds(events) == ["AccountBecameDelinquent", "DelinquencyUpdated"]
+    assert states(events) == [(date(2026, 11, 28), 4, 2, 15_000, 1)]
+
+
 async def test_three_missed_cycles_roll_m1_m2_m3(detector):
     account = detector.account()
     await detector.open(account)
@@ -199,21 +214,25 @@ async def test_leap_day_counts(detector):
     assert states(events) == [(date(2028, 3, 1), 4, 2, MINIMUM, 1)]  # 4 days: 2028 has a 29 February
 
 
-async def test_unknown_account_and_currency_mismatch_go_to_the_dlq(detector):
-    account, stranger = detector.account(), detector.account("NOBODY")
+async def test_currency_mismatch_goes_to_the_dlq_also_when_held_for_its_account(detector):
+    account, late = detector.account(), detector.account("LATE")
     await detector.open(account)
     await detector.settle()
-    await detector.pay(stranger, f"P-{stranger}", 10_000, date(2026, 10, 2))
+    await detector.pay(late, f"P-{late}", 10_000, date(2026, 10, 2))  # held: its account is not open yet
     await detector.pay(account, f"P-{account}", 10_000, date(2026, 10, 2), currency="USD")
     await detector.settle()
-    unknown = await detector.events(stranger, topic="overdue-detector.dlq.v1")
+    assert await detector.events(late, topic="overdue-detector.dlq.v1") == []
+    await detector.open(late, currency="USD")  # the held CNY payment cannot belong to it
+    await detector.settle()
+    held = await detector.events(late, topic="overdue-detector.dlq.v1")
     mismatch = await detector.events(account, topic="overdue-detector.dlq.v1")
-    assert [code for code, _ in unknown] == ["rejected"] and [code for code, _ in mismatch] == ["rejected"]
-    assert f"unknown account {stranger}" in dict(unknown[0][1].headers)["dlq-reason"].decode()
+    assert [code for code, _ in held] == ["rejected"] and [code for code, _ in mismatch] == ["rejected"]
+    assert "amount is in CNY" in dict(held[0][1].headers)["dlq-reason"].decode()
     assert "USD" in dict(mismatch[0][1].headers)["dlq-reason"].decode()
     async with detector.runtime.database.engine.connect() as connection:
         assert (await connection.execute(text("SELECT COUNT(*) FROM ledger_payments"))).scalar() == 0
-    assert await detector.events(account) == [] and await detector.events(stranger) == []
+        assert (await connection.execute(text("SELECT COUNT(*) FROM held_postings"))).scalar() == 0
+    assert await detector.events(account) == [] and await detector.events(late) == []
 
 
 async def test_charged_off_account_leaves_collections_without_a_cure(detector):

@@ -1,4 +1,4 @@
-"""close_business_day / restate_business_day: which decisions two snapshots produce."""
+"""close_business_day / restate_business_day: what collections is told about an account."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from overdue_detector.domain import (
     BecameDelinquent,
     Cured,
     DelinquencyUpdated,
-    PaymentDueSoon,
+    Episode,
     SnapshotMismatch,
     assess,
     close_business_day,
@@ -23,8 +23,10 @@ UNPAID = ledger(S1, S2, S3)
 
 def _close(book: AccountLedger, previous: str | None, current: str):
     before = assess(book, day(previous)) if previous else None
+    episode = Episode(open=before is not None and before.delinquent and not before.charged_off)
     after = assess(book, day(current))
-    return after, close_business_day(before, after)
+    decisions, _ = close_business_day(episode, after)
+    return after, decisions
 
 
 # (case, ledger, previous close, current close, expected decision kinds)
@@ -39,8 +41,7 @@ CLOSES = [
      [Cured]),
     ("payment clears only the oldest: no cure", ledger(S1, S2, S3, pay("P1", 20_000, "2025-03-29")), "2025-03-28",
      "2025-03-29", [DelinquencyUpdated]),
-    ("due soon", ledger(S1), "2025-01-21", "2025-01-22", [PaymentDueSoon]),
-    ("delinquent and next cycle due soon", UNPAID, "2025-02-21", "2025-02-22", [DelinquencyUpdated, PaymentDueSoon]),
+    ("delinquent and next cycle due soon", UNPAID, "2025-02-21", "2025-02-22", [DelinquencyUpdated]),
     ("charged off: handed to recoveries", UNPAID.change_status(AccountStatus.CHARGED_OFF, day("2025-03-01")),
      "2025-02-28", "2025-03-01", []),
     ("charged off and paid in full is still no cure",
@@ -65,11 +66,26 @@ def test_cure_carries_the_snapshot_that_ended_the_episode():
     assert snapshot.past_due_amount == 0
 
 
-def test_due_soon_decision_names_the_cycle_and_amount():
-    snapshot, decisions = _close(ledger(S1, pay("P1", 2_500, "2025-01-10")), "2025-01-21", "2025-01-22")
+# The detector lags: a payment valued on 2025-02-12 cured the episode when it was applied,
+# before the days closed earlier were aged. (case, episode, as_of, kinds, episode after)
+LAGGING = [
+    ("a day before the cure tells nothing more", Episode(False, day("2025-02-12")), "2025-02-11", [],
+     Episode(False, day("2025-02-12"))),
+    ("the cure's own day: current, nothing to say", Episode(False, day("2025-02-12")), "2025-02-12", [],
+     Episode(False)),
+    ("no cure pending: a new episode", Episode(False), "2025-02-11", [BecameDelinquent, DelinquencyUpdated],
+     Episode(True)),
+]
 
-    assert decisions == (PaymentDueSoon(snapshot),)
-    assert [(c.statement_id, c.amount) for c in snapshot.due_soon] == [("S1", 7_500)]
+
+@pytest.mark.parametrize(("case", "episode", "as_of", "kinds", "after"), LAGGING, ids=[row[0] for row in LAGGING])
+def test_days_closed_before_a_cure_stay_in_its_episode(case, episode, as_of, kinds, after):
+    book = ledger(S1, pay("P1", 10_000, "2025-02-12"))
+
+    decisions, episode_after = close_business_day(episode, assess(book, day(as_of)))
+
+    assert [type(d) for d in decisions] == kinds
+    assert episode_after == after
 
 
 def test_closed_account_keeps_being_reported_but_not_reminded():
@@ -124,10 +140,8 @@ def test_backdated_correction_restates_the_new_dpd():
 
 
 MISMATCHES = [
-    ("different accounts", lambda: close_business_day(
-        assess(AccountLedger("acc-2", "CNY"), day("2025-01-01")), assess(UNPAID, day("2025-01-02")))),
-    ("previous not before current", lambda: close_business_day(
-        assess(UNPAID, day("2025-02-02")), assess(UNPAID, day("2025-02-02")))),
+    ("restating different accounts", lambda: restate_business_day(
+        assess(AccountLedger("acc-2", "CNY"), day("2025-01-01")), assess(UNPAID, day("2025-01-01")))),
     ("restating another day", lambda: restate_business_day(
         assess(UNPAID, day("2025-02-01")), assess(UNPAID, day("2025-02-02")))),
 ]

@@ -1,4 +1,4 @@
-"""Properties of ageing that must hold for any ledger, checked with Hypothesis."""
+"""Properties of aging that must hold for any ledger, checked with Hypothesis."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from overdue_detector.domain import (
     AccountLedger,
     Bucket,
     Cured,
+    Episode,
     Payment,
     Statement,
     assess,
@@ -70,16 +71,22 @@ def ledgers(draw) -> AccountLedger:
 
 
 def oldest_first_by_hand(book: AccountLedger, on: date) -> dict[str, int]:
-    """Reference model: hand each payment, one at a time, to the oldest minimum still unpaid."""
-    unpaid = {s.statement_id: s.minimum_due for s in book.statements if s.cycle_date <= on}
-    for payment in book.payments:
-        if payment.reversed or payment.value_date > on:
-            continue
-        left = payment.amount
-        for statement_id in unpaid:  # dicts keep the ledger's waterfall order
-            paid = min(left, unpaid[statement_id])
-            unpaid[statement_id] -= paid
-            left -= paid
+    """Reference model of the card rule: day by day, hand each payment valued that day to
+    the oldest minimum still unpaid among the statements issued by then."""
+    unpaid: dict[str, int] = {}
+    for offset in range((on - BASE).days + 60):
+        today = BASE - timedelta(days=30) + timedelta(days=offset)
+        if today > on:
+            break
+        unpaid |= {s.statement_id: s.minimum_due for s in book.statements if s.cycle_date == today}
+        for payment in book.payments:
+            if payment.reversed or payment.value_date != today:
+                continue
+            left = payment.amount
+            for statement_id in unpaid:  # statements were issued in this order
+                paid = min(left, unpaid[statement_id])
+                unpaid[statement_id] -= paid
+                left -= paid
     return unpaid
 
 
@@ -141,9 +148,11 @@ def test_delinquent_iff_past_due_amount_is_not_zero(book, on):
 def test_cured_exactly_when_the_past_due_amount_reaches_zero(book, on):
     previous, current = assess(book, on), assess(book, on + timedelta(days=1))
 
-    cured = any(isinstance(d, Cured) for d in close_business_day(previous, current))
+    decisions, _ = close_business_day(Episode(open=previous.delinquent and not previous.charged_off), current)
+    cured = any(isinstance(d, Cured) for d in decisions)
 
-    assert cured == (previous.past_due_amount > 0 and current.past_due_amount == 0)
+    assert cured == (previous.past_due_amount > 0 and not previous.charged_off and current.past_due_amount == 0
+                     and not current.charged_off)
 
 
 @properties

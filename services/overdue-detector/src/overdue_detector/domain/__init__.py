@@ -8,6 +8,7 @@ from overdue_detector.domain.decisions import (
     Cured,
     Decision,
     DelinquencyUpdated,
+    Episode,
     PaymentDueSoon,
     close_business_day,
     restate_business_day,
@@ -25,7 +26,7 @@ from overdue_detector.domain.errors import (
     UnknownPayment,
 )
 from overdue_detector.domain.ledger import AccountLedger, AccountStatus, Payment, Statement, StatusChange
-from overdue_detector.domain.policy import DEFAULT_POLICY, Bucket, DelinquencyPolicy
+from overdue_detector.domain.policy import DEFAULT_POLICY, Bucket, DelinquencyPolicy, PaymentRule
 
 __all__ = [
     "DEFAULT_POLICY",
@@ -42,11 +43,13 @@ __all__ = [
     "DelinquencySnapshot",
     "DelinquencyUpdated",
     "DomainError",
+    "Episode",
     "InvalidAccount",
     "InvalidPayment",
     "InvalidPolicy",
     "InvalidStatement",
     "Payment",
+    "PaymentRule",
     "PaymentDueSoon",
     "SnapshotMismatch",
     "Statement",

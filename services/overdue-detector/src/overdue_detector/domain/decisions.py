@@ -1,12 +1,17 @@
-"""What to tell collections: decisions from comparing two snapshots of one account.
+"""What to tell collections about one account.
 
 Two moments produce decisions:
 
-- close_business_day(previous, current): at each business day close, `previous`
-  being the snapshot reported for the prior close. A delinquent account is
-  reported every day (DelinquencyUpdated); the first delinquent day of an
-  episode is announced first (BecameDelinquent); the day the past-due amount
-  reaches zero the episode ends (Cured).
+- close_business_day(episode, current): a business day is aged. `episode` is
+  what collections was told so far; `current` the account's state that day (a
+  DelinquencySnapshot, or the same facts computed in SQL for the whole
+  portfolio). A delinquent account is reported every day (DelinquencyUpdated);
+  the first delinquent day of an episode is announced first (BecameDelinquent);
+  the day the past-due amount reaches zero the episode ends (Cured). When the
+  detector lags, a payment can cure an episode (at once, when it is applied)
+  before the days closed earlier are aged: those days belong to the episode the
+  cure ended, so they tell nothing more, and the story stays one episode in
+  business-date order.
 - restate_business_day(reported, restated): a backdated payment or a reversal
   changed a day already aged. Decisions are corrections for that same day:
   an updated state (correction=True), a cure, or, when a reversal undoes a
@@ -21,6 +26,8 @@ service maps decisions onto events and adds what the domain does not know
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
+from typing import Protocol
 
 from overdue_detector.domain.delinquency import DelinquencySnapshot
 from overdue_detector.domain.errors import SnapshotMismatch
@@ -58,26 +65,42 @@ class PaymentDueSoon:
 Decision = BecameDelinquent | DelinquencyUpdated | Cured | PaymentDueSoon
 
 
-def close_business_day(previous: DelinquencySnapshot | None, current: DelinquencySnapshot) -> tuple[Decision, ...]:
-    """Decisions at the close of `current.as_of`; `previous` is None for an account never reported."""
-    if previous is not None:
-        _same_account(previous, current)
-        if previous.as_of >= current.as_of:
-            raise SnapshotMismatch(
-                f"account {current.account_id}: previous close {previous.as_of} is not before {current.as_of}"
-            )
+class DayState(Protocol):
+    """What close_business_day reads of an account's state on a business day."""
+
+    @property
+    def as_of(self) -> date: ...
+
+    @property
+    def delinquent(self) -> bool: ...
+
+    @property
+    def charged_off(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Episode:
+    """What collections was told of an account: whether its delinquency episode is open,
+    and, when a payment ended it before the days up to its value date were aged, that date."""
+
+    open: bool = False
+    cured_on: date | None = None
+
+
+def close_business_day(episode: Episode, current: DayState) -> tuple[tuple[Decision, ...], Episode]:
+    """Decisions when `current.as_of` is aged, and the episode after them."""
     if current.charged_off:
-        return ()
-    decisions: list[Decision] = []
+        return (), episode
+    cured_later = episode.cured_on is not None and current.as_of < episode.cured_on
+    after = Episode(open=False, cured_on=episode.cured_on if cured_later else None)
     if current.delinquent:
-        if not _in_episode(previous):
-            decisions.append(BecameDelinquent(current))
-        decisions.append(DelinquencyUpdated(current))
-    elif _in_episode(previous):
-        decisions.append(Cured(current))
-    if current.due_soon:
-        decisions.append(PaymentDueSoon(current))
-    return tuple(decisions)
+        if cured_later:
+            return (), after
+        opening = () if episode.open else (BecameDelinquent(current),)
+        return (*opening, DelinquencyUpdated(current)), Episode(open=True)
+    if episode.open:
+        return (Cured(current),), after
+    return (), after
 
 
 def restate_business_day(reported: DelinquencySnapshot, restated: DelinquencySnapshot) -> tuple[Decision, ...]:

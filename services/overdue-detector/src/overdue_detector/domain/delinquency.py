@@ -1,25 +1,41 @@
-"""Ageing: the delinquency state of an account as of one business date.
+"""Aging: the delinquency state of an account as of one business date.
 
-Waterfall (independent of the order payments arrived in). With the cycles
-issued by day D (cycle_date <= D) in waterfall order (due date, then id):
+Which minimums a payment pays (policy.payment_rule). Statements are taken
+oldest first, in the order they were issued (cycle date, then due date, then
+id); only statements issued by day D (cycle_date <= D) and non-reversed
+payments valued by D (value_date <= D) count on D.
 
-    C_i          = minimum_due of cycles 0..i
-    P(D)         = non-reversed payments with value_date <= D
-    remaining_i  = clamp(C_i - P(D), 0, minimum_due_i)
+- Issued statements (the card rule, default): payments, in value-date order,
+  each pay the oldest unpaid minimums among the statements issued on or before
+  their value date. Money beyond those minimums pays no later statement's
+  minimum: core banking already netted it into that statement's balance and
+  minimum, so counting it again would hide a real delinquency (pay 10,000 in
+  January, never pay February's 150 minimum: February is past due). A payment
+  made before any statement pays nothing. Taking payments in value-date order
+  gives each minimum the most money that could lawfully reach it, so the result
+  does not depend on the order payments arrived in.
+- Paid ahead (an explicit portfolio option): all money paid by D is one pool
+  that pays the minimums oldest first, so an overpayment is credit toward later
+  minimums and a payment made before any statement counts once one is issued.
 
-so money pays the oldest unpaid minimum first, an overpayment is credit
-towards later minimums, and a payment made before any statement counts as
-soon as one is issued. Cycle i is past due on D when remaining_i > 0 and
-D > due_date_i + grace_days. DPD counts from the due date of the oldest
-past-due cycle (so the first delinquent day already shows grace_days + 1).
+Cycle i is past due on D when its minimum is not fully paid and
+D > due_date_i + grace_days. DPD counts from the earliest due date among the
+past-due cycles (so the first delinquent day already shows grace_days + 1).
+credit_available is the money paid by D that no minimum took.
+
+Reminders: a cycle is due soon on D when its unpaid minimum entered the
+reminder window (due_date - due_soon_days) after the last aged day and on or
+before D, and D is not after its due date. Aging every day, that is the day
+exactly due_soon_days before the due date; after a skipped close it is the
+next aged day, so no reminder is lost and none is sent twice.
 
 Account status:
 - open, blocked: age normally and get PaymentDueSoon. Blocking stops spending,
   not the obligation to pay, and a reminder is exactly what a blocked card needs.
-- closed: keeps ageing while any minimum is unpaid (closing the card does not
+- closed: keeps aging while any minimum is unpaid (closing the card does not
   cancel the debt) but gets no PaymentDueSoon: reminding to pay a card that
   can no longer be used is the recovery team's call, not an automatic nudge.
-- charged_off: ageing stops. The snapshot is the account's state on the day
+- charged_off: aging stops. The snapshot is the account's state on the day
   the charge-off took effect (DPD, bucket, amounts frozen there) with
   charged_off_on set. After charge-off the debt is a written-off asset worked
   by recoveries; a DPD that kept climbing would report a figure nobody
@@ -33,8 +49,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from overdue_detector.domain.ledger import AccountLedger, AccountStatus, Statement
-from overdue_detector.domain.policy import DEFAULT_POLICY, Bucket, DelinquencyPolicy
+from overdue_detector.domain.ledger import AccountLedger, AccountStatus, Payment, Statement
+from overdue_detector.domain.policy import DEFAULT_POLICY, Bucket, DelinquencyPolicy, PaymentRule
 
 _REMINDED = frozenset({AccountStatus.OPEN, AccountStatus.BLOCKED})
 
@@ -57,9 +73,9 @@ class DelinquencySnapshot:
     as_of: date
     dpd: int
     bucket: Bucket
-    past_due: tuple[CycleDue, ...]  # oldest first
+    past_due: tuple[CycleDue, ...]  # in the order the statements were issued
     balance: int  # negative is a credit balance
-    credit_available: int  # paid beyond every minimum issued so far
+    credit_available: int  # paid by as_of and taken by no minimum
     due_soon: tuple[CycleDue, ...] = ()
     charged_off_on: date | None = None
 
@@ -81,36 +97,38 @@ class DelinquencySnapshot:
 
     @property
     def oldest_due_date(self) -> date | None:
-        return self.past_due[0].due_date if self.past_due else None
+        return min(cycle.due_date for cycle in self.past_due) if self.past_due else None
 
     @property
     def due_soon_amount(self) -> int:
         return sum(cycle.amount for cycle in self.due_soon)
 
 
-def assess(ledger: AccountLedger, as_of: date, policy: DelinquencyPolicy = DEFAULT_POLICY) -> DelinquencySnapshot:
-    """Age `ledger` as of business date `as_of` (see the module docstring for the rules)."""
+def assess(ledger: AccountLedger, as_of: date, policy: DelinquencyPolicy = DEFAULT_POLICY,
+           reminded_until: date | None = None) -> DelinquencySnapshot:
+    """Age `ledger` as of business date `as_of` (see the module docstring for the rules);
+    `reminded_until` is the last aged day before it (default: the day before)."""
     charged_off_on = ledger.charged_off_on(as_of)
     day = as_of if charged_off_on is None else charged_off_on
     issued = [s for s in ledger.statements if s.cycle_date <= day]
-    paid = sum(p.amount for p in ledger.payments if not p.reversed and p.value_date <= day)
+    counted = [p for p in ledger.payments if not p.reversed and p.value_date <= day]
+    unpaid = _unpaid_minimums(issued, counted, policy.payment_rule)
     grace = timedelta(days=policy.grace_days)
+    window_opened_after = reminded_until if reminded_until is not None else as_of - timedelta(days=1)
 
-    owed = 0
     past_due: list[CycleDue] = []
     due_soon: list[CycleDue] = []
-    for statement in issued:
-        owed += statement.minimum_due
-        remaining = min(max(owed - paid, 0), statement.minimum_due)
+    for statement, remaining in zip(issued, unpaid):
         if remaining == 0:
             continue
         cycle = CycleDue(statement.statement_id, statement.due_date, remaining)
         if day > statement.due_date + grace:
             past_due.append(cycle)
-        elif (statement.due_date - day).days == policy.due_soon_days:
+        elif window_opened_after < statement.due_date - timedelta(days=policy.due_soon_days) <= day <= statement.due_date:
             due_soon.append(cycle)
 
-    dpd = (day - past_due[0].due_date).days if past_due else 0
+    dpd = (day - min(c.due_date for c in past_due)).days if past_due else 0
+    paid = sum(p.amount for p in counted)
     return DelinquencySnapshot(
         account_id=ledger.account_id,
         currency=ledger.currency,
@@ -119,10 +137,28 @@ def assess(ledger: AccountLedger, as_of: date, policy: DelinquencyPolicy = DEFAU
         bucket=Bucket.for_dpd(dpd, policy),
         past_due=tuple(past_due),
         balance=_balance(ledger, issued, day),
-        credit_available=max(0, paid - owed),
+        credit_available=paid - (sum(s.minimum_due for s in issued) - sum(unpaid)),
         due_soon=tuple(due_soon) if ledger.status_on(as_of) in _REMINDED else (),
         charged_off_on=charged_off_on,
     )
+
+
+def _unpaid_minimums(issued: list[Statement], counted: list[Payment], rule: PaymentRule) -> list[int]:
+    """What is left of each issued statement's minimum (same order) after the payments."""
+    unpaid = [s.minimum_due for s in issued]
+    if rule is PaymentRule.PAID_AHEAD:
+        pools = [(sum(p.amount for p in counted), len(issued))]
+    else:
+        pools = [(p.amount, sum(1 for s in issued if s.cycle_date <= p.value_date))
+                 for p in sorted(counted, key=lambda p: (p.value_date, p.payment_id))]
+    for amount, reach in pools:
+        for i in range(reach):
+            if amount == 0:
+                break
+            taken = min(amount, unpaid[i])
+            unpaid[i] -= taken
+            amount -= taken
+    return unpaid
 
 
 def _balance(ledger: AccountLedger, issued: list[Statement], day: date) -> int:

@@ -1,6 +1,6 @@
 """An account's ledger as the overdue detector sees it: statements, payments, status history.
 
-The ledger records validated facts and interprets nothing (ageing lives in
+The ledger records validated facts and interprets nothing (aging lives in
 delinquency.py). Money is always an int of minor units in the account's currency.
 
 Recording is idempotent: re-delivering a statement or payment already on the
@@ -9,9 +9,9 @@ re-delivered after its reversal stays reversed. A *different* fact under an id
 already used is rejected (ConflictingDuplicate): keeping either version
 silently would hide an upstream bug.
 
-Statements are kept in waterfall order (due date, then statement id) and
-payments by id, so the same facts give an equal ledger whatever order they
-arrived in.
+Statements are kept in the order they were issued (cycle date, then due date,
+then statement id), the order payments pay them in, and payments by id, so the
+same facts give an equal ledger whatever order they arrived in.
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ def _merge_statements(statements: Iterable[Statement]) -> tuple[Statement, ...]:
             raise ConflictingDuplicate(
                 f"statement {statement.statement_id} already recorded as {seen}, now received as {statement}"
             )
-    return tuple(sorted(by_id.values(), key=lambda s: (s.due_date, s.statement_id)))
+    return tuple(sorted(by_id.values(), key=lambda s: (s.cycle_date, s.due_date, s.statement_id)))
 
 
 def _merge_payments(payments: Iterable[Payment]) -> tuple[Payment, ...]:

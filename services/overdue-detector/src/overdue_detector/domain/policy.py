@@ -1,7 +1,8 @@
-"""The bank's delinquency policy: grace period, reminder lead time and the DPD buckets.
+"""The bank's delinquency policy: grace period, reminder lead time, the DPD buckets
+and which minimums a payment counts toward.
 
-Every number the detector uses lives here so credit policy can change them
-without touching the ageing rules.
+Every number and choice the detector uses lives here so credit policy can change
+them without touching the aging rules.
 """
 
 from __future__ import annotations
@@ -14,16 +15,32 @@ from overdue_detector.domain.errors import InvalidPolicy
 _BUCKETS_BELOW_TOP = 7  # M0..M6 have an upper DPD bound; M7+ is open-ended
 
 
+class PaymentRule(Enum):
+    """Which statements' minimums a payment counts toward (delinquency.py has the rules).
+
+    ISSUED_STATEMENTS (the card rule, default): only statements issued on or before the
+    payment's value date; money beyond their minimums pays no later minimum, because
+    core banking already netted it into the later statement's balance and minimum.
+    PAID_AHEAD: money beyond the minimums is credit that pays later minimums too, for
+    portfolios (e.g. instalment products) whose later minimums are not netted.
+    """
+
+    ISSUED_STATEMENTS = "issued-statements"
+    PAID_AHEAD = "paid-ahead"
+
+
 @dataclass(frozen=True, slots=True)
 class DelinquencyPolicy:
     """grace_days: days after the due date a minimum may stay unpaid before it is past due.
     due_soon_days: a PaymentDueSoon reminder goes out this many days before the due date.
     bucket_upper_bounds: inclusive upper DPD of M0, M1, ..., M6; anything above is M7+.
+    payment_rule: which minimums a payment counts toward (PaymentRule).
     """
 
     grace_days: int = 3
     due_soon_days: int = 3
     bucket_upper_bounds: tuple[int, ...] = (0, 30, 60, 90, 120, 150, 180)
+    payment_rule: PaymentRule = PaymentRule.ISSUED_STATEMENTS
 
     def __post_init__(self) -> None:
         for name in ("grace_days", "due_soon_days"):
@@ -37,6 +54,8 @@ class DelinquencyPolicy:
             raise InvalidPolicy(f"M0 means current: its upper bound must be 0, got {bounds[0]}")
         if any(lower >= upper for lower, upper in zip(bounds, bounds[1:])):
             raise InvalidPolicy(f"bucket_upper_bounds must be strictly increasing, got {bounds!r}")
+        if not isinstance(self.payment_rule, PaymentRule):
+            raise InvalidPolicy(f"payment_rule must be a PaymentRule, got {self.payment_rule!r}")
 
 
 DEFAULT_POLICY = DelinquencyPolicy()

@@ -1,4 +1,4 @@
-"""Per-account positions, so the daily ageing reads only the accounts that can be
+"""Per-account positions, so the daily aging reads only the accounts that can be
 delinquent (positions.py), and a due-date index for the due-soon reminders."""
 
 import sqlalchemy as sa

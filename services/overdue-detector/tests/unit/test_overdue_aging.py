@@ -12,6 +12,7 @@ from overdue_detector.domain import (
     Bucket,
     CycleDue,
     DelinquencyPolicy,
+    PaymentRule,
     assess,
 )
 
@@ -89,8 +90,39 @@ def test_oldest_first_waterfall_names_the_cycles_left_unpaid():
     )
 
 
-# Overpayment credit and payments before any statement: (case, facts, as_of, dpd, past_due, credit)
-CREDIT = [
+# The card rule (default): a payment pays the minimums of statements issued by its value
+# date; money beyond them is credit that pays no later minimum. (case, facts, as_of, dpd, past_due, credit)
+CARD_RULE = [
+    ("overpayment leaves credit", [S1, pay("P1", 25_000, "2025-01-20")], "2025-01-20", 0, 0, 15_000),
+    ("credit does not pay the next minimum", [S1, S2, pay("P1", 25_000, "2025-01-20")], "2025-03-01", 4, 10_000,
+     15_000),
+    ("paid 10,000 in January, February never paid", [S1, S2, S3, pay("P1", 1_000_000, "2025-01-20")], "2025-03-29",
+     32, 20_000, 990_000),
+    ("payment before any statement pays nothing", [pay("P0", 10_000, "2024-12-20")], "2024-12-31", 0, 0, 10_000),
+    ("early payment does not cover the first statement", [pay("P0", 10_000, "2024-12-20"), S1], "2025-01-29", 4,
+     10_000, 10_000),
+    ("paid on the cycle date counts", [stmt("S1", "2025-01-05", "2025-01-25", 10_000), pay("P1", 10_000, "2025-01-05")],
+     "2025-01-29", 0, 0, 0),
+    ("one payment after both statements pays both", [S1, S2, pay("P1", 20_000, "2025-02-06")], "2025-03-01", 0, 0, 0),
+    ("statement not yet issued does not eat credit", [S1, S2, pay("P1", 25_000, "2025-01-20")], "2025-02-04", 0, 0,
+     15_000),
+    ("a later payment tops up an earlier statement first", [S1, S2, pay("P1", 4_000, "2025-01-20"),
+                                                            pay("P2", 10_000, "2025-02-20")], "2025-03-01", 4,
+     6_000, 0),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "facts", "as_of", "dpd", "past_due_amount", "credit"), CARD_RULE, ids=[row[0] for row in CARD_RULE]
+)
+def test_card_rule_pays_only_statements_issued_by_the_value_date(case, facts, as_of, dpd, past_due_amount, credit):
+    snapshot = assess(ledger(*facts), day(as_of))
+
+    assert (snapshot.dpd, snapshot.past_due_amount, snapshot.credit_available) == (dpd, past_due_amount, credit)
+
+
+# Paid ahead (a portfolio option): every payment is credit toward every later minimum.
+PAID_AHEAD = [
     ("overpayment leaves credit", [S1, pay("P1", 25_000, "2025-01-20")], "2025-01-20", 0, 0, 15_000),
     ("credit pays the next minimum", [S1, S2, pay("P1", 25_000, "2025-01-20")], "2025-03-01", 0, 0, 5_000),
     ("credit runs out on the third", [S1, S2, S3, pay("P1", 25_000, "2025-01-20")], "2025-03-29", 4, 5_000, 0),
@@ -103,10 +135,10 @@ CREDIT = [
 
 
 @pytest.mark.parametrize(
-    ("case", "facts", "as_of", "dpd", "past_due_amount", "credit"), CREDIT, ids=[row[0] for row in CREDIT]
+    ("case", "facts", "as_of", "dpd", "past_due_amount", "credit"), PAID_AHEAD, ids=[row[0] for row in PAID_AHEAD]
 )
-def test_overpayment_and_early_payment(case, facts, as_of, dpd, past_due_amount, credit):
-    snapshot = assess(ledger(*facts), day(as_of))
+def test_paid_ahead_option(case, facts, as_of, dpd, past_due_amount, credit):
+    snapshot = assess(ledger(*facts), day(as_of), DelinquencyPolicy(payment_rule=PaymentRule.PAID_AHEAD))
 
     assert (snapshot.dpd, snapshot.past_due_amount, snapshot.credit_available) == (dpd, past_due_amount, credit)
 
@@ -163,7 +195,8 @@ DUE_SOON = [
     ("two days before", [S1], "2025-01-23", ()),
     ("partly paid", [S1, pay("P1", 4_000, "2025-01-10")], "2025-01-22", (CycleDue("S1", day("2025-01-25"), 6_000),)),
     ("fully paid", [S1, pay("P1", 10_000, "2025-01-10")], "2025-01-22", ()),
-    ("paid from credit", [pay("P0", 10_000, "2024-12-20"), S1], "2025-01-22", ()),
+    ("paid before the statement: still due", [pay("P0", 10_000, "2024-12-20"), S1], "2025-01-22",
+     (CycleDue("S1", day("2025-01-25"), 10_000),)),
 ]
 
 
@@ -173,6 +206,23 @@ def test_payment_due_soon(case, facts, as_of, due_soon):
 
     assert snapshot.due_soon == due_soon
     assert snapshot.due_soon_amount == sum(cycle.amount for cycle in due_soon)
+
+
+# A close skipped: the next aged day reminds of every minimum that entered its reminder window
+# since the last aged day, once. (case, as_of, reminded_until, due_soon)
+MISSED_REMINDER_DAY = [
+    ("window opened on the skipped day", "2025-01-23", "2025-01-21", (CycleDue("S1", day("2025-01-25"), 10_000),)),
+    ("reminded already on the last aged day", "2025-01-23", "2025-01-22", ()),
+    ("several days skipped, due today", "2025-01-25", "2025-01-20", (CycleDue("S1", day("2025-01-25"), 10_000),)),
+    ("due date passed: no reminder after it", "2025-01-26", "2025-01-20", ()),
+    ("window opens later", "2025-01-21", "2025-01-15", ()),
+]
+
+
+@pytest.mark.parametrize(("case", "as_of", "reminded_until", "due_soon"), MISSED_REMINDER_DAY,
+                         ids=[row[0] for row in MISSED_REMINDER_DAY])
+def test_reminder_after_a_skipped_close(case, as_of, reminded_until, due_soon):
+    assert assess(ledger(S1), day(as_of), reminded_until=day(reminded_until)).due_soon == due_soon
 
 
 def test_policy_numbers_are_honoured():
@@ -223,7 +273,7 @@ def test_charged_off_ignores_recoveries_but_takes_backdated_payments():
     assert (backdated.dpd, backdated.past_due_amount, backdated.charged_off) == (4, 10_000, True)
 
 
-def test_charge_off_reversed_resumes_ageing():
+def test_charge_off_reversed_resumes_aging():
     book = (
         ledger(S1, S2)
         .change_status(AccountStatus.CHARGED_OFF, day("2025-03-01"))
@@ -258,22 +308,32 @@ def test_restated_history(case, facts, change, as_of, dpd_before, dpd_after):
     assert assess(after, day(as_of)).dpd == dpd_after
 
 
-# Bucket boundaries reached through ageing, not just Bucket.for_dpd. (dpd, bucket)
+# Bucket boundaries reached through aging, not just Bucket.for_dpd. (dpd, bucket)
 AGED_BOUNDARIES = [(30, Bucket.M1), (31, Bucket.M2), (90, Bucket.M3), (91, Bucket.M4), (180, Bucket.M6),
                    (181, Bucket.M7_PLUS)]
 
 
 @pytest.mark.parametrize(("dpd", "bucket"), AGED_BOUNDARIES)
-def test_ageing_crosses_bucket_boundaries(dpd, bucket):
+def test_aging_crosses_bucket_boundaries(dpd, bucket):
     snapshot = assess(ledger(S1), S1.due_date + timedelta(days=dpd))
 
     assert (snapshot.dpd, snapshot.bucket) == (dpd, bucket)
 
 
-def test_cycles_due_the_same_day_are_paid_in_statement_id_order():
+def test_cycles_are_paid_in_the_order_they_were_issued():
     a = stmt("A", "2025-01-05", "2025-01-25", 6_000)
     b = stmt("B", "2025-01-04", "2025-01-25", 6_000)
 
     snapshot = assess(ledger(b, a, pay("P1", 8_000, "2025-01-20")), day("2025-01-29"))
+
+    assert snapshot.past_due == (CycleDue("A", day("2025-01-25"), 4_000),)
+
+
+def test_cycles_issued_the_same_day_are_paid_in_due_date_then_id_order():
+    a = stmt("A", "2025-01-05", "2025-01-25", 6_000)
+    b = stmt("B", "2025-01-05", "2025-01-25", 6_000)
+    c = stmt("C", "2025-01-05", "2025-01-24", 6_000)
+
+    snapshot = assess(ledger(b, a, c, pay("P1", 14_000, "2025-01-20")), day("2025-01-29"))
 
     assert snapshot.past_due == (CycleDue("B", day("2025-01-25"), 4_000),)

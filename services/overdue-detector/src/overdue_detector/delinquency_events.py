@@ -1,0 +1,46 @@
+"""Decisions (domain/decisions.py) turned into collections.delinquency.v1 events.
+
+A decision carries the account's state for a business date: a DelinquencySnapshot
+from a handler, or an aging.AgedAccount from the day's set-based aging; both
+offer the same fields.
+"""
+
+from __future__ import annotations
+
+from collections_core.contracts.collections.v1 import delinquency_pb2
+from collections_core.money import Money
+from collections_core.unit_of_work import UnitOfWork
+from collections_core.wire import date_to_proto, instant_to_proto
+from overdue_detector.domain import BecameDelinquent, Bucket, Cured, Decision, DelinquencyUpdated
+
+DELINQUENCY = "collections.delinquency.v1"
+
+
+def bucket_to_proto(bucket: Bucket) -> int:
+    return delinquency_pb2.Bucket.Value(f"BUCKET_{bucket.name}")
+
+
+def state_to_proto(state) -> delinquency_pb2.DelinquencyState:
+    message = delinquency_pb2.DelinquencyState(
+        dpd=state.dpd, bucket=bucket_to_proto(state.bucket),
+        past_due_amount=Money(state.past_due_amount, state.currency).to_proto(),
+        balance=Money(state.balance, state.currency).to_proto(), cycles_past_due=state.cycles_past_due)
+    if state.oldest_due_date is not None:
+        message.oldest_due_date.CopyFrom(date_to_proto(state.oldest_due_date))
+    return message
+
+
+def emit(work: UnitOfWork, decision: Decision, customer_id: str, payment_id: str = "") -> None:
+    """Queue the event for `decision` in the unit of work; `payment_id` names what cured an episode."""
+    state = decision.snapshot
+    common = dict(account_id=state.account_id, customer_id=customer_id, business_date=date_to_proto(state.as_of))
+    if isinstance(decision, BecameDelinquent):
+        message = delinquency_pb2.AccountBecameDelinquent(**common, state=state_to_proto(state))
+    elif isinstance(decision, DelinquencyUpdated):
+        message = delinquency_pb2.DelinquencyUpdated(**common, state=state_to_proto(state),
+                                                     correction=decision.correction)
+    elif isinstance(decision, Cured):
+        message = delinquency_pb2.AccountCured(**common, cured_at=instant_to_proto(work.now), payment_id=payment_id)
+    else:
+        raise TypeError(f"no delinquency event for {decision!r}")
+    work.emit(DELINQUENCY, message, key=state.account_id)
