@@ -1,10 +1,12 @@
-"""The walking skeleton, end to end: four services as separate OS processes on a
-real broker, an SMS provider stand-in as a real HTTP server.
+"""The platform end to end: four services as separate OS processes on a real broker,
+an SMS provider stand-in as a real HTTP server, every API behind its bearer tokens.
 
 StatementIssued, then BusinessDayClosed past due date + grace
-→ detector: AccountBecameDelinquent → router: case + SMS reminder request
-→ notifier: POST to the SMS provider → ContactSent → shows on the router's case.
-And the gateway lists a PlacementRequested.
+→ detector: AccountBecameDelinquent → router: case + overdue SMS request (its rule named)
+→ notifier: policy-checked at 10:00 in the customer's zone (the services follow a
+shared simulated clock), POST to the SMS provider → ContactSent → on the router's case.
+And a partner, with a token from the gateway's OAuth endpoint, lists the placement the
+gateway made for a PlacementRequested.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sys
 import threading
 import time
 import uuid
-from datetime import date
+from datetime import date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -28,6 +30,7 @@ from collections_core.contracts.corebanking.v1 import (
     statements_pb2,
 )
 from collections_core.auth import mint_token
+from collections_core.clock import FileClock
 from collections_core.money import Money
 from collections_core.wire import date_to_proto
 from support import CLEAN_EXIT, ServiceProcess, encode, free_port, produce
@@ -61,7 +64,7 @@ class SmsProvider:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/messages"
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
@@ -78,7 +81,8 @@ def database_for(request, tmp_path):
     return lambda name: server.dsn(server.create_database(f"e2e_{name.replace('-', '_')}_{run}"))
 
 
-SECRET = "e2e-" + uuid.uuid4().hex  # the detector's API needs a bearer token
+SECRET = "e2e-" + uuid.uuid4().hex  # every service verifies bearer tokens with it
+PARTNERS = "services/agency-gateway/partners.example.yaml"
 
 
 def service(name: str, module: str, prefix: str, database_url: str, tmp_path, bootstrap: str, run: str,
@@ -86,7 +90,7 @@ def service(name: str, module: str, prefix: str, database_url: str, tmp_path, bo
     port = free_port()
     env = {f"{prefix}_DATABASE_URL": database_url, f"{prefix}_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
            f"{prefix}_HTTP_PORT": str(port), f"{prefix}_CONSUMER_GROUP": f"{name}-{run}",
-           f"{prefix}_RELAY_POLL_INTERVAL_SECONDS": "0.1",
+           f"{prefix}_RELAY_POLL_INTERVAL_SECONDS": "0.1", f"{prefix}_AUTH_JWT_SECRET": SECRET,
            **{f"{prefix}_{k.upper()}": v for k, v in extra.items()}}
     return ServiceProcess([sys.executable, "-m", module], env, tmp_path / f"{name}.log", http_port=port)
 
@@ -116,13 +120,17 @@ async def test_delinquent_account_gets_a_case_and_one_sms_reminder(kafka, databa
     # its own year so that the earlier close is an older day, not this run's.
     year = 2026 + next(RUNS)
     provider = SmsProvider()
+    # Mid-morning in Shanghai on the day the account goes past due: inside every pack's hours.
+    clock = tmp_path / "clock"
+    FileClock.write(clock, datetime.fromisoformat(f"{year}-10-29T10:00:00+08:00"))
     processes = {
-        name: service(name, module, prefix, database_for(name), tmp_path, kafka.bootstrap, run, **extra)
+        name: service(name, module, prefix, database_for(name), tmp_path, kafka.bootstrap, run,
+                      clock_file=str(clock), **extra)
         for name, module, prefix, extra in [
-            ("overdue-detector", "overdue_detector.main", "DETECTOR", {"auth_jwt_secret": SECRET}),
+            ("overdue-detector", "overdue_detector.main", "DETECTOR", {}),
             ("case-router", "case_router.main", "ROUTER", {}),
             ("notifier", "notifier.main", "NOTIFIER", {"sms_provider_url": provider.url}),
-            ("agency-gateway", "agency_gateway.main", "GATEWAY", {})]
+            ("agency-gateway", "agency_gateway.main", "GATEWAY", {"partner_seed_file": PARTNERS})]
     }
     try:
         for process in processes.values():
@@ -154,8 +162,11 @@ async def test_delinquent_account_gets_a_case_and_one_sms_reminder(kafka, databa
         await produce(kafka.bootstrap, "corebanking.business-days.v1", [encode(
             business_days_pb2.BusinessDayClosed(business_date=date_to_proto(date(year, 10, 29))), "business-day")])
 
+        agent = {"Authorization": f"Bearer {mint_token(SECRET, 'agent-7', ['agent'])}"}
+
         def case_with_contact():
-            response = httpx.get(f"{processes['case-router'].url}/v1/accounts/{account}/case", timeout=5)
+            response = httpx.get(f"{processes['case-router'].url}/v1/accounts/{account}/case", headers=agent,
+                                 timeout=5)
             if response.status_code != 200:
                 return None
             case = response.json()
@@ -166,7 +177,7 @@ async def test_delinquent_account_gets_a_case_and_one_sms_reminder(kafka, databa
         request = next(e for e in case["timeline"] if e["entry"] == "contact-requested")["detail"].split()[1]
         # An earlier run's replayed requests may reach this run's provider too: count this request's.
         [sms] = [m for m in provider.received if m["key"] == request]
-        assert sms["to"] == "+8613800138000" and sms["template"] == "reminder.sms", "one SMS, under its key"
+        assert sms["to"] == "+8613800138000" and sms["template"] == "overdue.sms", "one SMS, under its key"
 
         placement = f"PL-{run}"
         await produce(kafka.bootstrap, "collections.placements.v1", [encode(placements_pb2.PlacementRequested(
@@ -174,15 +185,22 @@ async def test_delinquent_account_gets_a_case_and_one_sms_reminder(kafka, databa
             kind=placements_pb2.PLACEMENT_KIND_AGENCY, amount=Money(50_000, "CNY").to_proto(), dpd=95,
             region="CN-31"), account)])
 
+        gateway = processes["agency-gateway"].url
+        grant = httpx.post(f"{gateway}/oauth/token", data={
+            "grant_type": "client_credentials", "client_id": "national-recovery",
+            "client_secret": "dev-national-client-secret"}, timeout=10)
+        assert grant.status_code == 200, grant.text
+        partner = {"Authorization": f"Bearer {grant.json()['access_token']}"}
+
         def listed():
-            gateway = processes["agency-gateway"].url
-            body = httpx.get(f"{gateway}/v1/placements", params={"limit": 1000}, timeout=5).json()
+            body = httpx.get(f"{gateway}/v1/placements", params={"account_id": account}, headers=partner,
+                             timeout=5).json()
             return [p for p in body["placements"] if p["placement_id"] == placement]
 
         [listed_placement] = wait_for(listed, what="placement listed by the gateway")
         assert listed_placement["kind"] == "agency" and listed_placement["amount"] == {
             "amount_minor": 50_000, "currency": "CNY"}
-        problem = httpx.get(f"{processes['case-router'].url}/v1/cases/no-such-case", timeout=5)
+        problem = httpx.get(f"{processes['case-router'].url}/v1/cases/no-such-case", headers=agent, timeout=5)
         assert problem.status_code == 404 and problem.headers["content-type"] == "application/problem+json"
     finally:
         codes = {name: process.stop() for name, process in processes.items()}

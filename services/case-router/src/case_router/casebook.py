@@ -146,7 +146,7 @@ async def carry_out(work: UnitOfWork, strategy: Strategy, case, decision: DayDec
             business_date=date_to_proto(day)), key=case.account_id)
     await work.connection.execute(update(cases).where(cases.c.case_id == case.case_id).values(**values))
     for act in decision.acts:
-        await _act(work, case, act, day, label)
+        await _act(work, case, act, day, label, strategy)
         done = {"case_id": case.case_id, "key": act.key}
         changed = await work.connection.execute(update(case_actions).where(
             case_actions.c.case_id == case.case_id, case_actions.c.key == act.key).values(last_on=day))
@@ -154,13 +154,14 @@ async def carry_out(work: UnitOfWork, strategy: Strategy, case, decision: DayDec
             await work.connection.execute(insert(case_actions).values(**done, last_on=day))
 
 
-async def _act(work: UnitOfWork, case, act: Act, day: date, label: str) -> None:
+async def _act(work: UnitOfWork, case, act: Act, day: date, label: str, strategy) -> None:
     action, kind = act.action, act.action.kind
     made = request_id(case.case_id, day, act.rule, act.key)
     explain = {"rule": act.rule, "strategy": label, "variant": case.variant}
     if kind in ("contact", "credit-pre-notice"):
         purpose = "credit-pre-notice" if kind == "credit-pre-notice" else action.purpose
-        await request_contact(work, case, made, action.channel, action.template, purpose)
+        await request_contact(work, case, made, action.channel, action.template, purpose, day,
+                              report_after=day + timedelta(days=strategy.humane.credit_pre_notice_wait_days))
         await note(work, case.case_id, "contact-requested", f"{action.channel} {made} {action.template}", **explain)
     elif kind in ("call-task", "field-visit", "follow-up"):
         due = day + timedelta(days=action.after_days) if kind == "follow-up" else day
@@ -186,15 +187,28 @@ async def _act(work: UnitOfWork, case, act: Act, day: date, label: str) -> None:
         await note(work, case.case_id, "credit-report-requested", f"dpd {case.dpd}", **explain)
 
 
-async def request_contact(work: UnitOfWork, case, made: str, channel: str, template: str, purpose: str) -> None:
+PAY_BY_DAYS = 14  # the date a collection letter asks payment by, from the day it is requested
+
+
+def account_reference(account_id: str) -> str:
+    """What the customer knows the account by in a message: its last four characters."""
+    return account_id[-4:]
+
+
+async def request_contact(work: UnitOfWork, case, made: str, channel: str, template: str, purpose: str,
+                          day: date, report_after: date) -> None:
+    """Ask the notifier for a contact; the parameters are the ones its templates read
+    (services/notifier/README.md), named as it names them."""
     await work.connection.execute(insert(contact_requests).values(
         request_id=made, case_id=case.case_id, account_id=case.account_id, customer_id=case.customer_id,
         channel=channel, template=template, purpose=purpose, status="requested", requested_at=work.now))
     work.emit(CONTACT_REQUESTS, contacts_pb2.ContactRequested(
         request_id=made, account_id=case.account_id, customer_id=case.customer_id, case_id=case.case_id,
         channel=_CHANNELS[channel], template=template,
-        parameters={"dpd": str(case.dpd), "past_due_minor": str(case.past_due_minor), "currency": case.currency,
-                    "purpose": purpose},
+        parameters={"amount_minor": str(case.past_due_minor), "currency": case.currency,
+                    "card_last4": account_reference(case.account_id), "days_past_due": str(case.dpd),
+                    "as_of_date": day.isoformat(), "pay_by_date": (day + timedelta(days=PAY_BY_DAYS)).isoformat(),
+                    "report_after_date": report_after.isoformat(), "purpose": purpose},
         requested_at=instant_to_proto(work.now)), key=case.customer_id, subject=case.account_id)
 
 

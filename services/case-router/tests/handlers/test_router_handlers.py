@@ -43,7 +43,7 @@ async def test_first_day_opens_one_case_with_sms_and_email_reminders(migrated_da
     emitted = await handle(database, HANDLERS, updated(4, DAY), key="A-1")
     assert types(emitted) == ["CaseOpened", "ContactRequested", "ContactRequested"]
     requests = [contacts_pb2.ContactRequested.FromString(r.value) for r in emitted[1:]]
-    assert [r.template for r in requests] == ["reminder.sms", "reminder.email"]
+    assert [r.template for r in requests] == ["overdue.sms", "overdue.email"]
     assert {r.key for r in emitted[1:]} == {b"C-1"}, "contact requests are keyed by customer"
     again = await handle(database, HANDLERS, updated(4, DAY), key="A-1")
     assert again == [], "the same business day twice emits nothing"
@@ -108,7 +108,7 @@ async def test_a_pre_due_reminder_is_a_contact_not_a_case(migrated_database, han
     again = await handle(database, HANDLERS, due_soon, key="A-1")
     assert types(first) == ["ContactRequested"]
     requests = [contacts_pb2.ContactRequested.FromString(r.value) for r in first + again]
-    assert requests[0].template == "due-soon.sms" and requests[0].request_id == requests[1].request_id
+    assert requests[0].template == "reminder.sms" and requests[0].request_id == requests[1].request_id
     async with database.engine.connect() as connection:
         assert (await connection.execute(select(func.count()).select_from(cases))).scalar() == 0
 

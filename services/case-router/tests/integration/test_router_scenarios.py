@@ -47,8 +47,8 @@ async def test_a_never_paying_account_walks_every_stage_on_the_right_days(router
     kinds = [p.kind for p in of(events, "PlacementRequested")]
     assert kinds == [1, 2], "one agency placement, then one law-firm referral"
     templates = [r.template for r in of(events, "ContactRequested")]
-    assert templates.count("reminder.sms") == 1 and templates.count("collection.letter") == 1
-    assert templates.count("credit-pre-notice.letter") == 1
+    assert templates.count("overdue.sms") == 1 and templates.count("collection-letter.letter") == 1
+    assert templates.count("bureau-prenotice.letter") == 1
     assert of(events, "CreditBureauReportRequested") == [], "no report: the pre-notice was never delivered"
     ids = [r.request_id for r in of(events, "ContactRequested")]
     assert len(ids) == len(set(ids)), "no contact requested twice"
@@ -58,7 +58,7 @@ async def test_credit_report_only_after_the_pre_notice_was_delivered_and_its_wai
     account = router.account()
     await router.day(account, on(61), 61)
     events = await router.events(account)
-    notice = next(r for r in of(events, "ContactRequested") if r.template == "credit-pre-notice.letter")
+    notice = next(r for r in of(events, "ContactRequested") if r.template == "bureau-prenotice.letter")
     await router.send("collections.contact-events.v1", contacts_pb2.ContactSent(
         request_id=notice.request_id, account_id=account, case_id=notice.case_id,
         channel=contacts_pb2.CHANNEL_LETTER), account)

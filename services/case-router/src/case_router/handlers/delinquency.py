@@ -91,9 +91,11 @@ def handlers(strategy: Strategy):
         made = str(uuid.uuid5(_DUE_SOON, f"{message.account_id}/{message.statement_id}"))
         work.emit(casebook.CONTACT_REQUESTS, contacts_pb2.ContactRequested(
             request_id=made, account_id=message.account_id, customer_id=message.customer_id,
-            channel=contacts_pb2.CHANNEL_SMS, template="due-soon.sms",
-            parameters={"amount_due_minor": str(message.amount_due.amount_minor),
-                        "currency": message.amount_due.currency, "purpose": "pre-due-reminder"},
+            channel=contacts_pb2.CHANNEL_SMS, template="reminder.sms",
+            parameters={"amount_minor": str(message.amount_due.amount_minor),
+                        "currency": message.amount_due.currency,
+                        "card_last4": casebook.account_reference(message.account_id),
+                        "due_date": date_from_proto(message.due_date).isoformat(), "purpose": "pre-due-reminder"},
             requested_at=instant_to_proto(work.now)), key=message.customer_id, subject=message.account_id)
 
     return {
