@@ -16,13 +16,14 @@ import sys
 import threading
 import time
 import uuid
-from datetime import date
+from datetime import date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 import yaml
 from collections_core.auth import mint_token
+from collections_core.clock import FileClock
 from collections_core.contracts.collections.v1 import placements_pb2
 from collections_core.contracts.corebanking.v1 import accounts_pb2, business_days_pb2, customers_pb2, statements_pb2
 from collections_core.money import Money
@@ -144,12 +145,17 @@ def platform(kafka, tmp_path_factory):
     provider = SmsProvider()
     run = uuid.uuid4().hex[:8]
     secret = secrets.token_urlsafe(32)
+    # The services follow a simulated clock at mid-morning in Shanghai on the day the
+    # account goes past due, so the SMS is inside the contact policy's hours whenever
+    # the test runs.
+    clock = tmp / "clock"
+    FileClock.write(clock, datetime.fromisoformat("2026-10-29T10:00:00+08:00"))
     services = {}
     for name, (module, prefix, _) in SERVICES.items():
         env = {f"{prefix}_DATABASE_URL": f"sqlite:///{tmp / name}.db", f"{prefix}_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
                f"{prefix}_HTTP_PORT": str(free_port()), f"{prefix}_CONSUMER_GROUP": f"{name}-{run}",
                f"{prefix}_RELAY_POLL_INTERVAL_SECONDS": "0.1", f"{prefix}_AUTH_JWT_SECRET": secret,
-               "NOTIFIER_SMS_PROVIDER_URL": provider.url}
+               f"{prefix}_CLOCK_FILE": str(clock), "NOTIFIER_SMS_PROVIDER_URL": provider.url}
         services[name] = ServiceProcess([sys.executable, "-m", module], env, tmp / f"{name}.log",
                                         http_port=int(env[f"{prefix}_HTTP_PORT"]))
     prometheus = None
