@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import date, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field, HttpUrl
+from pydantic import BaseModel, BeforeValidator, Field, HttpUrl
 from sqlalchemy import and_, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -28,6 +29,16 @@ Operations = Annotated[Principal, Depends(require_roles("operations"))]
 OperationsOrCompliance = Annotated[Principal, Depends(require_roles("operations", "compliance"))]
 Compliance = Annotated[Principal, Depends(require_roles("compliance"))]
 ID = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+
+
+def _rfc3339(value):
+    # pydantic also reads a bare number as a Unix time; an audit query says what it means.
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}.*", value):
+        raise ValueError("an RFC 3339 date-time, e.g. 2026-11-29T08:00:00Z")
+    return value
+
+
+Instant = Annotated[datetime | None, BeforeValidator(_rfc3339), Query(description="RFC 3339 date-time")]
 Scope = Literal["placements:read", "placements:write", "activities:write", "calls:write"]
 Region = Annotated[str, Field(min_length=1, max_length=64, pattern=NO_NUL)]
 
@@ -216,10 +227,10 @@ async def commission_statement(request: Request, partner_id: ID, month: Month, _
 
 @router.get("/audit/pii-reads", summary="Every partner read of customer PII (who, what, when)")
 async def pii_reads(request: Request, _: Compliance,
-                    partner_id: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
-                    placement_id: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
-                    customer_id: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
-                    since: datetime | None = None, until: datetime | None = None,
+                    partner_id: Annotated[str | None, Query(min_length=1, max_length=64, pattern=NO_NUL)] = None,
+                    placement_id: Annotated[str | None, Query(min_length=1, max_length=64, pattern=NO_NUL)] = None,
+                    customer_id: Annotated[str | None, Query(min_length=1, max_length=64, pattern=NO_NUL)] = None,
+                    since: Instant = None, until: Instant = None,
                     after_id: Annotated[int | None, Query(ge=0, le=2**62, description="cursor: next_after_id of a page")] = None,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict:
     query = select(pii_access_audit)

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from case_router import metrics
 from case_router.api import ROUTERS
-from case_router.domain.strategy import Strategy, StrategyError, load_strategy
+from case_router.domain.strategy import Stage, Strategy, StrategyError, load_strategy
 from case_router.handlers import TOPICS, handlers
 from case_router.settings import RouterSettings
 from case_router.tables import cases, holds, tasks
@@ -55,6 +55,10 @@ async def _read_gauges(runtime: ServiceRuntime) -> None:
              .group_by(tasks.c.queue)),
         ):
             gauge.clear()
+            if gauge is metrics.CASES_BY_STAGE:
+                # Every stage is a series, 0 when empty: a dashboard shows the ladder, not gaps.
+                for stage in Stage:
+                    gauge.labels(stage.label).set(0)
             for label, count in (await connection.execute(query)).all():
                 gauge.labels(label).set(count)
 

@@ -172,6 +172,7 @@ async def judge(work: UnitOfWork, request: dict, pack: Pack) -> Allow | Defer | 
             expires_at=as_utc(request["expires_at"]))
         decision = evaluate_contact(policy_facts, pack, now)
     if isinstance(decision, Allow):
+        POLICY_DECISIONS.labels("allow", "allowed").inc()
         return decision
     POLICY_DECISIONS.labels(type(decision).__name__.lower(), decision.rule).inc()
     channel = CHANNEL_CODES[request["channel"]]

@@ -3,7 +3,9 @@
 from prometheus_client import Counter, Gauge, Histogram
 
 CONTACTS = Counter("notifier_contacts_total", "Contacts by channel and outcome", ["channel", "outcome"])
-POLICY_DECISIONS = Counter("notifier_policy_decisions_total", "Deferrals and blocks by rule", ["decision", "rule"])
+POLICY_DECISIONS = Counter("notifier_policy_decisions_total",
+                           "Policy decisions on contact requests: allow, or defer and block by rule",
+                           ["decision", "rule"])
 PROVIDER_LATENCY = Histogram("notifier_provider_request_seconds", "Provider call latency", ["channel"],
                              buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 PROVIDER_ERRORS = Counter("notifier_provider_errors_total", "Provider errors by kind", ["channel", "kind"])
