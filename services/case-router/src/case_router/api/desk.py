@@ -19,6 +19,7 @@ from sqlalchemy import func, select, update
 from sqlmodel import Field, SQLModel
 
 from case_router import casebook
+from case_router.api.certifications import lapsed_for
 from case_router.api.common import Identifier, IdempotencyKey, Staff, case_for_update, idempotent, runtime
 from case_router.casebook import lease_is_free
 from case_router.tables import cases, tasks
@@ -69,11 +70,17 @@ async def list_queues(request: Request, _: Staff) -> list[QueueView]:
 
 
 @router.post("/queues/{queue}/claims", response_model=ClaimedTask, status_code=201,
-             responses=problems(404, 409))
+             responses=problems(403, 404, 409))
 async def claim_next(request: Request, queue: Identifier, principal: Staff, key: IdempotencyKey):
     async def claim(work) -> dict:
         now = work.now
         lease_until = now + timedelta(seconds=runtime(request).settings.task_lease_seconds)
+        if lapsed := await lapsed_for(work.connection, principal.subject, now.date()):
+            raise Problem(403, "Certification lapsed",
+                          f"{principal.subject}'s {lapsed.course} certification expired on {lapsed.expired_on}; "
+                          "a supervisor records the renewed course before new work is leased",
+                          type_="urn:card-collections:problem:certification-lapsed",
+                          course=lapsed.course, expired_on=lapsed.expired_on.isoformat())
         # One row, locked and skipped by concurrent claims on PostgreSQL (SQLite runs writers one at a time).
         candidates = (await work.connection.execute(
             select(tasks.c.task_id).where(tasks.c.queue == queue, lease_is_free(now), tasks.c.due_on <= now.date())
