@@ -1,4 +1,4 @@
-"""Kafka plus the four services as background processes: ``make up`` / ``make down``,
+"""Kafka plus the four services and the console as background processes: ``make up`` / ``make down``,
 and the platform the demo runs against.
 
 State lives under one folder (var/ for ``make up``): Kafka in <var>/kafka, databases
@@ -28,7 +28,9 @@ SERVICES = {  # name: (module, env prefix, port)
     "case-router": ("case_router.main", "ROUTER", 8102),
     "notifier": ("notifier.main", "NOTIFIER", 8103),
     "agency-gateway": ("agency_gateway.main", "GATEWAY", 8104),
+    "console": ("collections_console.main", "CONSOLE", 8105),
 }
+STATELESS = {"console"}  # no database: its sessions are signed cookies
 KAFKA_PORT = int(os.environ.get("CC_KAFKA_PORT", "9092"))
 
 
@@ -85,6 +87,10 @@ class Platform:
         self.postgres.create_database(database)
         return self.postgres.dsn(database)
 
+    def _console_upstreams(self) -> dict[str, str]:
+        return {"CONSOLE_ROUTER_URL": self.url("case-router"), "CONSOLE_NOTIFIER_URL": self.url("notifier"),
+                "CONSOLE_GATEWAY_URL": self.url("agency-gateway")}
+
     def start(self, timeout: float = 90.0) -> None:
         secret = self.jwt_secret()
         if self._own_broker:
@@ -100,8 +106,9 @@ class Platform:
             if self._pid(name):
                 continue
             env = {**os.environ, f"{prefix}_KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap,
-                   f"{prefix}_DATABASE_URL": self._database_url(name), f"{prefix}_HTTP_PORT": str(self.ports[name]),
-                   f"{prefix}_AUTH_JWT_SECRET": secret,
+                   f"{prefix}_HTTP_PORT": str(self.ports[name]), f"{prefix}_AUTH_JWT_SECRET": secret,
+                   **(self._console_upstreams() if name in STATELESS else
+                      {f"{prefix}_DATABASE_URL": self._database_url(name)}),
                    **{f"{prefix}_{key}": value for key, value in self.extra_env.items()}}
             with open(self.var / "log" / f"{name}.log", "a") as log:
                 process = subprocess.Popen([sys.executable, "-m", module], env=env, cwd=ROOT, stdout=log,
@@ -147,8 +154,9 @@ def up() -> None:
     except RuntimeError as error:
         sys.exit(str(error))
     print(f"Kafka            {platform.broker.bootstrap}")
-    for name in SERVICES:
+    for name in [name for name in SERVICES if name not in STATELESS]:
         print(f"{name:<16} {platform.url(name)}  (/readyz, /metrics, /docs)")
+    print(f"{'console':<16} {platform.url('console')}  (sign in: pick a role and a user name)")
     print("APIs need a bearer token: CC_AUTH_JWT_SECRET=$(cat var/dev-jwt-secret) "
           ".venv/bin/cc-token --role operations --subject me")
     print("logs in var/log/; stop with `make down`")

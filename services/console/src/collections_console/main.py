@@ -18,6 +18,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from collections_console import web
 from collections_console.oidc import identity_provider
 from collections_console.pages import compliance, desk, signin, supervisor
+from collections_console.scripts import check_scripts
 from collections_console.settings import ConsoleSettings
 from collections_console.upstream import Upstreams
 from collections_core.clock import FileClock, SystemClock
@@ -26,6 +27,7 @@ from collections_core.logs import configure_logging
 
 def create_app(settings: ConsoleSettings | None = None, upstreams: Upstreams | None = None) -> FastAPI:
     settings = settings or ConsoleSettings()
+    check_scripts(settings.script_pack)  # a missing or broken script file stops the console at start
     apis = upstreams or Upstreams.of(settings)
 
     @asynccontextmanager

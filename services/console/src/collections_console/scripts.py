@@ -26,6 +26,16 @@ def _pack(pack: str) -> dict:
         return yaml.safe_load(source)
 
 
+def check_scripts(pack: str) -> None:
+    """Every stage has an opening, disclosures and consequences in English at least."""
+    stages = _pack(pack)["stages"]
+    for stage, script in stages.items():
+        for part in ("opening", "disclosures", "consequences"):
+            texts = [script[part]] if part == "opening" else script[part]
+            if not texts or any("en" not in text for text in texts):
+                raise ValueError(f"scripts/{pack}.yaml: stage {stage} needs {part} with an English text")
+
+
 def _say(texts: dict[str, str], language: str) -> str:
     return texts.get(language) or texts["en"]
 

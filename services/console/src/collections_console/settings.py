@@ -35,7 +35,8 @@ class ConsoleSettings(BaseSettings):
     oidc_redirect_url: str | None = Field(default=None, description="this console's /auth/callback, as the IdP knows it")
     oidc_scope: str = "openid profile email"
     oidc_roles_claim: str = Field(default="roles", description="claim holding roles; dotted for nested claims")
-    script_pack: str = Field(default="cn", description="which call scripts (scripts/<pack>.yaml) agents read")
+    script_pack: str = Field(default="CN", pattern=r"^[A-Z]{2}$",
+                             description="which call scripts (scripts/<pack>.yaml) agents read")
     default_language: str = Field(default="zh-CN", pattern=r"^(zh-CN|en)$")
     clock_file: str = Field(default="", description="follow the simulator's clock in this file")
     log_level: str = "INFO"

@@ -48,7 +48,7 @@ async def compliance(request: Request, user: Compliance):
             if found.status == 401:
                 raise
             problem = found
-    reads = await apis.gateway.call("GET", "/audit/pii-reads", user.token, params={
+    reads = await apis.gateway.call("GET", "/v1/audit/pii-reads", user.token, params={
         key: value for key, value in (("partner_id", partner), ("customer_id", customer)) if value})
     ledger = ledger_matching(history["ledger"], actor, rule) if history else []
     return render(request, "compliance.html", status_code=problem.status if problem else 200,

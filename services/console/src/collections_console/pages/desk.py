@@ -7,7 +7,7 @@ form's Idempotency-Key, and a problem answer is shown inline in the form that se
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -35,7 +35,11 @@ def _apis(request: Request):
 
 
 def _instant(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+    """The services write instants in UTC; one read back from SQLite comes without its offset."""
+    if not text:
+        return None
+    at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 @router.get("/desk")
