@@ -139,6 +139,7 @@ class Person:
         self.driver.execute_script("arguments[0].value = arguments[1];", element, value)
 
     def photograph(self, name: str) -> None:
+        self.driver.execute_script("window.scrollTo(0, 0);")
         self.driver.save_screenshot(str(SHOTS / f"{name}.png"))
 
 
@@ -196,7 +197,7 @@ def test_a_lapsed_agent_is_refused_work_and_told_why(platform, browser):
     bob = Person(browser, running.url("console")).sign_in("bob", "agent")
     assert "lapsed" in bob.text()
     browser.find_element(By.CSS_SELECTOR, "form[action='/desk/claims'] button").click()
-    refusal = browser.find_element(By.CSS_SELECTOR, "[role=alert]").text
+    refusal = browser.find_element(By.ID, "claim-problem").text
     assert "Certification lapsed" in refusal and "conduct" in refusal and "2029-03-01" in refusal
     bob.photograph("desk-certification-lapsed")
 

@@ -45,6 +45,7 @@ async def overview_page(request: Request, user: User, errors: dict | None = None
                            params={"from": start.isoformat(), "to": end.isoformat()})
     cures = await api.call("GET", "/v1/reports/cure-rates", user.token)
     kept = await api.call("GET", "/v1/reports/promise-kept-rates", user.token)
+    productivity = await api.call("GET", "/v1/reports/agent-productivity", user.token)
     charts = {
         "rolls": {variant: roll_rate_matrix(f"roll rates {variant} {start} → {end}", rows)
                   for variant, rows in rolls["variants"].items()},
@@ -59,7 +60,7 @@ async def overview_page(request: Request, user: User, errors: dict | None = None
         for stage, figures in stages.items():
             cases_by_stage[stage] = cases_by_stage.get(stage, 0) + figures["cases"]
     return render(request, "supervisor.html", status_code=status_code, queues=queues, charts=charts,
-                  promises=kept["variants"], cases_by_stage=cases_by_stage, start=start, end=end, stages=STAGES,
+                  promises=kept["variants"], productivity=productivity["agents"], cases_by_stage=cases_by_stage, start=start, end=end, stages=STAGES,
                   errors=errors or {}, done=request.query_params.get("done"))
 
 
