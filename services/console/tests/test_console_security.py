@@ -6,6 +6,7 @@ from __future__ import annotations
 import jwt
 import pytest
 
+from collections_console.pages import compliance, desk, signin, supervisor
 from console_harness import SECRET, csrf_of, session_of, signed_in
 
 
@@ -63,3 +64,14 @@ def test_signing_out_ends_the_session(console):
     page = console.get("/sign-in").text
     console.post("/sign-out", data={"csrf_token": csrf_of(page)}, follow_redirects=False)
     assert console.get("/desk", follow_redirects=False).status_code == 303
+
+
+def test_every_form_the_console_accepts_checks_the_csrf_token(console):
+    signed_in(console, "supervisor", "sup-1")
+    posts = [route.path for pages in (signin, desk, supervisor, compliance) for route in pages.router.routes
+             if "POST" in route.methods]
+    assert len(posts) >= 8
+    for path in posts:
+        answer = console.post(path.replace("{case_id}", "C-1").replace("{kind}", "note"),
+                              data={"csrf_token": "guess"}, follow_redirects=False)
+        assert answer.status_code == 403 and "CSRF" in answer.text, path
