@@ -62,7 +62,7 @@ async def agent_certifications_view(request: Request, agent_id: Identifier, prin
                                certifications=[AgentCertification.model_validate(dict(r._mapping)) for r in found])
 
 
-@router.put("/agents/{agent_id}/certifications/{course}", response_model=AgentCertification)
+@router.put("/agents/{agent_id}/certifications/{course}", response_model=AgentCertification, responses=problems(409))
 async def record_certification(request: Request, agent_id: Identifier, course: Identifier, body: CertificationIn,
                                principal: Supervisor, key: IdempotencyKey):
     async def write(work) -> dict:
