@@ -190,7 +190,7 @@ def test_a_lapsed_agent_is_refused_work_and_told_why(platform, browser):
     supervisor.fill("cert-agent", "bob")
     supervisor.fill("cert-course", "conduct")
     supervisor.fill("cert-passed", "2028-03-01")
-    supervisor.fill("cert-expires", "2029-03-01")
+    supervisor.fill("cert-days", "365")  # expires on 2029-03-01
     browser.find_element(By.ID, "cert-submit").click()
     assert "lapsed" in supervisor.text()
     supervisor.photograph("certifications")

@@ -22,7 +22,7 @@ async def _waiting_call_task(router) -> None:
 
 async def test_a_lapsed_agent_is_refused_work_until_a_supervisor_records_the_renewal(router):
     await _waiting_call_task(router)
-    lapsed = {"passed_on": "2025-11-01", "expires_on": DAY.isoformat()}
+    lapsed = {"passed_on": "2025-11-10", "valid_for_days": 365}  # expires on DAY
     async with router.http() as http:
         by_agent = await http.put("/v1/agents/agent-7/certifications/conduct", json=lapsed,
                                   headers={**token("agent-7"), "Idempotency-Key": "cert-by-agent"})
@@ -32,7 +32,7 @@ async def test_a_lapsed_agent_is_refused_work_until_a_supervisor_records_the_ren
         own = await http.get("/v1/agents/agent-7/certifications", headers=token("agent-7"))
         others = await http.get("/v1/agents/agent-7/certifications", headers=token("agent-8"))
         renewed = await http.put("/v1/agents/agent-7/certifications/conduct",
-                                 json={"passed_on": DAY.isoformat(), "expires_on": "2027-11-10"},
+                                 json={"passed_on": DAY.isoformat(), "valid_for_days": 365},
                                  headers={**token(*SUPERVISOR), "Idempotency-Key": "cert-renewed"})
         claimed = await http.post("/v1/queues/early/claims", headers={**token("agent-7"), "Idempotency-Key": "claim-renewed"})
         listed = await http.get("/v1/certifications", headers=token(*SUPERVISOR))
@@ -45,14 +45,19 @@ async def test_a_lapsed_agent_is_refused_work_until_a_supervisor_records_the_ren
     assert renewed.status_code == 200 and renewed.json()["recorded_by"] == "sup-1"
     assert claimed.status_code == 201, claimed.text
     assert [(c["agent_id"], c["expires_on"]) for c in listed.json()] == [("agent-7", "2027-11-10")]
+    assert own.json()["certifications"][0]["expires_on"] == DAY.isoformat()
 
 
 async def test_an_agent_without_records_and_bad_records_are_answered_plainly(router):
     await _waiting_call_task(router)
     async with router.http() as http:
         backwards = await http.put("/v1/agents/agent-9/certifications/conduct",
-                                   json={"passed_on": "2026-11-10", "expires_on": "2026-11-01"},
+                                   json={"passed_on": "2026-11-10", "valid_for_days": 0},
                                    headers={**token(*SUPERVISOR), "Idempotency-Key": "cert-backwards"})
+        last_years = await http.put("/v1/agents/agent-10/certifications/conduct",
+                                    json={"passed_on": "9999-06-01", "valid_for_days": 3660},
+                                    headers={**token(*SUPERVISOR), "Idempotency-Key": "cert-last-years"})
         claimed = await http.post("/v1/queues/early/claims", headers={**token("agent-9"), "Idempotency-Key": "claim-unrecorded"})
     assert backwards.status_code == 422
+    assert last_years.status_code == 200 and last_years.json()["expires_on"] == "9999-12-31"
     assert claimed.status_code == 201, "an agent with no record yet is not judged by the gate"

@@ -3,12 +3,12 @@ reads their own. The claim route asks `lapsed_for` before leasing a task."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from fastapi import APIRouter, Request
-from pydantic import ConfigDict, model_validator
+from pydantic import ConfigDict
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlmodel import SQLModel
+from sqlmodel import Field, SQLModel
 
 from case_router.api.common import Identifier, IdempotencyKey, Staff, Supervisor, idempotent, runtime
 from case_router.domain.certifications import Certification, Lapsed, lapsed_certification
@@ -19,15 +19,17 @@ router = APIRouter(prefix="/v1", tags=["certifications"])
 
 
 class CertificationIn(SQLModel):
+    """A course passed on a day and valid for a number of days (365 for a yearly renewal):
+    an expiry before the pass cannot be written."""
+
     model_config = ConfigDict(extra="forbid")
     passed_on: date
-    expires_on: date
+    valid_for_days: int = Field(ge=1, le=3660)
 
-    @model_validator(mode="after")
-    def expires_after_passing(self) -> CertificationIn:
-        if self.expires_on <= self.passed_on:
-            raise ValueError("expires_on must be after passed_on")
-        return self
+    @property
+    def expires_on(self) -> date:
+        # A pass in the calendar's last years is valid to its end rather than an error.
+        return self.passed_on + timedelta(days=min(self.valid_for_days, (date.max - self.passed_on).days))
 
 
 class AgentCertifications(SQLModel):

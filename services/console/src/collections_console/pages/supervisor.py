@@ -113,5 +113,5 @@ async def record_certification(request: Request, user: Supervisor, form: Form):
     agent, course = str(form.get("agent_id", "")).strip(), str(form.get("course", "")).strip()
     return await _write(request, user, form, "certification", "PUT",
                         f"/v1/agents/{agent}/certifications/{course}",
-                        {"passed_on": form.get("passed_on"), "expires_on": form.get("expires_on")},
+                        {"passed_on": form.get("passed_on"), "valid_for_days": form.get("valid_for_days")},
                         done="/supervisor/certifications", ids=(agent, course), page=certifications_page)
