@@ -39,7 +39,7 @@ def test_dashboards_cover_what_sres_and_the_business_watch():
     for metric in ["cc_http_requests_total", "cc_http_request_duration_seconds_bucket", "cc_consumer_lag",
                    "cc_outbox_backlog", "cc_outbox_oldest_unpublished_seconds", "cc_events_dead_lettered_total", "cc_dependency_up",
                    "cc_handler_duration_seconds_bucket", "detector_accounts", "detector_aging_run_duration_seconds_bucket",
-                   'type="collections.v1.AccountCured"', "router_open_cases", "notifier_contacts_total",
+                   "gateway_recovered_minor_total", "router_open_cases", "notifier_contacts_total",
                    "notifier_policy_decisions_total", "gateway_placements", 'type="collections.v1.ContactBlocked"']:
         assert metric in promql, metric
     assert len(rule_expressions()) >= 7
