@@ -42,9 +42,9 @@ from agency_gateway.tables import (
 )
 from agency_gateway.webhook_queue import enqueue
 from collections_core.codec import Event, Rejected, type_of
-from collections_core.http import Problem
 from collections_core.contracts.collections.v1 import placements_pb2
 from collections_core.contracts.corebanking.v1 import customers_pb2, payments_pb2
+from collections_core.http import Problem
 from collections_core.money import Money
 from collections_core.unit_of_work import UnitOfWork
 from collections_core.wire import date_from_proto, date_to_proto, instant_to_proto
