@@ -15,6 +15,7 @@ Wall clock, not the business clock: the limit protects real capacity (decision 0
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Callable
@@ -34,23 +35,35 @@ class RateLimiter:
         self._lease_percent = lease_percent
         self._clock = clock
         self._leases: dict[str, tuple[int, int]] = {}  # partner -> (window, requests left, or _EXHAUSTED)
+        self._locks: dict[str, asyncio.Lock] = {}
         self._insert = postgresql.insert if database.dialect == "postgresql" else sqlite.insert
 
     async def take(self, partner_id: str, per_second: int) -> float | None:
         """None when the request may go ahead, else the seconds until the partner's next window."""
         now = self._clock()
         window = math.floor(now)
+        if self._spend(partner_id, window):
+            return None
+        # One lease in flight per partner and replica: the requests that arrive meanwhile
+        # spend it instead of each taking a lease of their own from the shared count.
+        async with self._locks.setdefault(partner_id, asyncio.Lock()):
+            now = self._clock()  # the wait for the lock may have crossed into the next second
+            window = math.floor(now)
+            if self._spend(partner_id, window):
+                return None
+            if self._leases.get(partner_id) != (window, _EXHAUSTED):
+                granted = await self._lease(partner_id, window, per_second)
+                self._leases[partner_id] = (window, granted - 1 if granted > 0 else _EXHAUSTED)
+                if granted > 0:
+                    return None
+        return window + 1 - now
+
+    def _spend(self, partner_id: str, window: int) -> bool:
         held, left = self._leases.get(partner_id, (None, 0))
         if held == window and left > 0:
             self._leases[partner_id] = (window, left - 1)
-            return None
-        if held != window or left != _EXHAUSTED:
-            granted = await self._lease(partner_id, window, per_second)
-            if granted > 0:
-                self._leases[partner_id] = (window, granted - 1)
-                return None
-            self._leases[partner_id] = (window, _EXHAUSTED)
-        return window + 1 - now
+            return True
+        return False
 
     async def _lease(self, partner_id: str, window: int, per_second: int) -> int:
         """Requests this replica may spend in the window: up to a lease, never past the limit."""

@@ -3,6 +3,8 @@ database (SQLite and PostgreSQL) count a partner's requests together."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 from agency_gateway.main import build_runtime, create_app
@@ -74,3 +76,14 @@ async def test_leases_never_add_up_to_more_than_the_limit(gateway):
     assert await late.take("AG-1", 100) is not None
     now[0] += 1
     assert await replicas[0].take("AG-1", 100) is None
+
+
+async def test_requests_arriving_together_share_one_lease(gateway):
+    # 30 requests at once on one replica: they wait for one lease at a time instead of each
+    # taking 5 of the 100 (which would exhaust the second and refuse a third of them).
+    now = [1_800_000_000.5]
+    limiter = RateLimiter(gateway.runtime.database, lease_percent=5, clock=lambda: now[0])
+    answers = await asyncio.gather(*(limiter.take("AG-1", 100) for _ in range(30)))
+    assert answers == [None] * 30
+    async with gateway.runtime.database.reading() as connection:
+        assert (await connection.execute(select(rate_windows.c.used))).scalar_one() == 30
