@@ -32,6 +32,7 @@ class QueueView(SQLModel):
     queue: str
     waiting: int
     claimable: int
+    oldest_due_on: date = Field(description="the longest-waiting task's due day: the queue's age")
 
 
 class ClaimedTask(SQLModel):
@@ -64,9 +65,11 @@ async def list_queues(request: Request, _: Staff) -> list[QueueView]:
     now = runtime(request).clock.now()
     async with runtime(request).database.reading() as connection:
         found = await connection.execute(
-            select(tasks.c.queue, func.count(), func.sum(when((lease_is_free(now), 1), else_=0)))
+            select(tasks.c.queue, func.count(), func.sum(when((lease_is_free(now), 1), else_=0)),
+                   func.min(tasks.c.due_on))
             .where(tasks.c.status == "waiting").group_by(tasks.c.queue).order_by(tasks.c.queue))
-        return [QueueView(queue=q, waiting=n, claimable=int(free or 0)) for q, n, free in found]
+        return [QueueView(queue=q, waiting=n, claimable=int(free or 0), oldest_due_on=oldest)
+                for q, n, free, oldest in found]
 
 
 @router.post("/queues/{queue}/claims", response_model=ClaimedTask, status_code=201,
