@@ -28,13 +28,15 @@ async def test_a_lapsed_agent_is_refused_work_until_a_supervisor_records_the_ren
                                   headers={**token("agent-7"), "Idempotency-Key": "cert-by-agent"})
         recorded = await http.put("/v1/agents/agent-7/certifications/conduct", json=lapsed,
                                   headers={**token(*SUPERVISOR), "Idempotency-Key": "cert-lapsed"})
-        refused = await http.post("/v1/queues/early/claims", headers={**token("agent-7"), "Idempotency-Key": "claim-lapsed"})
+        refused = await http.post("/v1/queues/early/claims",
+                                  headers={**token("agent-7"), "Idempotency-Key": "claim-lapsed"})
         own = await http.get("/v1/agents/agent-7/certifications", headers=token("agent-7"))
         others = await http.get("/v1/agents/agent-7/certifications", headers=token("agent-8"))
         renewed = await http.put("/v1/agents/agent-7/certifications/conduct",
                                  json={"passed_on": DAY.isoformat(), "valid_for_days": 365},
                                  headers={**token(*SUPERVISOR), "Idempotency-Key": "cert-renewed"})
-        claimed = await http.post("/v1/queues/early/claims", headers={**token("agent-7"), "Idempotency-Key": "claim-renewed"})
+        claimed = await http.post("/v1/queues/early/claims",
+                                  headers={**token("agent-7"), "Idempotency-Key": "claim-renewed"})
         listed = await http.get("/v1/certifications", headers=token(*SUPERVISOR))
     assert (by_agent.status_code, recorded.status_code, others.status_code) == (403, 200, 403)
     assert refused.status_code == 403 and refused.headers["content-type"] == "application/problem+json"
@@ -57,7 +59,8 @@ async def test_an_agent_without_records_and_bad_records_are_answered_plainly(rou
         last_years = await http.put("/v1/agents/agent-10/certifications/conduct",
                                     json={"passed_on": "9999-06-01", "valid_for_days": 3660},
                                     headers={**token(*SUPERVISOR), "Idempotency-Key": "cert-last-years"})
-        claimed = await http.post("/v1/queues/early/claims", headers={**token("agent-9"), "Idempotency-Key": "claim-unrecorded"})
+        claimed = await http.post("/v1/queues/early/claims",
+                                  headers={**token("agent-9"), "Idempotency-Key": "claim-unrecorded"})
     assert backwards.status_code == 422
     assert last_years.status_code == 200 and last_years.json()["expires_on"] == "9999-12-31"
     assert claimed.status_code == 201, "an agent with no record yet is not judged by the gate"

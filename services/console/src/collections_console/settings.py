@@ -32,7 +32,8 @@ class ConsoleSettings(BaseSettings):
         default=None, description="the identity provider's .well-known/openid-configuration URL")
     oidc_client_id: str | None = None
     oidc_client_secret: SecretStr | None = None
-    oidc_redirect_url: str | None = Field(default=None, description="this console's /auth/callback, as the IdP knows it")
+    oidc_redirect_url: str | None = Field(default=None,
+                                         description="this console's /auth/callback, as the IdP knows it")
     oidc_scope: str = "openid profile email"
     oidc_roles_claim: str = Field(default="roles", description="claim holding roles; dotted for nested claims")
     script_pack: str = Field(default="CN", pattern=r"^[A-Z]{2}$",

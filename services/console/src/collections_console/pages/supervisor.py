@@ -60,7 +60,8 @@ async def overview_page(request: Request, user: User, errors: dict | None = None
         for stage, figures in stages.items():
             cases_by_stage[stage] = cases_by_stage.get(stage, 0) + figures["cases"]
     return render(request, "supervisor.html", status_code=status_code, queues=queues, charts=charts,
-                  promises=kept["variants"], productivity=productivity["agents"], cases_by_stage=cases_by_stage, start=start, end=end, stages=STAGES,
+                  promises=kept["variants"], productivity=productivity["agents"], cases_by_stage=cases_by_stage,
+                  start=start, end=end, stages=STAGES,
                   errors=errors or {}, done=request.query_params.get("done"))
 
 
