@@ -38,8 +38,10 @@ class NotifierSettings(ServiceSettings):
     # Dispatch
     dispatch_interval_seconds: float = Field(default=0.2, gt=0)
     dispatch_batch_size: int = Field(default=1000, ge=1)
-    dispatch_concurrency: int = Field(default=8, ge=1, le=64,
-                                      description="customers served side by side (keep below the database pool)")
+    dispatch_concurrency: int = Field(default=64, ge=1, le=1024,
+                                      description="messages handed to providers side by side (one pooled client)")
+    dispatch_claim_seconds: float = Field(default=30, gt=0, description="how long a round holds the requests it "
+                                          "claimed; a crashed round's are sent again (same keys) after it")
 
     # SMS provider
     sms_provider_url: str = Field(default="http://127.0.0.1:8190", description="base URL of the SMS provider API")

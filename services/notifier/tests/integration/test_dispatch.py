@@ -74,18 +74,21 @@ async def test_an_answer_lost_after_the_provider_accepted_is_retried_under_the_s
     assert await statuses(runtime) == {"R-1": "sent"}
 
 
-async def test_a_crash_between_hand_over_and_commit_sends_nothing_twice(notifier_runtime, sms_provider, deliver,
-                                                                        emitted):
+async def test_a_crash_between_hand_over_and_commit_sends_nothing_twice(notifier_runtime, sms_provider, clock,
+                                                                        deliver, emitted):
     """The first process commits `sending`, the provider accepts, and the process dies
     before recording it. A new process on the same database finishes the job."""
     first = await notifier_runtime()
     await deliver(first, customer("C-1", "Asia/Shanghai"), "C-1")
     await deliver(first, request("R-1", "C-1"), "C-1")
     async with first.unit_of_work() as work:
-        outgoing = await first.dispatcher._prepare(work, "R-1")
+        [(_, outgoing)] = await first.dispatcher.prepare(work, await first.dispatcher.claim(work))
     await first.dispatcher.channels["sms"].send(outgoing)  # accepted; the process "dies" here
     assert await statuses(first) == {"R-1": "sending"}
     second = await notifier_runtime()
+    await second.dispatcher.dispatch_due(second)
+    assert (await sms_provider.stats())["requests"] == 1, "the claim is the first process's until its lease ends"
+    clock.advance(timedelta(seconds=second.settings.dispatch_claim_seconds))
     await second.dispatcher.dispatch_due(second)
     stats = await sms_provider.stats()
     assert stats["messages"] == 1 and stats["replayed"] == 1
