@@ -134,5 +134,10 @@ def deliver():
 
 
 @pytest.fixture
+def deliver_together():
+    return deliver_run
+
+
+@pytest.fixture
 def emitted():
     return read_emitted
