@@ -78,7 +78,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--contacts", type=int, default=50_000)
     parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
-    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
     n = args.contacts
     base = ROOT / "var" / "bench-notifier"

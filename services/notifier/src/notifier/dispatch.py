@@ -11,7 +11,8 @@ Each round takes up to a batch of due requests, in order of due time:
    ones): a deferral moves ``due_at``, a block ends it; an allowed contact is
    rendered, written to the ledger as an attempt and marked ``sending``;
 2. the channel adapters hand the round's messages over side by side (one pooled
-   HTTP client, keep-alive), each under its idempotency key (the request id);
+   HTTP client, keep-alive), SMS in batches of ``sms_batch_size`` per request
+   (decision 0062), each message under its idempotency key (the request id);
 3. a second unit of work settles the round: ``sent`` or ``failed`` with their
    events, in one statement.
 
@@ -26,9 +27,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy import func, select, update
 
@@ -58,6 +59,13 @@ Result = Accepted | Refused | None  # None: the channel could not take it now
 
 class Channel(Protocol):
     async def send(self, message: Outgoing) -> Accepted | Refused: ...
+
+
+@runtime_checkable
+class BatchChannel(Protocol):
+    """A channel whose provider takes many messages in one request, each under its own key."""
+
+    async def send_many(self, messages: Sequence[Outgoing]) -> list[Accepted | Refused]: ...
 
 
 class Dispatcher:
@@ -145,28 +153,40 @@ class Dispatcher:
         return outgoing
 
     async def hand_over(self, outgoing: list[tuple[dict, Outgoing]]) -> tuple[list[tuple[dict, Result]], set[str]]:
-        """Every message to its channel, side by side; a channel that fails is left
-        alone for the rest of the round."""
+        """Every message to its channel, side by side, in batches where the channel takes
+        them (SMS); a channel that fails is left alone for the rest of the round."""
         unavailable: set[str] = set()
         lanes = asyncio.Semaphore(self.settings.dispatch_concurrency)
+        results: dict[str, Result] = {}
 
-        async def send(message: Outgoing) -> Result:
+        async def send(channel_name: str, messages: list[Outgoing]) -> None:
+            channel = self.channels[channel_name]
             async with lanes:
-                if message.channel in unavailable:
-                    return None
+                if channel_name in unavailable:
+                    return
                 try:
-                    result = await self.channels[message.channel].send(message)
+                    if isinstance(channel, BatchChannel):
+                        answers = await channel.send_many(messages)
+                    else:
+                        answers = [await channel.send(messages[0])]
                 except ChannelUnavailable as error:
-                    if message.channel not in unavailable:
-                        unavailable.add(message.channel)
-                        log.warning("channel unavailable, contacts wait", channel=message.channel, error=str(error))
-                    return None
+                    if channel_name not in unavailable:
+                        unavailable.add(channel_name)
+                        log.warning("channel unavailable, contacts wait", channel=channel_name, error=str(error))
+                    return
             crash_point(AFTER_HAND_OVER)
-            return result
+            results.update((message.idempotency_key, answer) for message, answer in zip(messages, answers,
+                                                                                          strict=True))
 
+        per_channel: dict[str, list[Outgoing]] = {}
+        for _, message in outgoing:
+            per_channel.setdefault(message.channel, []).append(message)
         async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(send(message)) for _, message in outgoing]
-        return [(request, task.result()) for (request, _), task in zip(outgoing, tasks, strict=True)], unavailable
+            for channel_name, messages in per_channel.items():
+                size = self.settings.sms_batch_size if isinstance(self.channels[channel_name], BatchChannel) else 1
+                for start in range(0, len(messages), size):
+                    group.create_task(send(channel_name, messages[start:start + size]))
+        return [(request, results.get(request["request_id"])) for request, _ in outgoing], unavailable
 
     async def settle(self, work: UnitOfWork, results: list[tuple[dict, Result]]) -> None:
         """The round's outcomes in one statement; a request a receipt settled meanwhile is left alone."""
