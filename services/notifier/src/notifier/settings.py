@@ -46,8 +46,9 @@ class NotifierSettings(ServiceSettings):
     # SMS provider
     sms_provider_url: str = Field(default="http://127.0.0.1:8190", description="base URL of the SMS provider API")
     sms_provider_token: str = "dev-provider-token"
-    sms_batch_size: int = Field(default=100, ge=1, le=500, description="messages per request to the provider's "
-                                "batch endpoint; 1: one request per message (POST /v1/messages)")
+    sms_batch_size: int = Field(default=1, ge=1, le=500, description="messages per request to the provider's "
+                                "batch endpoint (POST /v1/message-batches); 1: one request per message, for a "
+                                "provider without one")
     sms_provider_timeout_seconds: float = Field(default=5.0, gt=0)
     sms_attempts: int = Field(default=4, ge=1, description="tries per message before it waits for the next round")
     sms_backoff_seconds: float = Field(default=0.2, gt=0)

@@ -152,7 +152,7 @@ async def test_a_request_without_the_templates_parameters_fails_at_once(notifier
 
 async def test_a_round_hands_its_sms_over_in_one_batch_and_a_bad_number_fails_alone(
         notifier_runtime, sms_provider, deliver, emitted):
-    runtime = await notifier_runtime()
+    runtime = await notifier_runtime(sms_batch_size=100)
     for n in range(4):
         await deliver(runtime, customer(f"C-{n}", "Asia/Shanghai", phone=f"+86138000000{n:02d}"), f"C-{n}")
         await deliver(runtime, request(f"R-{n}", f"C-{n}"), f"C-{n}")
