@@ -2,9 +2,10 @@
 adapter speaks (services/notifier/README.md, "SMS provider API").
 
 It honours ``Idempotency-Key`` (a repeated key gets the first answer and sends
-nothing), per message also in a batch (``POST /v1/message-batches``), counts what a customer's phone would have received, can fail and time
-out on purpose (``POST /control``), and posts signed delivery receipts to the
-callback URL of each message. ``GET /stats`` tells tests how many messages went
+nothing), per message also in a batch (``POST /v1/message-batches``); it counts
+what a customer's phone would have received, can fail and time out on purpose
+(``POST /control``), and posts signed delivery receipts to the callback URL of
+each message. ``GET /stats`` tells tests how many messages went
 out and how many of them were duplicates of a contact already sent.
 
 Run: ``python -m notifier.standins.sms_provider --port 8190 --secret dev-webhook-secret``.
