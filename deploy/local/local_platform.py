@@ -75,10 +75,20 @@ class Platform:
     def _pid(self, name: str) -> int | None:
         try:
             pid = int((self.var / "run" / f"{name}.pid").read_text())
-            os.kill(pid, 0)
-            return pid
-        except (FileNotFoundError, ValueError, ProcessLookupError):
+        except (FileNotFoundError, ValueError):
             return None
+        try:
+            # A service this process started and that has exited is a zombie until
+            # reaped, and a zombie still answers kill(pid, 0): reap it first.
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return None
+        except ChildProcessError:
+            pass  # started by another process (make up, then make down)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        return pid
 
     def _database_url(self, name: str) -> str:
         if self.postgres is None:
