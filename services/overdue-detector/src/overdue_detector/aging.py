@@ -25,8 +25,8 @@ trouble, not to the portfolio.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -141,10 +141,10 @@ _IN_REMINDER_WINDOW = """
       AND due_day <= CAST(:d AS integer) + CAST(:soon AS integer)"""
 
 
-@dataclass(frozen=True, slots=True)
-class AgedAccount:
+class AgedAccount(NamedTuple):
     """An account's state on an aged day, as the aging SQL computes it (the facts
-    domain.assess() gives for one account; a test keeps the two equal)."""
+    domain.assess() gives for one account; a test keeps the two equal). A tuple: a
+    day builds hundreds of thousands of them."""
 
     account_id: str
     customer_id: str
@@ -180,6 +180,9 @@ def _facts_query(policy: DelinquencyPolicy, everyone: bool) -> str:
     return _FACTS.format(scope=scope, unpaid_minimums=unpaid_minimums(policy.payment_rule))
 
 
+_NO_EPISODE = Episode()
+
+
 def _facts(accounts: list, reminders: list, business_date: date, policy: DelinquencyPolicy) -> list[DayAged]:
     """DayAged facts from an account page (kind 0 rows) and its reminder rows (kind 1), both by account."""
     by_account: dict[str, list[CycleDue]] = {}
@@ -196,7 +199,8 @@ def _facts(accounts: list, reminders: list, business_date: date, policy: Delinqu
             oldest_due_date=from_day_number(r.due_day) if r.due_day is not None else None,
             balance=int(r.balance), credit_available=int(r.credit_available),
             charged_off_on=from_day_number(r.charged_off_day) if r.charged_off_day is not None else None)
-        episode = Episode(bool(r.episode_open), from_day_number(r.cured_on_day) if r.cured_on_day else None)
+        episode = (Episode(bool(r.episode_open), from_day_number(r.cured_on_day) if r.cured_on_day else None)
+                   if r.episode_open or r.cured_on_day else _NO_EPISODE)
         facts.append(DayAged(state, episode, reported_past_due=bool(r.reported_past_due), status=AccountStatus(r.status),
                              reminders=tuple(by_account.get(r.account_id, ()))))
     return facts

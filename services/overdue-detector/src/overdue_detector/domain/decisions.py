@@ -188,7 +188,8 @@ def _day_aged(facts: DayAged) -> Decisions:
     in_trouble = state.delinquent or episode.open or episode.cured_on is not None or facts.reported_past_due
     record = state if in_trouble else None
     reminders = tuple(PaymentDueSoon(state, cycle) for cycle in facts.reminders
-                      if cycle.amount > 0 and state.as_of <= cycle.due_date) if facts.status in _REMINDED else ()
+                      if cycle.amount > 0 and state.as_of <= cycle.due_date
+                      ) if facts.reminders and facts.status in _REMINDED else ()
     if state.charged_off:
         return Decisions(reminders, episode, record)
     cured_later = episode.cured_on is not None and state.as_of < episode.cured_on
