@@ -216,7 +216,7 @@ async def account_facts(connection: AsyncConnection, business_date: date, policy
 
 
 async def facts_of_day(connection: AsyncConnection, business_date: date, policy: DelinquencyPolicy,
-                       reminded_until: date | None, page: int = 5_000) -> AsyncIterator[list[DayAged]]:
+                       reminded_until: date | None, page: int) -> AsyncIterator[list[DayAged]]:
     """The daily aging's facts, in pages of `page` accounts by account id: every account
     that can be delinquent on `business_date`, is charged off by then, was reported
     delinquent or in an open episode (so its cure is seen), or has a minimum whose
