@@ -10,13 +10,16 @@ For each engine (PostgreSQL, SQLite), in one run:
    the rows the handlers write for AccountOpened, StatementIssued and PaymentPosted:
    1-3 monthly statement cycles per account, every 20th account (5%) delinquent
    (nothing paid), every other account paid each minimum two days before its due date;
-3. times business_days.age_business_day() in one UnitOfWork transaction, outbox rows
-   written by work.flush() (as unit_of_work_factory does), until the commit;
-4. hands the stored rows to a real OutboxRelay (running as a task) and times until
-   it has published them all to collections.delinquency.v1;
+3. times business_days.age_business_day() in one UnitOfWork transaction (it writes
+   the states and the outbox rows page by page itself), until the commit;
+4. hands the stored rows to a real OutboxRelay (running as a task), as the detector
+   does after the commit, and times until it has published them all to
+   collections.delinquency.v1;
 5. meanwhile probes the event loop every 50 ms (a timer that must fire on time, as a
    health probe or the consumer's heartbeat must be answered) and reports the worst
-   lateness;
+   lateness, and for each probe late by over 100 ms the phases it overlapped and the
+   CPU the process used meanwhile (near the lateness: the process's own code held the
+   loop; far below it: the machine did not run the process);
 6. the yardstick: publishes the same records (keys, values, headers) straight to a
    topic with the same partitions on the same broker with a plain aiokafka producer,
    and reports the aging's time as a multiple of it (machines differ; the ratio
@@ -70,6 +73,7 @@ from overdue_detector import aging as aging_sql  # noqa: E402
 from overdue_detector import business_days, delinquency_events  # noqa: E402
 from overdue_detector.domain import DelinquencyPolicy  # noqa: E402
 from overdue_detector.positions import refresh_all_positions  # noqa: E402
+from overdue_detector.states import StateRecorder  # noqa: E402
 from overdue_detector.settings import DetectorSettings  # noqa: E402
 from overdue_detector.tables import day_number  # noqa: E402
 
@@ -78,6 +82,7 @@ SERVICE = SETTINGS.service_name
 TOPIC = delinquency_events.DELINQUENCY
 YARDSTICK_TOPIC = "bench.aging.yardstick"
 PROBE_INTERVAL = 0.05
+STALL = 0.1  # a probe this late is listed with the phases it overlapped
 MIGRATIONS = Path(overdue_detector.__file__).parent / "migrations"
 BUSINESS_DATE = date(2026, 11, 27)
 DELINQUENT_EVERY = 20  # 5%
@@ -168,6 +173,16 @@ async def build_portfolio(database: Database, accounts: int) -> dict[str, int]:
 class Phases:
     def __init__(self) -> None:
         self.seconds: Counter[str] = Counter()
+        self.spans: list[tuple[str, float, float]] = []  # (label, start, end) on the loop's clock
+
+    def add(self, label: str, started: float) -> None:
+        ended = time.perf_counter()
+        self.seconds[label] += ended - started
+        self.spans.append((label, started, ended))
+
+    def during(self, start: float, end: float) -> list[str]:
+        """The phases that overlapped [start, end] (where a probe was late)."""
+        return sorted({label for label, s, e in self.spans if s < end and e > start})
 
     def wrap(self, module, name: str, label: str) -> None:
         original = getattr(module, name)
@@ -177,7 +192,7 @@ class Phases:
             try:
                 return await original(*args, **kwargs)
             finally:
-                self.seconds[label] += time.perf_counter() - started
+                self.add(label, started)
 
         setattr(module, name, timed)
         self._restore.append((module, name, original))
@@ -192,9 +207,9 @@ class Phases:
                 try:
                     item = await stream.__anext__()
                 except StopAsyncIteration:
-                    self.seconds[label] += time.perf_counter() - started
+                    self.add(label, started)
                     return
-                self.seconds[label] += time.perf_counter() - started
+                self.add(label, started)
                 yield item
 
         setattr(module, name, timed)
@@ -202,8 +217,10 @@ class Phases:
 
     def __enter__(self) -> Phases:
         self._restore = []
-        self.wrap_stream(aging_sql, "age_and_record", "aging SQL, states recorded, rows read (age_and_record)")
-        self.wrap(aging_sql, "due_soon", "due-soon SQL (due_soon)")
+        self.wrap_stream(aging_sql, "facts_of_day", "aging SQL: the day's facts, pages read (facts_of_day)")
+        self.wrap(StateRecorder, "add", "states to the temporary table (StateRecorder.add)")
+        self.wrap(StateRecorder, "write", "states upserted (StateRecorder.write)")
+        self.wrap(UnitOfWork, "flush", "outbox insert, page by page (work.flush)")
         self.wrap(business_days, "portfolio", "portfolio summary SQL (portfolio)")
         return self
 
@@ -219,15 +236,20 @@ class Probe:
     def __init__(self) -> None:
         self.worst = 0.0
         self.samples = 0
+        self.stalls: list[tuple[float, float, float]] = []  # (due, fired, CPU seconds used), late by > STALL
         self._task: asyncio.Task | None = None
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            due = loop.time() + PROBE_INTERVAL
+            due, cpu = time.perf_counter() + PROBE_INTERVAL, time.process_time()
             await asyncio.sleep(PROBE_INTERVAL)
-            self.worst = max(self.worst, loop.time() - due)
+            fired = time.perf_counter()
+            self.worst = max(self.worst, fired - due)
             self.samples += 1
+            if fired - due > STALL:
+                # CPU this process used meanwhile: near the lateness, its own code held the loop;
+                # far below it, the machine did not run the process (other load).
+                self.stalls.append((due, fired, time.process_time() - cpu))
 
     def __enter__(self) -> Probe:
         self._task = asyncio.create_task(self._run())
@@ -289,14 +311,14 @@ async def age_and_publish(database: Database, bootstrap: str, profile: bool) -> 
             started, cpu_started = time.perf_counter(), time.process_time()
             async with database.transaction() as connection:
                 work = UnitOfWork(connection, codec, clock)
-                emitted = await business_days.age_business_day(work, BUSINESS_DATE, policy, SERVICE)
-                flush_started = time.perf_counter()
-                stored = await work.flush()
-                phases.seconds["outbox insert (work.flush)"] += time.perf_counter() - flush_started
+                aged = await business_days.age_business_day(work, BUSINESS_DATE, policy, SERVICE)
+                stored = aged.outbox + await work.flush()  # the aging flushed its events page by page
+                emitted = sum(aged.types.values())
                 commit_started = time.perf_counter()
-            phases.seconds["commit"] += time.perf_counter() - commit_started
+            phases.add("commit", commit_started)
             aging_seconds = time.perf_counter() - started
             relay.hand_over(stored)
+            relay_started = time.perf_counter()
             progress(f"{database.dialect}: aged in {aging_seconds:.2f} s, {len(stored):,} events handed to the relay")
             target = baseline + len(stored)
             next_report = baseline + 50_000
@@ -309,12 +331,16 @@ async def age_and_publish(database: Database, bootstrap: str, profile: bool) -> 
                     next_report += 50_000
             total_seconds = time.perf_counter() - started
             cpu_seconds = time.process_time() - cpu_started
-            types = Counter(dict(r.headers)["ce_type"].decode().rsplit(".", 1)[-1] for _, r in stored)
             if profiler:
                 profiler.disable()
+        relay_span = ("relay publishing after the commit", relay_started, relay_started + total_seconds - aging_seconds)
+        phases.spans.append(relay_span)
+        stalls = [(fired - due, cpu, phases.during(due, fired) or ["python between the phases above"])
+                  for due, fired, cpu in probe.stalls]
+        types = Counter(dict(r.headers)["ce_type"].decode().rsplit(".", 1)[-1] for _, r in stored)
         result = dict(emitted=emitted, types=types, aging=aging_seconds, total=total_seconds, cpu=cpu_seconds,
                       phases=dict(phases.seconds), stored=len(stored), probe_worst=probe.worst,
-                      probe_samples=probe.samples)
+                      probe_samples=probe.samples, stalls=stalls)
         progress(f"{database.dialect}: yardstick, {len(stored):,} records straight to the broker")
         result["yardstick"] = await yardstick(bootstrap, [record for _, record in stored])
         result["peak_rss_mib"] = peak_rss_mib()
@@ -336,10 +362,10 @@ async def age_and_publish(database: Database, bootstrap: str, profile: bool) -> 
 async def explain(database: Database) -> str:
     """EXPLAIN ANALYZE of the aging statement (PostgreSQL), after the timed run."""
     policy = DelinquencyPolicy()
-    sql = aging_sql._aged_query(policy, everyone=False)
+    sql = aging_sql._facts_query(policy, everyone=False)
     async with database.engine.connect() as connection:
         rows = (await connection.execute(text("EXPLAIN (ANALYZE, BUFFERS) " + sql),
-                                         aging_sql._parameters(BUSINESS_DATE, policy))).all()
+                                         aging_sql._parameters(BUSINESS_DATE, policy, None))).all()
         await connection.rollback()
     return "\n".join(r[0] for r in rows)
 
@@ -381,6 +407,9 @@ def report(engine: str, accounts: int, r: dict) -> bool:
     print(f"peak resident memory     {r['peak_rss_mib']:>14,.0f} MiB (this process, so far in the run)")
     print(f"probe, worst lateness    {r['probe_worst'] * 1000:>14,.0f} ms  (a {PROBE_INTERVAL * 1000:.0f} ms timer, "
           f"{r['probe_samples']:,} samples while aging and publishing)")
+    for lateness, cpu, during in sorted(r["stalls"], reverse=True)[:8]:
+        print(f"  probe {lateness * 1000:>6,.0f} ms late, process CPU meanwhile {cpu * 1000:>6,.0f} ms, during: "
+              f"{'; '.join(during)}")
     print(f"sanity: DelinquencyUpdated {updated:,} == delinquent accounts {delinquent:,}; "
           f"outbox {r['outbox_rows']:,} rows, {r['unpublished']} unpublished -> {'OK' if ok else 'FAILED'}")
     print(f"portfolio build          {r['counts']['build_seconds']:>14.1f} s  "

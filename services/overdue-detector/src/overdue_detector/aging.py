@@ -1,7 +1,9 @@
-"""Set-based aging: the delinquency state of every account as of one business
-date, in one SQL statement that SQLite (>= 3.25) and PostgreSQL both run.
+"""Set-based aging facts: the state of every account as of one business date, in
+one SQL statement that SQLite (>= 3.25) and PostgreSQL both run. SQL says what is
+true; domain.decide() says what to do about it (business_days.py calls it per
+account), so no decision is taken here.
 
-It is domain.assess() written over sets (the rules live in delinquency.py; a
+The state is domain.assess() written over sets (the rules live in delinquency.py; a
 test keeps the two equal on a generated portfolio). Per account, with D the
 business date, or the charge-off date when the account is charged off by D:
 
@@ -10,23 +12,26 @@ business date, or the charge-off date when the account is charged off by D:
     remaining_i  = what is left of minimum i (unpaid_minimums.py, by the policy's payment rule)
     past due     : remaining_i > 0 and D > due_i + grace
     DPD          = D - earliest due date among the past-due cycles
+    reminders    : remaining_i > 0 and the reminder window (due_i - due_soon_days)
+                   opened after the last aged day and by D
 
-Dates are day numbers (tables.py), so all of this is integer arithmetic. The
-statement reads only the candidate accounts (the scope CTE), found through the
-per-account positions (positions.py), so a day's aging costs in proportion to
-the accounts in trouble, not to the portfolio.
+plus the episode as stored (delinquency_state). Dates are day numbers (tables.py),
+so all of this is integer arithmetic. The daily aging reads only the candidate
+accounts (the scope CTE), found through the per-account positions (positions.py)
+and the reminder windows, so a day's aging costs in proportion to the accounts in
+trouble, not to the portfolio.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from overdue_detector.domain import Bucket, DelinquencyPolicy
+from overdue_detector.domain import AccountStatus, Bucket, CycleDue, DayAged, DelinquencyPolicy, Episode
 from overdue_detector.tables import day_number, from_day_number
 from overdue_detector.unpaid_minimums import unpaid_minimums
 
@@ -76,7 +81,7 @@ issued AS (
     WHERE c.cycle_day <= acct.day
 ),{unpaid_minimums}"""
 
-_PER_ACCOUNT = _LEDGER + """,
+_FACTS = _LEDGER + """,
 per_account AS (
     SELECT account_id,
            SUM(CASE WHEN remaining > 0 AND day > due_day + :grace THEN remaining ELSE 0 END) AS past_due,
@@ -94,36 +99,30 @@ paid_since AS (
     JOIN acct ON acct.account_id = p.account_id
     WHERE p.reversed = :not_reversed AND p.value_day > pa.latest_cycle_day AND p.value_day <= acct.day
     GROUP BY p.account_id
-),
-aged AS (
-    SELECT acct.account_id, acct.customer_id, acct.currency, acct.status, acct.charged_off_day,
-           CASE WHEN pa.oldest_due_day IS NULL THEN 0 ELSE acct.day - pa.oldest_due_day END AS dpd,
-           COALESCE(pa.past_due, 0) AS past_due,
-           COALESCE(pa.cycles_past_due, 0) AS cycles_past_due,
-           pa.oldest_due_day,
-           CASE WHEN pa.latest_cycle_day IS NULL THEN 0
-                ELSE pa.latest_balance - COALESCE(ps.amount, 0) END AS balance,
-           COALESCE(pd.paid, 0) - COALESCE(pa.applied, 0) AS credit_available
-    FROM acct
-    LEFT JOIN per_account pa ON pa.account_id = acct.account_id
-    LEFT JOIN paid_since ps ON ps.account_id = acct.account_id
-    LEFT JOIN paid pd ON pd.account_id = acct.account_id
 )
-SELECT aged.*, {bucket} AS bucket,
-       COALESCE(s.episode_open, :no) AS episode_open, s.cured_on_day
-FROM aged LEFT JOIN delinquency_state s ON s.account_id = aged.account_id
-{where}
+SELECT 0 AS kind, acct.account_id, acct.customer_id, acct.currency, acct.status, acct.charged_off_day,
+       CASE WHEN pa.oldest_due_day IS NULL THEN 0 ELSE acct.day - pa.oldest_due_day END AS dpd,
+       COALESCE(pa.past_due, 0) AS amount,
+       COALESCE(pa.cycles_past_due, 0) AS cycles_past_due,
+       pa.oldest_due_day AS due_day,
+       CASE WHEN pa.latest_cycle_day IS NULL THEN 0
+            ELSE pa.latest_balance - COALESCE(ps.amount, 0) END AS balance,
+       COALESCE(pd.paid, 0) - COALESCE(pa.applied, 0) AS credit_available,
+       COALESCE(s.past_due_minor, 0) > 0 AS reported_past_due, COALESCE(s.episode_open, :no) AS episode_open,
+       s.cured_on_day,
+       NULL AS statement_id, 0 AS issue_rank
+FROM acct
+LEFT JOIN per_account pa ON pa.account_id = acct.account_id
+LEFT JOIN paid_since ps ON ps.account_id = acct.account_id
+LEFT JOIN paid pd ON pd.account_id = acct.account_id
+LEFT JOIN delinquency_state s ON s.account_id = acct.account_id
+UNION ALL
+-- The unpaid minimums whose reminder window opened after the last aged day and by D.
+SELECT 1, account_id, NULL, NULL, NULL, NULL, 0, remaining, 0, due_day, 0, 0, 1 = 0, 1 = 0, NULL,
+       statement_id, issue_rank
+FROM cycle_due
+WHERE remaining > 0 AND due_day - :soon > :since AND due_day - :soon <= day
 """
-
-# Reminders only for accounts that can still be used (see delinquency.py).
-_DUE_SOON = _LEDGER + """
-SELECT cd.account_id, acct.customer_id, acct.currency, cd.statement_id, cd.due_day, cd.remaining
-FROM cycle_due cd JOIN acct ON acct.account_id = cd.account_id
-WHERE cd.remaining > 0 AND cd.due_day - :soon > :since AND cd.due_day - :soon <= cd.day AND cd.day <= cd.due_day
-  AND acct.status IN ('open', 'blocked')
-ORDER BY cd.account_id, cd.issue_rank
-"""
-
 
 # The accounts an aging reads (positions.py says why no other can be delinquent):
 # possibly past due, valued after D, still reported as delinquent or in an open
@@ -135,150 +134,115 @@ _CANDIDATES = """
     UNION SELECT account_id FROM ledger_status_changes WHERE status = 'charged_off' AND effective_day <= :d
 """
 _EVERYONE = "SELECT account_id FROM ledger_accounts"
-# A reminder is due for a cycle whose reminder window opened after the last aged day and by D.
-_DUE_IN_REMINDER_WINDOW = """SELECT DISTINCT account_id FROM ledger_statement_cycles
+# The accounts with a minimum whose reminder window opened after the last aged day and by D.
+_IN_REMINDER_WINDOW = """
+    UNION SELECT account_id FROM ledger_statement_cycles
     WHERE due_day > CAST(:since AS integer) + CAST(:soon AS integer)
       AND due_day <= CAST(:d AS integer) + CAST(:soon AS integer)"""
 
 
-@dataclass(frozen=True, slots=True)
-class AgedAccount:
+class AgedAccount(NamedTuple):
+    """An account's state on an aged day, as the aging SQL computes it (the facts
+    domain.assess() gives for one account; a test keeps the two equal). A tuple: a
+    day builds hundreds of thousands of them."""
+
     account_id: str
     customer_id: str
     currency: str
     as_of: date
     dpd: int
     bucket: Bucket
-    past_due: int
+    past_due_amount: int
     cycles_past_due: int
     oldest_due_date: date | None
     balance: int
     credit_available: int
     charged_off_on: date | None
-    episode_open: bool
-    cured_on: date | None
 
     @property
     def delinquent(self) -> bool:
-        return self.past_due > 0
-
-    @property
-    def past_due_amount(self) -> int:
-        return self.past_due
+        return self.past_due_amount > 0
 
     @property
     def charged_off(self) -> bool:
         return self.charged_off_on is not None
 
 
-@dataclass(frozen=True, slots=True)
-class DueSoon:
-    account_id: str
-    customer_id: str
-    currency: str
-    statement_id: str
-    due_date: date
-    amount: int
-
-
-def _bucket_case(policy: DelinquencyPolicy) -> str:
-    # Bounds are validated ints from the policy, so inlining them is safe.
-    whens = " ".join(f"WHEN dpd <= {upper} THEN '{bucket.value}'"
-                     for bucket, upper in zip(Bucket, policy.bucket_upper_bounds))
-    return f"CASE {whens} ELSE '{Bucket.M7_PLUS.value}' END"
-
-
-def _parameters(business_date: date, policy: DelinquencyPolicy) -> dict:
+def _parameters(business_date: date, policy: DelinquencyPolicy, reminded_until: date | None) -> dict:
+    if reminded_until is None:  # the day before, where the calendar has one
+        reminded_until = business_date - timedelta(days=1) if business_date > date.min else business_date
     return {"d": day_number(business_date), "grace": policy.grace_days, "soon": policy.due_soon_days,
-            "not_reversed": False, "no": False, "yes": True}
+            "since": day_number(reminded_until), "not_reversed": False, "no": False, "yes": True}
 
 
-def _aged_query(policy: DelinquencyPolicy, everyone: bool) -> str:
-    return _PER_ACCOUNT.format(
-        scope=_EVERYONE if everyone else _CANDIDATES, unpaid_minimums=unpaid_minimums(policy.payment_rule),
-        bucket=_bucket_case(policy).replace("dpd", "aged.dpd"),
-        where="" if everyone else "WHERE aged.past_due > 0 OR s.account_id IS NOT NULL")
+def _facts_query(policy: DelinquencyPolicy, everyone: bool) -> str:
+    scope = _EVERYONE if everyone else _CANDIDATES + _IN_REMINDER_WINDOW
+    return _FACTS.format(scope=scope, unpaid_minimums=unpaid_minimums(policy.payment_rule))
 
 
-def _aged(rows, business_date: date) -> list[AgedAccount]:
-    return [
-        AgedAccount(
+_NO_EPISODE = Episode()
+
+
+def _facts(accounts: list, reminders: list, business_date: date, policy: DelinquencyPolicy) -> list[DayAged]:
+    """DayAged facts from an account page (kind 0 rows) and its reminder rows (kind 1), both by account."""
+    by_account: dict[str, list[CycleDue]] = {}
+    for r in reminders:
+        by_account.setdefault(r.account_id, []).append(
+            CycleDue(r.statement_id, from_day_number(r.due_day), int(r.amount)))
+    facts = []
+    for r in accounts:
+        dpd = int(r.dpd)
+        state = AgedAccount(
             account_id=r.account_id, customer_id=r.customer_id, currency=r.currency, as_of=business_date,
-            dpd=int(r.dpd), bucket=Bucket(r.bucket), past_due=int(r.past_due),
+            dpd=dpd, bucket=Bucket.for_dpd(dpd, policy), past_due_amount=int(r.amount),
             cycles_past_due=int(r.cycles_past_due),
-            oldest_due_date=from_day_number(r.oldest_due_day) if r.oldest_due_day is not None else None,
+            oldest_due_date=from_day_number(r.due_day) if r.due_day is not None else None,
             balance=int(r.balance), credit_available=int(r.credit_available),
-            charged_off_on=from_day_number(r.charged_off_day) if r.charged_off_day is not None else None,
-            episode_open=bool(r.episode_open),
-            cured_on=from_day_number(r.cured_on_day) if r.cured_on_day is not None else None,
-        )
-        for r in rows
-    ]
+            charged_off_on=from_day_number(r.charged_off_day) if r.charged_off_day is not None else None)
+        episode = (Episode(bool(r.episode_open), from_day_number(r.cured_on_day) if r.cured_on_day else None)
+                   if r.episode_open or r.cured_on_day else _NO_EPISODE)
+        facts.append(DayAged(state, episode, reported_past_due=bool(r.reported_past_due), status=AccountStatus(r.status),
+                             reminders=tuple(by_account.get(r.account_id, ()))))
+    return facts
 
 
-async def age_accounts(connection: AsyncConnection, business_date: date, policy: DelinquencyPolicy,
-                       everyone: bool = False) -> list[AgedAccount]:
-    """Every account that is delinquent on `business_date`, is charged off by then, or
-    was last reported delinquent or in an open episode (so its cure is seen); with
-    everyone=True, every account (reads the whole portfolio: for tests and checks).
-    Reads only; age_and_record() is the daily aging."""
-    sql = _aged_query(policy, everyone) + " ORDER BY aged.account_id"
-    return _aged((await connection.execute(text(sql), _parameters(business_date, policy))).all(), business_date)
+async def account_facts(connection: AsyncConnection, business_date: date, policy: DelinquencyPolicy,
+                        reminded_until: date | None = None) -> list[DayAged]:
+    """The facts of every account of the portfolio on `business_date` (reads the whole
+    portfolio: for tests and checks; facts_of_day() reads only the day's candidates)."""
+    rows = (await connection.execute(text(_facts_query(policy, everyone=True) + " ORDER BY 2, 1, 17"),
+                                     _parameters(business_date, policy, reminded_until))).all()
+    return _facts([r for r in rows if r.kind == 0], [r for r in rows if r.kind == 1], business_date, policy)
 
 
-# The episode after the day, as domain.close_business_day() decides it (a test keeps the
-# two equal): a charged-off account's is left as it was; a day before a pending cure's
-# value date leaves it closed; otherwise it is open exactly when the account is delinquent.
-_RECORD_STATES = """
-INSERT INTO delinquency_state (account_id, as_of_day, dpd, bucket, past_due_minor, cycles_past_due,
-                               oldest_due_day, balance_minor, charged_off, episode_open, cured_on_day)
-SELECT account_id, :d, dpd, bucket, past_due, cycles_past_due, oldest_due_day, balance,
-       charged_off_day IS NOT NULL,
-       CASE WHEN charged_off_day IS NOT NULL THEN episode_open
-            WHEN cured_on_day > :d THEN :no
-            ELSE past_due > 0 END,
-       CASE WHEN charged_off_day IS NOT NULL OR cured_on_day > :d THEN cured_on_day END
-FROM aging_result WHERE 1 = 1
-ON CONFLICT (account_id) DO UPDATE SET
-    as_of_day = excluded.as_of_day, dpd = excluded.dpd, bucket = excluded.bucket,
-    past_due_minor = excluded.past_due_minor, cycles_past_due = excluded.cycles_past_due,
-    oldest_due_day = excluded.oldest_due_day, balance_minor = excluded.balance_minor,
-    charged_off = excluded.charged_off, episode_open = excluded.episode_open,
-    cured_on_day = excluded.cured_on_day
-"""
-
-
-async def age_and_record(connection: AsyncConnection, business_date: date, policy: DelinquencyPolicy,
-                         chunk: int = 5_000) -> AsyncIterator[list[AgedAccount]]:
-    """The daily aging: ages what age_accounts() would, records every result as the
-    account's delinquency_state in the same statement set, and yields the results, in
-    chunks streamed from the database, with each episode as it was before (the caller
-    decides the events from it)."""
-    parameters = _parameters(business_date, policy)
+async def facts_of_day(connection: AsyncConnection, business_date: date, policy: DelinquencyPolicy,
+                       reminded_until: date | None, page: int) -> AsyncIterator[list[DayAged]]:
+    """The daily aging's facts, in pages of `page` accounts by account id: every account
+    that can be delinquent on `business_date`, is charged off by then, was reported
+    delinquent or in an open episode (so its cure is seen), or has a minimum whose
+    reminder window opened after `reminded_until` (the last aged day; default the day
+    before). Computed by one statement into a temporary table; between pages the
+    caller may write (the pages are plain indexed reads, no cursor stays open)."""
     postgres = connection.dialect.name == "postgresql"
-    # Gone with the transaction: PostgreSQL drops it at the commit (a streaming cursor may
-    # still hold it before), SQLite below; a failure rolls its creation back on both.
-    await connection.execute(text("CREATE TEMPORARY TABLE aging_result " + ("ON COMMIT DROP " if postgres else "")
-                                  + "AS " + _aged_query(policy, everyone=False)), parameters)
-    await connection.execute(text(_RECORD_STATES), parameters)
-    result = await connection.stream(text("SELECT * FROM aging_result ORDER BY account_id"))
-    async for rows in result.partitions(chunk):
-        yield _aged(rows, business_date)
-    await result.close()
+    # Gone with the transaction on PostgreSQL; SQLite drops it below. A failure rolls its creation back on both.
+    await connection.execute(text("CREATE TEMPORARY TABLE aging_facts " + ("ON COMMIT DROP " if postgres else "")
+                                  + "AS " + _facts_query(policy, everyone=False)),
+                             _parameters(business_date, policy, reminded_until))
+    await connection.execute(text("CREATE INDEX aging_facts_by_account ON aging_facts (account_id, kind)"))
+    if postgres:  # no autovacuum for temporary tables: without statistics each page could be a sort of them all
+        await connection.execute(text("ANALYZE aging_facts"))
+    after = ""
+    while True:
+        accounts = (await connection.execute(text(
+            "SELECT * FROM aging_facts WHERE account_id > :after AND kind = 0 ORDER BY account_id LIMIT :page"),
+            {"after": after, "page": page})).all()
+        if not accounts:
+            break
+        reminders = (await connection.execute(text(
+            "SELECT * FROM aging_facts WHERE account_id >= :first AND account_id <= :last AND kind = 1 "
+            "ORDER BY account_id, issue_rank"), {"first": accounts[0].account_id, "last": accounts[-1].account_id}
+        )).all()
+        yield _facts(accounts, reminders, business_date, policy)
+        after = accounts[-1].account_id
     if not postgres:
-        await connection.execute(text("DROP TABLE aging_result"))
-
-
-async def due_soon(connection: AsyncConnection, business_date: date, policy: DelinquencyPolicy,
-                   reminded_until: date | None = None) -> list[DueSoon]:
-    """Unpaid minimums whose reminder window opened after `reminded_until` (the last
-    aged day; default the day before) and by `business_date` (delinquency.py)."""
-    if reminded_until is not None:
-        since = reminded_until
-    else:  # the day before, where the calendar has one
-        since = business_date - timedelta(days=1) if business_date > date.min else business_date
-    sql = _DUE_SOON.format(scope=_DUE_IN_REMINDER_WINDOW, unpaid_minimums=unpaid_minimums(policy.payment_rule))
-    rows = (await connection.execute(text(sql), {**_parameters(business_date, policy),
-                                                 "since": day_number(since)})).all()
-    return [DueSoon(r.account_id, r.customer_id, r.currency, r.statement_id, from_day_number(r.due_day),
-                    int(r.remaining)) for r in rows]
+        await connection.execute(text("DROP TABLE aging_facts"))

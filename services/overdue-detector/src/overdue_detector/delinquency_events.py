@@ -1,4 +1,4 @@
-"""Decisions (domain/decisions.py) turned into collections.delinquency.v1 events.
+"""Decisions (domain.decide()) turned into collections.delinquency.v1 events.
 
 A decision carries the account's state for a business date: a DelinquencySnapshot
 from a handler, or an aging.AgedAccount from the day's set-based aging; both
@@ -7,11 +7,12 @@ offer the same fields.
 
 from __future__ import annotations
 
+from collections_core.codec import type_of
 from collections_core.contracts.collections.v1 import delinquency_pb2
 from collections_core.money import Money
 from collections_core.unit_of_work import UnitOfWork
 from collections_core.wire import date_to_proto, instant_to_proto
-from overdue_detector.domain import BecameDelinquent, Bucket, Cured, Decision, DelinquencyUpdated
+from overdue_detector.domain import BecameDelinquent, Bucket, Cured, Decision, DelinquencyUpdated, PaymentDueSoon
 
 DELINQUENCY = "collections.delinquency.v1"
 
@@ -30,8 +31,9 @@ def state_to_proto(state) -> delinquency_pb2.DelinquencyState:
     return message
 
 
-def emit(work: UnitOfWork, decision: Decision, customer_id: str, payment_id: str = "") -> None:
-    """Queue the event for `decision` in the unit of work; `payment_id` names what cured an episode."""
+def emit(work: UnitOfWork, decision: Decision, customer_id: str, payment_id: str = "") -> str:
+    """Queue the event for `decision` in the unit of work and return its type;
+    `payment_id` names what cured an episode."""
     state = decision.snapshot
     common = dict(account_id=state.account_id, customer_id=customer_id, business_date=date_to_proto(state.as_of))
     if isinstance(decision, BecameDelinquent):
@@ -41,6 +43,12 @@ def emit(work: UnitOfWork, decision: Decision, customer_id: str, payment_id: str
                                                      correction=decision.correction)
     elif isinstance(decision, Cured):
         message = delinquency_pb2.AccountCured(**common, cured_at=instant_to_proto(work.now), payment_id=payment_id)
+    elif isinstance(decision, PaymentDueSoon):
+        cycle = decision.cycle
+        message = delinquency_pb2.PaymentDueSoon(
+            **common, due_date=date_to_proto(cycle.due_date), amount_due=Money(cycle.amount, state.currency).to_proto(),
+            statement_id=cycle.statement_id)
     else:
         raise TypeError(f"no delinquency event for {decision!r}")
     work.emit(DELINQUENCY, message, key=state.account_id)
+    return type_of(message)

@@ -6,10 +6,10 @@ business_days.py, held postings in held.py, the events themselves in delinquency
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
+from datetime import date
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Executable, insert, select, update
 
 from collections_core.codec import Event, Rejected, type_of
 from collections_core.contracts.corebanking.v1 import (
@@ -23,27 +23,20 @@ from overdue_detector import business_days, delinquency_events, facts, held, met
 from overdue_detector.business_days import last_aged_day
 from overdue_detector.domain import (
     AccountLedger,
-    BecameDelinquent,
-    Cured,
+    AccountStatus,
     DelinquencyPolicy,
-    DelinquencySnapshot,
     DomainError,
     Payment,
+    Posting,
+    PostingApplied,
     Statement,
     assess,
-    restate_business_day,
+    decide,
 )
 from overdue_detector.ledger_store import load_account, load_ledger
 from overdue_detector.positions import refresh_position
-from overdue_detector.tables import (
-    accounts,
-    cycles,
-    day_number,
-    delinquency_state,
-    from_day_number,
-    payments,
-    status_changes,
-)
+from overdue_detector.states import load_state, record_episode, record_state
+from overdue_detector.tables import accounts, cycles, day_number, from_day_number, payments, status_changes
 
 TOPICS = ["corebanking.accounts.v1", "corebanking.statements.v1", "corebanking.payments.v1",
           "corebanking.business-days.v1"]
@@ -54,23 +47,6 @@ _STATUSES = {
     accounts_pb2.ACCOUNT_STATUS_CLOSED: "closed",
     accounts_pb2.ACCOUNT_STATUS_CHARGED_OFF: "charged_off",
 }
-
-
-async def upsert_state(connection: AsyncConnection, row: dict) -> None:
-    """Write one account's delinquency_state row (the daily aging writes them in SQL, aging.py)."""
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(delinquency_state).values(**row)
-    columns = {c.name: statement.excluded[c.name] for c in delinquency_state.c if c.name != "account_id"}
-    await connection.execute(statement.on_conflict_do_update(index_elements=["account_id"], set_=columns))
-
-
-def _state_row(snapshot: DelinquencySnapshot, episode_open: bool) -> dict:
-    return {"account_id": snapshot.account_id, "as_of_day": day_number(snapshot.as_of), "dpd": snapshot.dpd,
-            "bucket": snapshot.bucket.value, "past_due_minor": snapshot.past_due_amount,
-            "cycles_past_due": snapshot.cycles_past_due,
-            "oldest_due_day": day_number(snapshot.oldest_due_date) if snapshot.oldest_due_date else None,
-            "balance_minor": snapshot.balance, "charged_off": snapshot.charged_off, "episode_open": episode_open,
-            "cured_on_day": None}
 
 
 class Detector:
@@ -132,19 +108,21 @@ class Detector:
 
     async def account_status_changed(self, event: Event, work: UnitOfWork) -> None:
         message: accounts_pb2.AccountStatusChanged = event.message
-        await self._account(work, message.account_id, "status change")
+        account = await self._account(work, message.account_id, "status change")
         status = _STATUSES.get(message.status)
         if status is None:
             raise Rejected(f"account {message.account_id}: status {message.status} is not a known status")
-        effective = day_number(facts.business_date(message, "effective_on"))
+        effective_on = facts.business_date(message, "effective_on")
+        effective = day_number(effective_on)
         # The domain keeps the first of identical changes; so does the table.
         if (await work.connection.execute(select(status_changes.c.id).where(
                 status_changes.c.account_id == message.account_id, status_changes.c.status == status,
                 status_changes.c.effective_day == effective))).first():
             return
-        # Takes effect from the next aging; a change is not a payment, so nothing is restated now.
-        await work.connection.execute(insert(status_changes).values(
-            account_id=message.account_id, status=status, effective_day=effective))
+        await self._apply(work, account, Posting.STATUS_CHANGE, effective_on,
+                          lambda ledger: ledger.change_status(AccountStatus(status), effective_on),
+                          insert(status_changes).values(account_id=message.account_id, status=status,
+                                                        effective_day=effective), positions=False)
 
     async def statement_issued(self, event: Event, work: UnitOfWork) -> None:
         message: statements_pb2.StatementIssued = event.message
@@ -174,8 +152,8 @@ class Detector:
             if dict(seen._mapping) != row:
                 raise Rejected(f"statement {statement.statement_id} already recorded with other facts")
             return
-        await work.connection.execute(insert(cycles).values(**row))
-        await refresh_position(work.connection, account.account_id)
+        await self._apply(work, account, Posting.STATEMENT, statement.cycle_date,
+                          lambda ledger: ledger.record_statement(statement), insert(cycles).values(**row))
 
     async def payment_posted(self, event: Event, work: UnitOfWork) -> None:
         message: payments_pb2.PaymentPosted = event.message
@@ -201,12 +179,12 @@ class Detector:
                     day_number(payment.value_date)):
                 raise Rejected(f"payment {payment.payment_id} already recorded with other facts")
             return  # a re-delivery, possibly after its reversal: a reversal is sticky
-        before = await load_ledger(work.connection, account)
-        await work.connection.execute(insert(payments).values(
-            payment_id=payment.payment_id, account_id=account.account_id, amount_minor=payment.amount,
-            posted_day=day_number(payment.posted_date), value_day=day_number(payment.value_date), reversed=False))
-        await refresh_position(work.connection, account.account_id)
-        await self._payment_changed(work, account, before, before.record_payment(payment), payment, reversal=False)
+        await self._apply(work, account, Posting.PAYMENT, payment.value_date,
+                          lambda ledger: ledger.record_payment(payment), insert(payments).values(
+                              payment_id=payment.payment_id, account_id=account.account_id,
+                              amount_minor=payment.amount, posted_day=day_number(payment.posted_date),
+                              value_day=day_number(payment.value_date), reversed=False),
+                          payment_id=payment.payment_id)
 
     async def payment_reversed(self, event: Event, work: UnitOfWork) -> None:
         message: payments_pb2.PaymentReversed = event.message
@@ -223,13 +201,10 @@ class Detector:
             raise Rejected(f"account {account.account_id}: cannot reverse unknown payment {message.payment_id}")
         if seen.reversed:
             return
-        before = await load_ledger(work.connection, account)
-        payment = next(p for p in before.payments if p.payment_id == message.payment_id)
-        await work.connection.execute(
-            update(payments).where(payments.c.payment_id == payment.payment_id).values(reversed=True))
-        await refresh_position(work.connection, account.account_id)
-        await self._payment_changed(work, account, before, before.reverse_payment(payment.payment_id), payment,
-                                    reversal=True)
+        await self._apply(work, account, Posting.REVERSAL, from_day_number(seen.value_day),
+                          lambda ledger: ledger.reverse_payment(seen.payment_id),
+                          update(payments).where(payments.c.payment_id == seen.payment_id).values(reversed=True),
+                          payment_id=seen.payment_id)
 
     async def _account(self, work: UnitOfWork, account_id: str, what: str):
         # Only a status change needs its account first: it shares the account's partition, after AccountOpened.
@@ -238,58 +213,42 @@ class Detector:
             raise Rejected(f"{what} for unknown account {account_id}")
         return account
 
-    async def _payment_changed(self, work: UnitOfWork, account, before: AccountLedger, after: AccountLedger,
-                               payment: Payment, reversal: bool) -> None:
-        """Money moved: correct the last aged day at once if the value date reaches it,
-        and end (or, for a reversal, reopen) the episode at once, not at end of day."""
+    async def _apply(self, work: UnitOfWork, account, posting: Posting, on: date,
+                     change: Callable[[AccountLedger], AccountLedger], write: Executable, payment_id: str = "",
+                     positions: bool = True) -> None:
+        """Write a posting valued `on` (`change` is the same on the domain's ledger), then
+        tell collections at once what it means, as domain.decide() says from the facts
+        around it: the last aged day as reported and as restated, and the account on `on`
+        when that is after it. An account collections never heard of, changed after the
+        last aged day, has no episode to move and no reported day to correct, so its
+        ledger is not even read."""
         connection = work.connection
         last = await last_aged_day(connection)
-        state = (await connection.execute(
-            select(delinquency_state).where(delinquency_state.c.account_id == account.account_id))).first()
-        episode_open = bool(state.episode_open) if state else False
-        if last is not None and payment.value_date <= last:
-            reported, restated = assess(before, last, self.policy), assess(after, last, self.policy)
-            # An episode already ended by a payment valued after `last` stays ended:
-            # the snapshot of `last` no longer drives what collections does.
-            if episode_open != (reported.delinquent and not reported.charged_off):
-                decisions = ()
-            else:
-                decisions = restate_business_day(reported, restated)
-            for decision in decisions:
-                delinquency_events.emit(work, decision, account.customer_id, payment.payment_id)
-                episode_open = _episode_open_after(decision, episode_open)
-            if state is not None or restated.delinquent:
-                await upsert_state(connection, _state_row(restated, episode_open))
-            return
-        if state is None:
-            return  # never delinquent on an aged day: nothing to cure or reopen before the next close
-        current = assess(after, payment.value_date, self.policy)
-        if current.charged_off:
-            return
-        if episode_open and not reversal and not current.delinquent:
-            delinquency_events.emit(work, Cured(current), account.customer_id, payment.payment_id)
-            # Days closed before the value date and not aged yet belong to the episode just ended.
-            await connection.execute(update(delinquency_state).where(
-                delinquency_state.c.account_id == account.account_id).values(
-                episode_open=False, cured_on_day=day_number(payment.value_date)))
-        elif not episode_open and reversal and state.past_due_minor > 0 and current.delinquent:
-            # The reversed payment had cured the episode early; it is open again as of the last aged day.
-            reopened = assess(after, from_day_number(state.as_of_day), self.policy)
-            delinquency_events.emit(work, BecameDelinquent(reopened), account.customer_id, payment.payment_id)
-            await connection.execute(update(delinquency_state).where(
-                delinquency_state.c.account_id == account.account_id).values(episode_open=True, cured_on_day=None))
+        recorded, episode = await load_state(connection, account.account_id)
+        reaches_last = last is not None and on <= last
+        before = await load_ledger(connection, account) if recorded is not None or reaches_last else None
+        await connection.execute(write)
+        if positions:
+            await refresh_position(connection, account.account_id)
+        reported = restated = since = None
+        if before is not None:
+            after = change(before)
+            if last is not None:
+                reported, restated = assess(before, last, self.policy), assess(after, last, self.policy)
+            if not reaches_last:
+                since = assess(after, on, self.policy)
+        decisions = decide(PostingApplied(posting, episode, known=recorded is not None, reported=reported,
+                                          restated=restated, since=since))
+        for decision in decisions.events:
+            delinquency_events.emit(work, decision, account.customer_id, payment_id)
+        if decisions.record is not None:
+            await record_state(connection, decisions.record, decisions.episode)
+        elif recorded is not None and decisions.episode != episode:
+            await record_episode(connection, account.account_id, decisions.episode)
 
     async def age_closed_days(self, runtime) -> None:
         """Between batches: age the closed days whose postings are applied (business_days.py)."""
         await business_days.age_closed_days(runtime, self.policy, self.posting_topics)
-
-
-def _episode_open_after(decision, episode_open: bool) -> bool:
-    if isinstance(decision, BecameDelinquent):
-        return True
-    if isinstance(decision, Cured):
-        return False
-    return episode_open
 
 
 def count_emitted(service: str, work: UnitOfWork) -> None:

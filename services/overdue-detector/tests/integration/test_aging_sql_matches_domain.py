@@ -1,9 +1,12 @@
-"""The set-based SQL aging gives exactly what domain.assess() gives, on a
-generated portfolio, under each payment rule, on SQLite and PostgreSQL."""
+"""On a generated portfolio, under each payment rule, on SQLite and PostgreSQL: the
+facts the set-based SQL computes are exactly what domain.assess() gives, and the
+daily aging decides exactly what domain.decide() decides over them."""
 
 from __future__ import annotations
 
+import asyncio
 import random
+from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -12,18 +15,25 @@ from sqlalchemy import delete, insert, select
 
 from collections_core.database import Database
 from collections_core.migrations import upgrade
-from overdue_detector import aging
-from overdue_detector.positions import refresh_all_positions, refresh_position
+from collections_core.clock import SystemClock
+from collections_core.codec import EventCodec, TypeRegistry
+from collections_core.unit_of_work import UnitOfWork
+from overdue_detector import aging, business_days, delinquency_events
 from overdue_detector.domain import (
     AccountLedger,
     AccountStatus,
+    DayAged,
     DelinquencyPolicy,
+    Episode,
     Payment,
     PaymentRule,
     Statement,
     StatusChange,
     assess,
+    decide,
 )
+from overdue_detector.positions import refresh_all_positions, refresh_position
+from overdue_detector.states import state_row
 from overdue_detector.tables import (
     accounts,
     cycles,
@@ -98,8 +108,15 @@ def _stored_ids(ledger: AccountLedger) -> AccountLedger:
                   s.statement_balance, s.currency) for s in ledger.statements), ledger.payments, ledger.status_changes)
 
 
+def _state(facts) -> tuple:
+    state = facts.state
+    return (state.dpd, state.bucket, state.past_due_amount, state.cycles_past_due, state.oldest_due_date,
+            state.balance, state.credit_available, state.charged_off_on, facts.status, facts.reminders)
+
+
 @pytest.mark.parametrize("rule", list(PaymentRule), ids=[rule.value for rule in PaymentRule])
-async def test_sql_aging_equals_domain_assess(database_url, rule):
+async def test_sql_facts_equal_domain_assess(database_url, rule):
+    """The facts SQL computes for every account equal what assess() finds in its ledger."""
     policy = DelinquencyPolicy(grace_days=3, due_soon_days=3, payment_rule=rule)
     ledgers = [_stored_ids(ledger) for ledger in portfolio(seed=20261128, size=400)]
     database = Database(database_url)
@@ -107,43 +124,75 @@ async def test_sql_aging_equals_domain_assess(database_url, rule):
         await upgrade(database, MIGRATIONS)
         await _store(database, ledgers)
         await _refresh_positions_both_ways(database, ledgers)
-        compared = delinquent = due = 0
+        delinquent = reminders = 0
         for offset in range(0, 190, 7):
             as_of = START + timedelta(days=offset)
+            reminded_until = as_of - timedelta(days=7)  # aged weekly: every window opened since the last aged day
             async with database.engine.connect() as connection:
-                by_sql = {a.account_id: a for a in await aging.age_accounts(connection, as_of, policy, everyone=True)}
-                # The daily path reads only candidates: it must find every delinquent account, unchanged,
-                # and record each as its state (rolled back with the connection, so days stay independent).
-                daily = [a async for chunk in aging.age_and_record(connection, as_of, policy, chunk=50) for a in chunk]
-                recorded = (await connection.execute(select(delinquency_state))).all()
-            assert daily == [a for a in by_sql.values() if a.past_due > 0], as_of
-            assert {(r.account_id, r.as_of_day, r.dpd, r.bucket, r.past_due_minor, r.oldest_due_day,
-                     bool(r.charged_off), bool(r.episode_open)) for r in recorded} == {
-                (a.account_id, day_number(as_of), a.dpd, a.bucket.value, a.past_due,
-                 day_number(a.oldest_due_date), a.charged_off_on is not None, a.charged_off_on is None)
-                for a in daily}, as_of
-            # Aged weekly here: reminders cover every window opened since the last aged day.
-            reminded_until = as_of - timedelta(days=7)
-            async with database.engine.connect() as connection:
-                soon_sql = await aging.due_soon(connection, as_of, policy, reminded_until)
+                by_sql = {f.state.account_id: f for f in await aging.account_facts(
+                    connection, as_of, policy, reminded_until)}
             assert set(by_sql) == {ledger.account_id for ledger in ledgers}
-            expected_soon = []
             for ledger in ledgers:
                 want = assess(ledger, as_of, policy, reminded_until)
                 got = by_sql[ledger.account_id]
-                assert (got.dpd, got.bucket, got.past_due, got.cycles_past_due, got.oldest_due_date, got.balance,
-                        got.credit_available, got.charged_off_on) == (
-                    want.dpd, want.bucket, want.past_due_amount, want.cycles_past_due, want.oldest_due_date,
-                    want.balance, want.credit_available, want.charged_off_on), (ledger, as_of)
-                expected_soon += [(ledger.account_id, c.statement_id, c.due_date, c.amount) for c in want.due_soon]
-                compared += 1
+                assert _state(got) == _state(DayAged(want, status=want.status, reminders=want.reminders)), (
+                    ledger, as_of)
+                assert (got.episode, got.reported_past_due) == (Episode(), False)
                 delinquent += want.delinquent
-            assert [(s.account_id, s.statement_id, s.due_date, s.amount) for s in soon_sql] == expected_soon, as_of
-            due += len(expected_soon)
+                reminders += len(want.reminders)
         # The generated portfolio must actually exercise the interesting cases.
-        assert delinquent > compared // 10 and due > 10
+        assert delinquent > 400 * 28 // 10 and reminders > 10
     finally:
         await database.dispose()
+
+
+@pytest.mark.parametrize("rule", list(PaymentRule), ids=[rule.value for rule in PaymentRule])
+async def test_daily_aging_decides_as_the_domain_does(database_url, rule):
+    """Aged weekly, the daily path (SQL facts of the candidates only, domain.decide() per
+    account, states and events written in bulk) emits exactly the events, and records
+    exactly the states, that decide() gives over assess() of every account's ledger."""
+    policy = DelinquencyPolicy(grace_days=3, due_soon_days=3, payment_rule=rule)
+    ledgers = sorted((_stored_ids(ledger) for ledger in portfolio(seed=20261129, size=300)),
+                     key=lambda ledger: ledger.account_id)
+    database = Database(database_url)
+    codec, clock = EventCodec(TypeRegistry.of_contracts(), "/test"), SystemClock()
+    told = {ledger.account_id: (Episode(), False) for ledger in ledgers}  # episode, reported past due
+    recorded: dict[str, tuple] = {}
+    kinds: Counter[str] = Counter()
+    try:
+        await upgrade(database, MIGRATIONS)
+        await _store(database, ledgers)
+        await _refresh_positions_both_ways(database, ledgers)
+        last = None
+        for offset in range(0, 190, 7):
+            as_of = START + timedelta(days=offset)
+            async with database.transaction() as connection:
+                work = UnitOfWork(connection, codec, clock)
+                aged = await business_days.age_business_day(work, as_of, policy, "overdue-detector")
+                states = {r.account_id: _row(r) for r in (await connection.execute(select(delinquency_state))).all()}
+            expected = UnitOfWork(None, codec, clock, now=work.now)
+            for ledger in ledgers:
+                snapshot = assess(ledger, as_of, policy, last)
+                episode, reported_past_due = told[ledger.account_id]
+                decisions = decide(DayAged(snapshot, episode, reported_past_due, snapshot.status, snapshot.reminders))
+                for decision in decisions.events:
+                    kinds[delinquency_events.emit(expected, decision, f"C-{ledger.account_id}")] += 1
+                if decisions.record is not None:
+                    recorded[ledger.account_id] = _row(state_row(decisions.record, decisions.episode))
+                    told[ledger.account_id] = (decisions.episode, decisions.record.delinquent)
+            assert [(r.key, r.value) for _, r in aged.outbox] == [(r.key, r.value) for r in expected.records], as_of
+            assert states == recorded, as_of
+            last = as_of
+        assert min(kinds.values()) > 5 and len(kinds) == 4, kinds  # every kind of decision was exercised
+    finally:
+        await database.dispose()
+
+
+def _row(row) -> tuple:
+    """A delinquency_state row as plain values (SQLite gives booleans as integers)."""
+    values = list(row)
+    values[8], values[9] = bool(values[8]), bool(values[9])
+    return tuple(values)
 
 
 async def _refresh_positions_both_ways(database: Database, ledgers: list[AccountLedger]) -> None:
@@ -159,3 +208,54 @@ async def _refresh_positions_both_ways(database: Database, ledgers: list[Account
     assert len(backfilled) == len(ledgers)
     assert any(row.unpaid_from_due_day is None for row in backfilled)
     assert any(row.unpaid_from_due_day is not None for row in backfilled)
+
+
+async def test_a_large_day_is_aged_page_by_page_yielding_to_the_event_loop(database_url, monkeypatch):
+    """Issue 7 item 17: the day's events go to the outbox page by page, and other tasks
+    (probes, the consumer's heartbeats) run between pages, not after the whole day."""
+    monkeypatch.setattr(business_days, "PAGE", 25)
+    policy = DelinquencyPolicy()
+    ledgers = [_stored_ids(ledger) for ledger in portfolio(seed=20261130, size=300)]
+    database = Database(database_url)
+    flushes: list[int] = []
+    ran_between: list[int] = []
+    try:
+        await upgrade(database, MIGRATIONS)
+        await _store(database, ledgers)
+        await refresh_all_positions_in(database)
+        as_of = START + timedelta(days=120)
+        async with database.transaction() as connection:
+            work = UnitOfWork(connection, EventCodec(TypeRegistry.of_contracts(), "/test"), SystemClock())
+            real_flush = work.flush
+
+            async def counted_flush():
+                flushes.append(len(work.records))
+                ran_between.append(ticks)
+                return await real_flush()
+
+            work.flush = counted_flush
+            ticks = 0
+
+            async def other_task():
+                nonlocal ticks
+                while True:
+                    ticks += 1
+                    await asyncio.sleep(0)
+
+            other = asyncio.create_task(other_task())
+            try:
+                aged = await business_days.age_business_day(work, as_of, policy, "overdue-detector")
+            finally:
+                other.cancel()
+        delinquent = sum(assess(ledger, as_of, policy).delinquent for ledger in ledgers)
+        assert delinquent > 2 * 25, "the day must span several pages"
+        assert len(flushes) > 2 and max(flushes) < sum(flushes) == len(aged.outbox)
+        assert ran_between == sorted(ran_between) and len(set(ran_between)) == len(ran_between), \
+            "the other task ran between every two pages"
+    finally:
+        await database.dispose()
+
+
+async def refresh_all_positions_in(database: Database) -> None:
+    async with database.transaction() as connection:
+        await refresh_all_positions(connection)

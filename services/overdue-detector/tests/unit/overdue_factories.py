@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from datetime import date
 
-from overdue_detector.domain import AccountLedger, Payment, Statement
+from overdue_detector.domain import (
+    DEFAULT_POLICY,
+    AccountLedger,
+    CycleDue,
+    DayAged,
+    DelinquencyPolicy,
+    Payment,
+    PaymentDueSoon,
+    Statement,
+    assess,
+    decide,
+)
 
 CURRENCY = "CNY"
 ACCOUNT = "acc-1"
@@ -53,3 +64,11 @@ def ledger(*facts: Statement | Payment) -> AccountLedger:
 S1 = stmt("S1", "2025-01-05", "2025-01-25", 10_000)
 S2 = stmt("S2", "2025-02-05", "2025-02-25", 10_000)
 S3 = stmt("S3", "2025-03-05", "2025-03-25", 10_000)
+
+
+def reminded(book: AccountLedger, as_of: date, policy: DelinquencyPolicy = DEFAULT_POLICY,
+             reminded_until: date | None = None) -> tuple[CycleDue, ...]:
+    """The minimums decide() sends a PaymentDueSoon for when `as_of` is aged (facts from assess)."""
+    snapshot = assess(book, as_of, policy, reminded_until)
+    decisions = decide(DayAged(snapshot, status=snapshot.status, reminders=snapshot.reminders))
+    return tuple(d.cycle for d in decisions.events if isinstance(d, PaymentDueSoon))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from overdue_factories import S1, S2, S3, day, ledger, pay, stmt
+from overdue_factories import S1, S2, S3, day, ledger, pay, reminded, stmt
 
 from overdue_detector.domain import (
     AccountStatus,
@@ -202,10 +202,7 @@ DUE_SOON = [
 
 @pytest.mark.parametrize(("case", "facts", "as_of", "due_soon"), DUE_SOON, ids=[row[0] for row in DUE_SOON])
 def test_payment_due_soon(case, facts, as_of, due_soon):
-    snapshot = assess(ledger(*facts), day(as_of))
-
-    assert snapshot.due_soon == due_soon
-    assert snapshot.due_soon_amount == sum(cycle.amount for cycle in due_soon)
+    assert reminded(ledger(*facts), day(as_of)) == due_soon
 
 
 # A close skipped: the next aged day reminds of every minimum that entered its reminder window
@@ -222,15 +219,15 @@ MISSED_REMINDER_DAY = [
 @pytest.mark.parametrize(("case", "as_of", "reminded_until", "due_soon"), MISSED_REMINDER_DAY,
                          ids=[row[0] for row in MISSED_REMINDER_DAY])
 def test_reminder_after_a_skipped_close(case, as_of, reminded_until, due_soon):
-    assert assess(ledger(S1), day(as_of), reminded_until=day(reminded_until)).due_soon == due_soon
+    assert reminded(ledger(S1), day(as_of), reminded_until=day(reminded_until)) == due_soon
 
 
 def test_policy_numbers_are_honoured():
     policy = DelinquencyPolicy(grace_days=0, due_soon_days=5)
 
     assert assess(ledger(S1), day("2025-01-26"), policy).dpd == 1
-    assert assess(ledger(S1), day("2025-01-20"), policy).due_soon_amount == 10_000
-    assert assess(ledger(S1), day("2025-01-22"), policy).due_soon == ()
+    assert reminded(ledger(S1), day("2025-01-20"), policy) == (CycleDue("S1", day("2025-01-25"), 10_000),)
+    assert reminded(ledger(S1), day("2025-01-22"), policy) == ()
 
 
 # Status rules. (case, status, effective_on, as_of, dpd, due_soon_amount, charged_off_on)
@@ -256,7 +253,7 @@ def test_account_status(case, status, effective_on, as_of, dpd, due_soon_amount,
     snapshot = assess(book, day(as_of))
 
     assert snapshot.dpd == dpd
-    assert snapshot.due_soon_amount == due_soon_amount
+    assert sum(cycle.amount for cycle in reminded(book, day(as_of))) == due_soon_amount
     assert snapshot.charged_off_on == (day(charged_off_on) if charged_off_on else None)
     assert snapshot.as_of == day(as_of)
 

@@ -14,11 +14,12 @@ from overdue_detector.domain import (
     AccountLedger,
     Bucket,
     Cured,
+    DayAged,
     Episode,
     Payment,
     Statement,
     assess,
-    close_business_day,
+    decide,
 )
 
 # Per test, not a global profile: other suites in the session keep their own settings.
@@ -148,8 +149,9 @@ def test_delinquent_iff_past_due_amount_is_not_zero(book, on):
 def test_cured_exactly_when_the_past_due_amount_reaches_zero(book, on):
     previous, current = assess(book, on), assess(book, on + timedelta(days=1))
 
-    decisions, _ = close_business_day(Episode(open=previous.delinquent and not previous.charged_off), current)
-    cured = any(isinstance(d, Cured) for d in decisions)
+    told = previous.delinquent and not previous.charged_off
+    decisions = decide(DayAged(current, Episode(open=told), reported_past_due=told, status=current.status))
+    cured = any(isinstance(d, Cured) for d in decisions.events)
 
     assert cured == (previous.past_due_amount > 0 and not previous.charged_off and current.past_due_amount == 0
                      and not current.charged_off)
@@ -172,15 +174,15 @@ def test_past_due_never_exceeds_the_minimums(book, on):
     minimums = {s.statement_id: s.minimum_due for s in book.statements}
 
     assert snapshot.past_due_amount <= sum(s.minimum_due for s in book.statements if s.cycle_date <= on)
-    assert all(0 < c.amount <= minimums[c.statement_id] for c in snapshot.past_due + snapshot.due_soon)
+    assert all(0 < c.amount <= minimums[c.statement_id] for c in snapshot.past_due + snapshot.reminders)
 
 
 @properties
 @given(ledgers(), days)
 def test_money_stays_int(book, on):
     snapshot = assess(book, on)
-    amounts = [snapshot.past_due_amount, snapshot.balance, snapshot.credit_available, snapshot.due_soon_amount]
-    amounts += [c.amount for c in snapshot.past_due + snapshot.due_soon]
+    amounts = [snapshot.past_due_amount, snapshot.balance, snapshot.credit_available]
+    amounts += [c.amount for c in snapshot.past_due + snapshot.reminders]
 
     assert all(type(amount) is int for amount in amounts)
     assert type(snapshot.dpd) is int

@@ -6,12 +6,16 @@ No I/O, clocks, messaging or storage here; money is int minor units, days are da
 from overdue_detector.domain.decisions import (
     BecameDelinquent,
     Cured,
+    DayAged,
+    DayState,
     Decision,
+    Decisions,
     DelinquencyUpdated,
     Episode,
     PaymentDueSoon,
-    close_business_day,
-    restate_business_day,
+    Posting,
+    PostingApplied,
+    decide,
 )
 from overdue_detector.domain.delinquency import CycleDue, DelinquencySnapshot, assess
 from overdue_detector.domain.errors import (
@@ -22,7 +26,6 @@ from overdue_detector.domain.errors import (
     InvalidPayment,
     InvalidPolicy,
     InvalidStatement,
-    SnapshotMismatch,
     UnknownPayment,
 )
 from overdue_detector.domain.ledger import AccountLedger, AccountStatus, Payment, Statement, StatusChange
@@ -37,8 +40,11 @@ __all__ = [
     "ConflictingDuplicate",
     "Cured",
     "CurrencyMismatch",
+    "DayAged",
+    "DayState",
     "CycleDue",
     "Decision",
+    "Decisions",
     "DelinquencyPolicy",
     "DelinquencySnapshot",
     "DelinquencyUpdated",
@@ -51,11 +57,11 @@ __all__ = [
     "Payment",
     "PaymentRule",
     "PaymentDueSoon",
-    "SnapshotMismatch",
+    "Posting",
+    "PostingApplied",
     "Statement",
     "StatusChange",
     "UnknownPayment",
     "assess",
-    "close_business_day",
-    "restate_business_day",
+    "decide",
 ]

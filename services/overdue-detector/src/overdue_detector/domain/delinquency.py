@@ -23,18 +23,19 @@ D > due_date_i + grace_days. DPD counts from the earliest due date among the
 past-due cycles (so the first delinquent day already shows grace_days + 1).
 credit_available is the money paid by D that no minimum took.
 
-Reminders: a cycle is due soon on D when its unpaid minimum entered the
-reminder window (due_date - due_soon_days) after the last aged day and on or
-before D, and D is not after its due date. Aging every day, that is the day
-exactly due_soon_days before the due date; after a skipped close it is the
-next aged day, so no reminder is lost and none is sent twice.
+Reminder window: the snapshot lists the unpaid minimums whose reminder window
+(due_date - due_soon_days) opened after the last aged day and on or before D.
+Aging every day, that is the day exactly due_soon_days before the due date;
+after a skipped close it is the next aged day. Which of them get a
+PaymentDueSoon is decided in decisions.py.
 
 Account status:
 - open, blocked: age normally and get PaymentDueSoon. Blocking stops spending,
   not the obligation to pay, and a reminder is exactly what a blocked card needs.
 - closed: keeps aging while any minimum is unpaid (closing the card does not
   cancel the debt) but gets no PaymentDueSoon: reminding to pay a card that
-  can no longer be used is the recovery team's call, not an automatic nudge.
+  can no longer be used is the recovery team's call, not an automatic nudge
+  (decisions.py applies this).
 - charged_off: aging stops. The snapshot is the account's state on the day
   the charge-off took effect (DPD, bucket, amounts frozen there) with
   charged_off_on set. After charge-off the debt is a written-off asset worked
@@ -51,9 +52,6 @@ from datetime import date, timedelta
 
 from overdue_detector.domain.ledger import AccountLedger, AccountStatus, Payment, Statement
 from overdue_detector.domain.policy import DEFAULT_POLICY, Bucket, DelinquencyPolicy, PaymentRule
-
-_REMINDED = frozenset({AccountStatus.OPEN, AccountStatus.BLOCKED})
-
 
 @dataclass(frozen=True, slots=True)
 class CycleDue:
@@ -76,8 +74,9 @@ class DelinquencySnapshot:
     past_due: tuple[CycleDue, ...]  # in the order the statements were issued
     balance: int  # negative is a credit balance
     credit_available: int  # paid by as_of and taken by no minimum
-    due_soon: tuple[CycleDue, ...] = ()
+    reminders: tuple[CycleDue, ...] = ()  # unpaid minimums whose reminder window opened since the last aged day
     charged_off_on: date | None = None
+    status: AccountStatus = AccountStatus.OPEN
 
     @property
     def delinquent(self) -> bool:
@@ -99,10 +98,6 @@ class DelinquencySnapshot:
     def oldest_due_date(self) -> date | None:
         return min(cycle.due_date for cycle in self.past_due) if self.past_due else None
 
-    @property
-    def due_soon_amount(self) -> int:
-        return sum(cycle.amount for cycle in self.due_soon)
-
 
 def assess(ledger: AccountLedger, as_of: date, policy: DelinquencyPolicy = DEFAULT_POLICY,
            reminded_until: date | None = None) -> DelinquencySnapshot:
@@ -117,15 +112,15 @@ def assess(ledger: AccountLedger, as_of: date, policy: DelinquencyPolicy = DEFAU
     window_opened_after = reminded_until if reminded_until is not None else as_of - timedelta(days=1)
 
     past_due: list[CycleDue] = []
-    due_soon: list[CycleDue] = []
+    reminders: list[CycleDue] = []
     for statement, remaining in zip(issued, unpaid):
         if remaining == 0:
             continue
         cycle = CycleDue(statement.statement_id, statement.due_date, remaining)
         if day > statement.due_date + grace:
             past_due.append(cycle)
-        elif window_opened_after < statement.due_date - timedelta(days=policy.due_soon_days) <= day <= statement.due_date:
-            due_soon.append(cycle)
+        if window_opened_after < statement.due_date - timedelta(days=policy.due_soon_days) <= day:
+            reminders.append(cycle)
 
     dpd = (day - min(c.due_date for c in past_due)).days if past_due else 0
     paid = sum(p.amount for p in counted)
@@ -138,8 +133,9 @@ def assess(ledger: AccountLedger, as_of: date, policy: DelinquencyPolicy = DEFAU
         past_due=tuple(past_due),
         balance=_balance(ledger, issued, day),
         credit_available=paid - (sum(s.minimum_due for s in issued) - sum(unpaid)),
-        due_soon=tuple(due_soon) if ledger.status_on(as_of) in _REMINDED else (),
+        reminders=tuple(reminders),
         charged_off_on=charged_off_on,
+        status=ledger.status_on(as_of),
     )
 
 

@@ -32,6 +32,3 @@ class UnknownPayment(DomainError):
 class ConflictingDuplicate(DomainError):
     """An id already on the ledger arriving with different facts (exact re-deliveries are no-ops)."""
 
-
-class SnapshotMismatch(DomainError):
-    """Two snapshots compared that do not belong to the same account or to the expected days."""
