@@ -312,8 +312,9 @@ async def age_and_publish(database: Database, bootstrap: str, profile: bool) -> 
             async with database.transaction() as connection:
                 work = UnitOfWork(connection, codec, clock)
                 aged = await business_days.age_business_day(work, BUSINESS_DATE, policy, SERVICE)
-                stored = aged.outbox + await work.flush()  # the aging flushed its events page by page
-                emitted = sum(aged.types.values())
+                await work.flush()
+                stored = work.flushed  # the aging flushed its events page by page
+                emitted = sum(aged.values())
                 commit_started = time.perf_counter()
             phases.add("commit", commit_started)
             aging_seconds = time.perf_counter() - started

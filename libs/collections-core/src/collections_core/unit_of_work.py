@@ -29,6 +29,7 @@ class UnitOfWork:
         self.now = now or clock.now()
         self.cause = cause
         self.records: list[OutboxRecord] = []
+        self.flushed: list[StoredRecord] = []  # every row this unit of work wrote, for the relay
         self._codec = codec
         self._trace = cause.trace if cause else TraceContext.new()
 
@@ -42,9 +43,11 @@ class UnitOfWork:
         return headers[1][1].decode()  # ce_id
 
     async def flush(self) -> list[StoredRecord]:
-        """Insert the queued events; hand the result to the relay once committed."""
+        """Insert the queued events (a long job flushes page by page); returns the rows
+        this flush wrote. ``flushed`` keeps them all for the relay, after the commit."""
         stored = await insert_records(self.connection, self.records, self.now)
         self.records.clear()
+        self.flushed += stored
         return stored
 
 
@@ -57,7 +60,7 @@ def unit_of_work_factory(database: Database, codec: EventCodec, clock: Clock,
         async with database.transaction() as connection:
             work = UnitOfWork(connection, codec, clock)
             yield work
-            stored = await work.flush()
-        on_commit(stored)
+            await work.flush()
+        on_commit(work.flushed)
 
     return unit_of_work

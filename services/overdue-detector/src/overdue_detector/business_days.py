@@ -15,7 +15,6 @@ import asyncio
 import json
 import time
 from collections import Counter
-from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import delete, func, insert, select, update
@@ -23,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from collections_core.codec import Event
 from collections_core.logs import get_logger
-from collections_core.outbox import StoredRecord
 from collections_core.unit_of_work import UnitOfWork
 from overdue_detector import aging, delinquency_events, facts, metrics
 from overdue_detector.domain import DelinquencyPolicy, decide
@@ -75,27 +73,16 @@ async def age_closed_days(runtime, policy: DelinquencyPolicy, posting_topics: li
             aged = await age_business_day(work, from_day_number(day.business_day), policy, service)
             await work.connection.execute(delete(closed_days).where(closed_days.c.business_day == day.business_day))
         if aged is not None:
-            # The day's events were written to the outbox page by page (age_business_day),
-            # so the unit of work had none left to hand over at its commit.
-            runtime.relay.hand_over(aged.outbox)
-            metrics.count_emitted(service, aged.types)
-
-
-@dataclass(frozen=True, slots=True)
-class AgedDay:
-    """A day's aging as written in its transaction: the events' outbox rows, for the
-    relay once the transaction has committed, and how many of each type."""
-
-    outbox: list[StoredRecord]
-    types: Counter[str]
+            metrics.count_emitted(service, aged)
 
 
 async def age_business_day(work: UnitOfWork, business_date: date, policy: DelinquencyPolicy,
-                           service: str) -> AgedDay | None:
+                           service: str) -> Counter[str] | None:
     """Age every account as of `business_date`, once: SQL computes the facts of the
     day's candidates, domain.decide() decides per account, and states and events are
-    written back in bulk, page by page. None when the day was already aged (a replay
-    emits nothing) or is older than the last aged day."""
+    written back in bulk, page by page. Returns how many events of each type it
+    emitted; None when the day was already aged (a replay emits nothing) or is older
+    than the last aged day."""
     connection = work.connection
     if (await connection.execute(select(aged_days.c.business_day).where(
             aged_days.c.business_day == day_number(business_date)))).first():
@@ -108,7 +95,6 @@ async def age_business_day(work: UnitOfWork, business_date: date, policy: Delinq
         return None
     started = time.perf_counter()
     states = StateRecorder(connection)
-    outbox: list[StoredRecord] = []
     types: Counter[str] = Counter()
     delinquent = 0
     async for page in aging.facts_of_day(connection, business_date, policy, reminded_until=last, page=PAGE):
@@ -124,13 +110,13 @@ async def age_business_day(work: UnitOfWork, business_date: date, policy: Delinq
         await states.add(recorded)
         # Page by page, not in one insert at the end: a day's events at 10M accounts
         # are a million rows, and one insert of them held the event loop for seconds.
-        outbox += await work.flush()
+        await work.flush()
         await asyncio.sleep(0)
     await states.write()
     await connection.execute(insert(aged_days).values(
         business_day=day_number(business_date), aged_at=work.now, accounts_delinquent=delinquent,
-        events_emitted=len(outbox)))
+        events_emitted=sum(types.values())))
     summary = await portfolio(connection)
     metrics.observe_portfolio(service, Counter(summary.accounts_per_bucket), summary.past_due_per_bucket)
     metrics.AGING_DURATION.labels(service).observe(time.perf_counter() - started)
-    return AgedDay(outbox, types)
+    return types

@@ -180,7 +180,7 @@ async def test_daily_aging_decides_as_the_domain_does(database_url, rule):
                 if decisions.record is not None:
                     recorded[ledger.account_id] = _row(state_row(decisions.record, decisions.episode))
                     told[ledger.account_id] = (decisions.episode, decisions.record.delinquent)
-            assert [(r.key, r.value) for _, r in aged.outbox] == [(r.key, r.value) for r in expected.records], as_of
+            assert [(r.key, r.value) for _, r in work.flushed] == [(r.key, r.value) for r in expected.records], as_of
             assert states == recorded, as_of
             last = as_of
         assert min(kinds.values()) > 5 and len(kinds) == 4, kinds  # every kind of decision was exercised
@@ -249,7 +249,7 @@ async def test_a_large_day_is_aged_page_by_page_yielding_to_the_event_loop(datab
                 other.cancel()
         delinquent = sum(assess(ledger, as_of, policy).delinquent for ledger in ledgers)
         assert delinquent > 2 * 25, "the day must span several pages"
-        assert len(flushes) > 2 and max(flushes) < sum(flushes) == len(aged.outbox)
+        assert len(flushes) > 2 and max(flushes) < sum(flushes) == len(work.flushed) == sum(aged.values())
         assert ran_between == sorted(ran_between) and len(set(ran_between)) == len(ran_between), \
             "the other task ran between every two pages"
     finally:
