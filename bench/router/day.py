@@ -9,7 +9,11 @@ every resulting event is on Kafka. The raw aiokafka consume → produce of the s
 events is measured in the same run for comparison. Peak resident memory is that of
 this process (router, producer of the inputs and the raw leg together).
 
-    python bench/router/day.py [--accounts 50000]
+    python bench/router/day.py [--accounts 50000] [--profile FILE]
+
+``--profile FILE`` runs the timed day under cProfile, writes the stats to FILE and
+prints the costliest functions on stderr (profiling slows the run: take figures
+from a run without it).
 
 Starts its own Kafka broker and PostgreSQL server under var/bench-router/ (ports
 39192, 35532) and stops them at the end. Progress on stderr, figures on stdout.
@@ -19,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import os
+import pstats
 import resource
 import sys
 import time
@@ -90,12 +96,18 @@ async def produce_day(bootstrap: str, topic: str, accounts: int, day: date, shif
 
 
 async def wait_handled(runtime, count: int) -> None:
+    """Until the inbox holds `count` events and the outbox is empty. The inbox shows a
+    poll batch only once its transaction commits, so progress is reported as it commits."""
+    reported = time.monotonic()
     while True:
         async with runtime.database.reading() as connection:
             handled = (await connection.execute(select(func.count()).select_from(inbox))).scalar_one()
         if handled >= count and await runtime.relay.backlog() == 0:
             return
-        await asyncio.sleep(0.2)
+        if time.monotonic() - reported > 10:
+            reported = time.monotonic()
+            progress(f"{handled} of {count} events handled, load average {os.getloadavg()[0]:.1f}")
+        await asyncio.sleep(0.5)
 
 
 async def add_holds(runtime, accounts: int) -> None:
@@ -146,7 +158,7 @@ async def raw_leg(bootstrap: str, source: str, sink: str, count: int) -> float:
     return elapsed
 
 
-async def bench(broker: KafkaBroker, postgres: LocalPostgres, accounts: int) -> dict:
+async def bench(broker: KafkaBroker, postgres: LocalPostgres, accounts: int, profile: str | None) -> dict:
     run = uuid.uuid4().hex[:6]
     seed_topic, day_topic = f"bench.seed.{run}", f"bench.day.{run}"
     for topic in (seed_topic, day_topic, f"bench.raw.{run}"):
@@ -164,23 +176,33 @@ async def bench(broker: KafkaBroker, postgres: LocalPostgres, accounts: int) -> 
         await wait_handled(runtime, accounts)
         await add_holds(runtime, accounts)
         progress("timed: one business day")
+        profiler = cProfile.Profile() if profile else None
+        loads = [os.getloadavg()[0]]
         produced = asyncio.create_task(produce_day(broker.bootstrap, day_topic, accounts, DAY, shift=0))
         started = time.perf_counter()
+        if profiler:
+            profiler.enable()
         await produced
         await wait_handled(runtime, 2 * accounts)
         elapsed = time.perf_counter() - started
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(profile)
+            pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(30)
+        loads.append(os.getloadavg()[0])
         async with runtime.database.reading() as connection:
             emitted = (await connection.execute(select(func.count()).select_from(outbox))).scalar_one()
     finally:
         await runtime.stop()
     progress("raw aiokafka leg over the same events")
     raw = await raw_leg(broker.bootstrap, day_topic, f"bench.raw.{run}", accounts)
-    return {"router_seconds": elapsed, "raw_seconds": raw, "emitted_total": emitted}
+    return {"router_seconds": elapsed, "raw_seconds": raw, "emitted_total": emitted, "loads": loads}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--accounts", type=int, default=50_000, help="delinquent accounts (one event each)")
+    parser.add_argument("--profile", metavar="FILE", help="run the timed day under cProfile, stats to FILE")
     args = parser.parse_args()
     home = ROOT / "var" / "bench-router"
     broker = KafkaBroker(home / "kafka", port=39192, controller_port=39193, libs=Path(os.environ.get("CC_KAFKA_HOME", ROOT / "var" / "kafka")) / "libs")
@@ -191,15 +213,19 @@ def main() -> None:
     try:
         broker.wait_ready()
         create_topics(broker.bootstrap, ROOT / "deploy" / "topics.yaml")
-        figures = uvloop.run(bench(broker, postgres, args.accounts))
+        figures = uvloop.run(bench(broker, postgres, args.accounts, args.profile))
     finally:
         broker.stop()
         postgres.stop()
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     n = args.accounts
+    router, raw = n / figures["router_seconds"], n / figures["raw_seconds"]
     print(f"accounts (DelinquencyUpdated on the day): {n}")
-    print(f"router, PostgreSQL: {n / figures['router_seconds']:,.0f} events/s ({figures['router_seconds']:.1f} s)")
-    print(f"raw aiokafka consume→produce, same events: {n / figures['raw_seconds']:,.0f} events/s")
+    print(f"router, PostgreSQL: {router:,.0f} events/s ({figures['router_seconds']:.1f} s)")
+    print(f"raw aiokafka consume→produce, same events: {raw:,.0f} events/s")
+    print(f"router / raw: {router / raw:.1%}")
+    print(f"load average (1 min) at the start and end of the timed day: "
+          f"{figures['loads'][0]:.1f}, {figures['loads'][1]:.1f}")
     print(f"events emitted by the router over both days: {figures['emitted_total']}")
     print(f"peak resident memory of this process: {rss_mib:,.0f} MiB")
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from types import SimpleNamespace
 
-from sqlalchemy import select
+from sqlalchemy import ARRAY, Text, any_, bindparam, select
 
 from case_router import casebook, metrics
 from case_router.casebook import CASE_EVENTS, CONTACT_REQUESTS, PLACEMENTS, Delinquency, case_id_for
@@ -101,29 +101,39 @@ def _records(result) -> list[SimpleNamespace]:
     return [SimpleNamespace(**row._mapping) for row in result]
 
 
+def _among(connection, column, values: list[str]):
+    """`column` is one of `values`: on PostgreSQL one array parameter (``= ANY``), since
+    rendering an IN list of thousands of parameters costs more than the query."""
+    if connection.dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(Text)))
+    return column.in_(values)
+
+
 async def load(work: UnitOfWork, accounts: list[str]) -> Book:
     connection, book = work.connection, Book()
-    for case in _records(await connection.execute(select(cases).where(cases.c.account_id.in_(accounts)))):
+    for case in _records(await connection.execute(select(cases).where(
+            _among(connection, cases.c.account_id, accounts)))):
         book.episodes[case.account_id] += 1
         if case.status == "open":
             book.open_cases[case.account_id] = case
     case_ids = [case.case_id for case in book.open_cases.values()]
     for flag in (await connection.execute(select(account_flags.c.account_id, account_flags.c.flag)
-                                          .where(account_flags.c.account_id.in_(accounts)))).all():
+                                          .where(_among(connection, account_flags.c.account_id, accounts)))).all():
         book.flags[flag.account_id].add(flag.flag)
     if not case_ids:
         return book
     for promise in _records(await connection.execute(select(promises).where(
-            promises.c.case_id.in_(case_ids), promises.c.status == "active")
+            _among(connection, promises.c.case_id, case_ids), promises.c.status == "active")
             .order_by(promises.c.due_on, promises.c.promise_id))):
         book.promises[promise.case_id].append(promise)
-    for plan in _records(await connection.execute(select(plans).where(plans.c.case_id.in_(case_ids))
+    for plan in _records(await connection.execute(select(plans).where(_among(connection, plans.c.case_id, case_ids))
                                                   .order_by(plans.c.created_on, plans.c.plan_id))):
         book.plans[plan.case_id].append(plan)
     for hold in _records(await connection.execute(select(holds).where(
-            holds.c.case_id.in_(case_ids), holds.c.ended_on.is_(None)).order_by(holds.c.hold_id))):
+            _among(connection, holds.c.case_id, case_ids), holds.c.ended_on.is_(None)).order_by(holds.c.hold_id))):
         book.holds[hold.case_id].append(hold)
-    for done in (await connection.execute(select(case_actions).where(case_actions.c.case_id.in_(case_ids)))).all():
+    for done in (await connection.execute(select(case_actions).where(
+            _among(connection, case_actions.c.case_id, case_ids)))).all():
         book.done[done.case_id][done.key] = done.last_on
     return book
 

@@ -41,7 +41,10 @@ class Stage(IntEnum):
 
     @classmethod
     def of(cls, label: str) -> Stage:
-        return cls[label.upper()]
+        return _STAGES[label]
+
+
+_STAGES = {stage.name.lower(): stage for stage in Stage}
 
 
 BUCKETS = ("M0", "M1", "M2", "M3", "M4", "M5", "M6", "M7+")
