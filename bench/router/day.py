@@ -51,6 +51,7 @@ from collections_core.clock import SystemClock  # noqa: E402
 from collections_core.codec import EventCodec, TypeRegistry  # noqa: E402
 from collections_core.contracts.collections.v1 import delinquency_pb2  # noqa: E402
 from collections_core.logs import configure_logging  # noqa: E402
+from collections_core.metrics import DATABASE_STATEMENT_SECONDS  # noqa: E402
 from collections_core.money import Money  # noqa: E402
 from collections_core.storage import inbox, outbox  # noqa: E402
 from collections_core.tracing import TraceContext  # noqa: E402
@@ -60,6 +61,17 @@ DAY = date(2026, 11, 2)
 # DPD on the timed day: some cross a stage boundary that day, most do not.
 DPD_MIX = (1, 4, 8, 12, 20, 31, 45, 61, 75, 91, 120, 181)
 FLOORS = ((181, 8), (151, 7), (121, 6), (91, 5), (61, 4), (31, 3), (1, 2))
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _statement_seconds() -> float:
+    """Time spent waiting for the database's answers so far (the runtime's statement histogram)."""
+    return sum(sample.value for metric in DATABASE_STATEMENT_SECONDS.collect() for sample in metric.samples
+               if sample.name.endswith("_sum"))
 
 
 def progress(text: str) -> None:
@@ -177,7 +189,7 @@ async def bench(broker: KafkaBroker, postgres: LocalPostgres, accounts: int, pro
         await add_holds(runtime, accounts)
         progress("timed: one business day")
         profiler = cProfile.Profile() if profile else None
-        loads = [os.getloadavg()[0]]
+        loads, cpu, waited = [os.getloadavg()[0]], [_cpu_seconds()], [_statement_seconds()]
         produced = asyncio.create_task(produce_day(broker.bootstrap, day_topic, accounts, DAY, shift=0))
         started = time.perf_counter()
         if profiler:
@@ -190,13 +202,16 @@ async def bench(broker: KafkaBroker, postgres: LocalPostgres, accounts: int, pro
             profiler.dump_stats(profile)
             pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(30)
         loads.append(os.getloadavg()[0])
+        cpu.append(_cpu_seconds())
+        waited.append(_statement_seconds())
         async with runtime.database.reading() as connection:
             emitted = (await connection.execute(select(func.count()).select_from(outbox))).scalar_one()
     finally:
         await runtime.stop()
     progress("raw aiokafka leg over the same events")
     raw = await raw_leg(broker.bootstrap, day_topic, f"bench.raw.{run}", accounts)
-    return {"router_seconds": elapsed, "raw_seconds": raw, "emitted_total": emitted, "loads": loads}
+    return {"router_seconds": elapsed, "raw_seconds": raw, "emitted_total": emitted, "loads": loads,
+            "cpu_seconds": cpu[1] - cpu[0], "statement_seconds": waited[1] - waited[0]}
 
 
 def main() -> None:
@@ -224,6 +239,8 @@ def main() -> None:
     print(f"router, PostgreSQL: {router:,.0f} events/s ({figures['router_seconds']:.1f} s)")
     print(f"raw aiokafka consume→produce, same events: {raw:,.0f} events/s")
     print(f"router / raw: {router / raw:.1%}")
+    print(f"during the timed day: this process's CPU {figures['cpu_seconds']:.1f} s (router, input producer and "
+          f"Kafka clients), waiting for PostgreSQL's answers {figures['statement_seconds']:.1f} s")
     print(f"load average (1 min) at the start and end of the timed day: "
           f"{figures['loads'][0]:.1f}, {figures['loads'][1]:.1f}")
     print(f"events emitted by the router over both days: {figures['emitted_total']}")

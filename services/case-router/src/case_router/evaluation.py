@@ -144,6 +144,7 @@ class _Day:
     def __init__(self, work: UnitOfWork, strategy: Strategy, book: Book, rows: Rows) -> None:
         self.work, self.strategy, self.book, self.rows = work, strategy, book, rows
         self.label = f"{strategy.id}@{strategy.version}"
+        self.stamp = instant_to_proto(work.now)  # every event of the round carries the same instant
         self.decisions: Counter = Counter()
         self.opened: Counter = Counter()
 
@@ -198,7 +199,7 @@ class _Day:
         self._note(case, "case-opened", f"dpd {state.dpd}", strategy=self.label, variant=variant)
         self._emit(CASE_EVENTS, cases_pb2.CaseOpened(
             case_id=case.case_id, account_id=account_id, customer_id=case.customer_id, stage=cases_pb2.STAGE_REMINDER,
-            dpd=state.dpd, opened_at=instant_to_proto(now)), account_id, report.event)
+            dpd=state.dpd, opened_at=self.stamp), account_id, report.event)
         self.opened[variant] += 1
         return case
 
@@ -275,7 +276,7 @@ class _Day:
                        rule=decision.rule, strategy=self.label, variant=case.variant)
             self._emit(CASE_EVENTS, cases_pb2.StageChanged(
                 case_id=case.case_id, account_id=case.account_id, from_stage=int(decision.moved_from),
-                to_stage=int(decision.stage), rule=decision.rule, changed_at=instant_to_proto(self.work.now),
+                to_stage=int(decision.stage), rule=decision.rule, changed_at=self.stamp,
                 strategy_id=strategy.id, strategy_version=strategy.version, variant=case.variant,
                 business_date=date_to_proto(on)), case.account_id, cause)
         done = self.book.done[case.case_id]
@@ -312,13 +313,13 @@ class _Day:
                 kind=placements_pb2.PLACEMENT_KIND_AGENCY if placement_kind == "agency"
                 else placements_pb2.PLACEMENT_KIND_LEGAL,
                 amount=Money(case.past_due_minor, case.currency).to_proto(), dpd=case.dpd,
-                requested_at=instant_to_proto(now),
+                requested_at=self.stamp,
                 expires_on=date_to_proto(on + timedelta(days=action.expires_after_days))), case.account_id, cause)
             self._note(case, "placement-requested", f"{placement_kind} {made}", **explain)
         elif kind == "credit-report":
             self._emit(CASE_EVENTS, cases_pb2.CreditBureauReportRequested(
                 case_id=case.case_id, account_id=case.account_id, customer_id=case.customer_id, dpd=case.dpd,
-                requested_at=instant_to_proto(now)), case.account_id, cause, event_id=made)
+                requested_at=self.stamp), case.account_id, cause, event_id=made)
             self._note(case, "credit-report-requested", f"dpd {case.dpd}", **explain)
 
 

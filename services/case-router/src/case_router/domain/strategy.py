@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from functools import cached_property
 from enum import IntEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -151,8 +152,9 @@ class Rule(_Model):
     when: Conditions = Conditions()
     actions: tuple[Action, ...] = ()
 
-    @property
+    @cached_property
     def stage_level(self) -> Stage:
+        # Read for every rule of every day's decision: worked out once per rule.
         return Stage.of(self.stage)
 
 
