@@ -30,6 +30,7 @@ import resource
 import sys
 import time
 import uuid
+from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -68,10 +69,11 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _statement_seconds() -> float:
-    """Time spent waiting for the database's answers so far (the runtime's statement histogram)."""
-    return sum(sample.value for metric in DATABASE_STATEMENT_SECONDS.collect() for sample in metric.samples
-               if sample.name.endswith("_sum"))
+def _statement_seconds() -> Counter:
+    """Time spent waiting for the database's answers so far, per kind of statement (the
+    runtime's statement histogram)."""
+    return Counter({sample.labels["operation"]: sample.value for metric in DATABASE_STATEMENT_SECONDS.collect()
+                    for sample in metric.samples if sample.name.endswith("_sum")})
 
 
 def progress(text: str) -> None:
@@ -107,19 +109,22 @@ async def produce_day(bootstrap: str, topic: str, accounts: int, day: date, shif
         await producer.stop()
 
 
-async def wait_handled(runtime, count: int) -> None:
-    """Until the inbox holds `count` events and the outbox is empty. The inbox shows a
-    poll batch only once its transaction commits, so progress is reported as it commits."""
+async def wait_handled(runtime, topic: str, count: int) -> None:
+    """Until the router's group has committed past every event on `topic` (its poll
+    batches' transactions committed) and the outbox is empty. Progress is reported as
+    batches commit; the database is asked only at the end, so the wait does not compete
+    with the router for it."""
+    ends = await runtime.consumer.log_end_offsets([topic])
     reported = time.monotonic()
-    while True:
-        async with runtime.database.reading() as connection:
-            handled = (await connection.execute(select(func.count()).select_from(inbox))).scalar_one()
-        if handled >= count and await runtime.relay.backlog() == 0:
-            return
+    while not await runtime.consumer.consumed_past(ends):
         if time.monotonic() - reported > 10:
             reported = time.monotonic()
-            progress(f"{handled} of {count} events handled, load average {os.getloadavg()[0]:.1f}")
-        await asyncio.sleep(0.5)
+            async with runtime.database.reading() as connection:
+                handled = (await connection.execute(select(func.count()).select_from(inbox))).scalar_one()
+            progress(f"{handled} events handled of {count} in total, load average {os.getloadavg()[0]:.1f}")
+        await asyncio.sleep(0.2)
+    while await runtime.relay.backlog():
+        await asyncio.sleep(0.2)
 
 
 async def add_holds(runtime, accounts: int) -> None:
@@ -185,7 +190,7 @@ async def bench(broker: KafkaBroker, postgres: LocalPostgres, accounts: int, pro
     try:
         progress(f"seeding {accounts} cases (the day before, not timed)")
         await produce_day(broker.bootstrap, seed_topic, accounts, DAY - timedelta(days=1), shift=1)
-        await wait_handled(runtime, accounts)
+        await wait_handled(runtime, seed_topic, accounts)
         await add_holds(runtime, accounts)
         progress("timed: one business day")
         profiler = cProfile.Profile() if profile else None
@@ -195,7 +200,7 @@ async def bench(broker: KafkaBroker, postgres: LocalPostgres, accounts: int, pro
         if profiler:
             profiler.enable()
         await produced
-        await wait_handled(runtime, 2 * accounts)
+        await wait_handled(runtime, day_topic, 2 * accounts)
         elapsed = time.perf_counter() - started
         if profiler:
             profiler.disable()
@@ -206,6 +211,8 @@ async def bench(broker: KafkaBroker, postgres: LocalPostgres, accounts: int, pro
         waited.append(_statement_seconds())
         async with runtime.database.reading() as connection:
             emitted = (await connection.execute(select(func.count()).select_from(outbox))).scalar_one()
+            handled = (await connection.execute(select(func.count()).select_from(inbox))).scalar_one()
+        assert handled == 2 * accounts, f"{handled} events in the inbox, {2 * accounts} sent"
     finally:
         await runtime.stop()
     progress("raw aiokafka leg over the same events")
@@ -240,7 +247,8 @@ def main() -> None:
     print(f"raw aiokafka consume→produce, same events: {raw:,.0f} events/s")
     print(f"router / raw: {router / raw:.1%}")
     print(f"during the timed day: this process's CPU {figures['cpu_seconds']:.1f} s (router, input producer and "
-          f"Kafka clients), waiting for PostgreSQL's answers {figures['statement_seconds']:.1f} s")
+          f"Kafka clients); waiting for PostgreSQL's answers "
+          + ", ".join(f"{operation} {seconds:.1f} s" for operation, seconds in figures["statement_seconds"].most_common()))
     print(f"load average (1 min) at the start and end of the timed day: "
           f"{figures['loads'][0]:.1f}, {figures['loads'][1]:.1f}")
     print(f"events emitted by the router over both days: {figures['emitted_total']}")
