@@ -248,7 +248,8 @@ def main() -> None:
     print(f"router / raw: {router / raw:.1%}")
     print(f"during the timed day: this process's CPU {figures['cpu_seconds']:.1f} s (router, input producer and "
           f"Kafka clients); waiting for PostgreSQL's answers "
-          + ", ".join(f"{operation} {seconds:.1f} s" for operation, seconds in figures["statement_seconds"].most_common()))
+          + ", ".join(f"{operation} {seconds:.1f} s"
+                      for operation, seconds in figures["statement_seconds"].most_common()))
     print(f"load average (1 min) at the start and end of the timed day: "
           f"{figures['loads'][0]:.1f}, {figures['loads'][1]:.1f}")
     print(f"events emitted by the router over both days: {figures['emitted_total']}")

@@ -258,7 +258,8 @@ class _Day:
             past_due_minor=case.past_due_minor, balance_minor=case.balance_minor, stage=Stage.of(case.stage),
             variant=case.variant, segment=case.segment,
             holds=active_holds([_hold(h) for h in self.book.holds[case.case_id]], on),
-            flags=frozenset(self.book.flags[case.account_id]), last_right_party_contact=case.last_right_party_contact_on,
+            flags=frozenset(self.book.flags[case.account_id]),
+            last_right_party_contact=case.last_right_party_contact_on,
             promises_broken=case.promises_broken, plan=plans_[-1].status if plans_ else "none",
             returned_by_agency=case.returned_by_agency, pre_notice_delivered_on=case.pre_notice_delivered_on,
             done=self.book.done[case.case_id])

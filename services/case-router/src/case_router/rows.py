@@ -155,8 +155,8 @@ class _PostgreSQL:
         names = [*columns, key]
         assignments = ", ".join(f"{c} = v.{c}" for c in columns)
         raw = await driver_connection(self.connection)
-        await raw.execute(f"UPDATE {table.name} SET {assignments} FROM {_unnest(table, names)} AS v({', '.join(names)}) "
-                          f"WHERE {table.name}.{key} = v.{key}", *arrays)
+        await raw.execute(f"UPDATE {table.name} SET {assignments} FROM {_unnest(table, names)} "
+                          f"AS v({', '.join(names)}) WHERE {table.name}.{key} = v.{key}", *arrays)
 
 
 def _unnest(table: Table, names: list[str]) -> str:

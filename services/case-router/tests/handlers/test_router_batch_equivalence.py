@@ -95,7 +95,8 @@ def generate(seed: int) -> list[Day]:
                 day.desk.append(("plan-paid-up", account))
                 planned.discard(account)
             elif roll < 0.35:
-                day.desk.append(("promise", account, rng.randint(5_000, 40_000), on + timedelta(days=rng.randint(0, 3))))
+                due = on + timedelta(days=rng.randint(0, 3))
+                day.desk.append(("promise", account, rng.randint(5_000, 40_000), due))
             elif roll < 0.45:
                 day.desk.append(("hardship", account, on + timedelta(days=rng.randint(0, 2))))
             elif roll < 0.5:
