@@ -53,6 +53,7 @@ from collections_core.codec import EventCodec, TypeRegistry  # noqa: E402
 from collections_core.contracts.collections.v1 import delinquency_pb2  # noqa: E402
 from collections_core.logs import configure_logging  # noqa: E402
 from collections_core.metrics import DATABASE_STATEMENT_SECONDS  # noqa: E402
+from collections_core.service import tune_garbage_collector  # noqa: E402
 from collections_core.money import Money  # noqa: E402
 from collections_core.storage import inbox, outbox  # noqa: E402
 from collections_core.tracing import TraceContext  # noqa: E402
@@ -186,6 +187,7 @@ async def bench(broker: KafkaBroker, postgres: LocalPostgres, accounts: int, pro
                               kafka_bootstrap_servers=broker.bootstrap, consumer_group=f"router-{run}",
                               consumer_batch_size=2000, relay_batch_size=5000)
     runtime = build_runtime(settings, topics=[seed_topic, day_topic])
+    tune_garbage_collector()  # as collections_core.service.serve does
     await runtime.start()
     try:
         progress(f"seeding {accounts} cases (the day before, not timed)")
