@@ -156,7 +156,8 @@ async def record_behaviour(work: UnitOfWork, case, kind: str, detail: str = "") 
 
 async def recall_placements(work: UnitOfWork, case, reason: str, cause: Event | None = None) -> None:
     live = (await work.connection.execute(select(placements.c.placement_id).where(
-        placements.c.case_id == case.case_id, placements.c.status.in_(("requested", "accepted"))))).scalars().all()
+        placements.c.case_id == case.case_id, placements.c.status.in_(("requested", "accepted")))
+        .order_by(placements.c.requested_at, placements.c.placement_id))).scalars().all()
     for placement_id in live:
         await work.connection.execute(update(placements).where(placements.c.placement_id == placement_id)
                                       .values(status="recalled"))
@@ -174,7 +175,8 @@ async def close_case(work: UnitOfWork, strategy: Strategy, case, reason: str, da
     connection = work.connection
     pending = (await connection.execute(select(contact_requests.c.request_id).where(
         contact_requests.c.case_id == case.case_id,
-        contact_requests.c.status.in_(("requested", "deferred"))))).scalars().all()
+        contact_requests.c.status.in_(("requested", "deferred")))
+        .order_by(contact_requests.c.requested_at, contact_requests.c.request_id))).scalars().all()
     for made in pending:
         work.emit(CONTACT_REQUESTS, contacts_pb2.ContactCancelled(
             request_id=made, account_id=case.account_id, customer_id=case.customer_id, reason=reason),

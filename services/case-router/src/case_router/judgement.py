@@ -64,7 +64,8 @@ async def make_plan(work: UnitOfWork, case, plan: RepaymentPlan, made_on: date, 
 async def apply_payment(work: UnitOfWork, strategy: Strategy, case, amount_minor: int, day: date) -> str | None:
     """Count a payment toward the oldest active promise, else the active plan; returns what it counted toward."""
     promise = (await work.connection.execute(select(promises).where(
-        promises.c.case_id == case.case_id, promises.c.status == "active").order_by(promises.c.due_on))).first()
+        promises.c.case_id == case.case_id, promises.c.status == "active")
+        .order_by(promises.c.due_on, promises.c.promise_id))).first()
     if promise is not None:
         paid = promise.paid_minor + amount_minor
         await work.connection.execute(update(promises).where(promises.c.promise_id == promise.promise_id)
@@ -73,7 +74,8 @@ async def apply_payment(work: UnitOfWork, strategy: Strategy, case, amount_minor
             await _promise_judged(work, case, promise.promise_id, "kept", day)
         return promise.promise_id
     plan = (await work.connection.execute(select(plans).where(
-        plans.c.case_id == case.case_id, plans.c.status == "active"))).first()
+        plans.c.case_id == case.case_id, plans.c.status == "active")
+        .order_by(plans.c.created_on, plans.c.plan_id))).first()
     if plan is not None:
         await work.connection.execute(update(plans).where(plans.c.plan_id == plan.plan_id)
                                       .values(paid_minor=plan.paid_minor + amount_minor))
@@ -91,8 +93,10 @@ async def take_back_payment(work: UnitOfWork, counted_toward: str, amount_minor:
 
 
 async def settle_promises_on_cure(work: UnitOfWork, case) -> None:
+    # In a stable order (oldest first), so the credit file reads the same on any replay.
     for promise_id in (await work.connection.execute(select(promises.c.promise_id).where(
-            promises.c.case_id == case.case_id, promises.c.status == "active"))).scalars().all():
+            promises.c.case_id == case.case_id, promises.c.status == "active")
+            .order_by(promises.c.due_on, promises.c.promise_id))).scalars().all():
         await work.connection.execute(update(promises).where(promises.c.promise_id == promise_id)
                                       .values(status="kept"))
         await casebook.record_behaviour(work, case, "promise-kept", promise_id)
