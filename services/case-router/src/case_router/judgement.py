@@ -16,8 +16,8 @@ from datetime import date
 from sqlalchemy import insert, select, update
 
 from case_router import casebook
-from case_router.domain.plans import Instalment, RepaymentPlan, judge_plan
-from case_router.domain.promises import PromiseToPay, judge_promise, validate_promise
+from case_router.domain.plans import Instalment, RepaymentPlan
+from case_router.domain.promises import PromiseToPay, validate_promise
 from case_router.domain.strategy import Strategy
 from case_router.tables import cases, plans, promises
 from collections_core.unit_of_work import UnitOfWork
@@ -25,7 +25,7 @@ from collections_core.unit_of_work import UnitOfWork
 _IDS = uuid.UUID("a3c5e7f9-1b2d-4e6f-8a0c-2e4f6a8c0e1b")
 
 
-def _plan(row) -> RepaymentPlan:
+def repayment_plan(row) -> RepaymentPlan:
     return RepaymentPlan(row.kind, tuple(Instalment(date.fromisoformat(d), a) for d, a in json.loads(row.instalments)),
                          row.paid_minor)
 
@@ -61,28 +61,11 @@ async def make_plan(work: UnitOfWork, case, plan: RepaymentPlan, made_on: date, 
     return plan_id
 
 
-async def judge_day(work: UnitOfWork, strategy: Strategy, case, day: date) -> bool:
-    """Judge the case's promises and plan as of `day`; True when a completed plan closed the case."""
-    humane = strategy.humane
-    for row in (await work.connection.execute(select(promises).where(
-            promises.c.case_id == case.case_id, promises.c.status == "active"))).all():
-        verdict = judge_promise(PromiseToPay(row.amount_minor, row.due_on, row.taken_on, row.paid_minor), day,
-                                humane.promise_tolerance_days)
-        if verdict != "active":
-            await _promise_judged(work, case, row.promise_id, verdict, day)
-    row = (await work.connection.execute(select(plans).where(
-        plans.c.case_id == case.case_id, plans.c.status == "active"))).first()
-    if row is not None:
-        verdict = judge_plan(_plan(row), day, humane.plan_grace_days)
-        if verdict != "active":
-            return await _plan_judged(work, strategy, case, row.plan_id, verdict, day)
-    return False
-
-
 async def apply_payment(work: UnitOfWork, strategy: Strategy, case, amount_minor: int, day: date) -> str | None:
     """Count a payment toward the oldest active promise, else the active plan; returns what it counted toward."""
     promise = (await work.connection.execute(select(promises).where(
-        promises.c.case_id == case.case_id, promises.c.status == "active").order_by(promises.c.due_on))).first()
+        promises.c.case_id == case.case_id, promises.c.status == "active")
+        .order_by(promises.c.due_on, promises.c.promise_id))).first()
     if promise is not None:
         paid = promise.paid_minor + amount_minor
         await work.connection.execute(update(promises).where(promises.c.promise_id == promise.promise_id)
@@ -91,11 +74,12 @@ async def apply_payment(work: UnitOfWork, strategy: Strategy, case, amount_minor
             await _promise_judged(work, case, promise.promise_id, "kept", day)
         return promise.promise_id
     plan = (await work.connection.execute(select(plans).where(
-        plans.c.case_id == case.case_id, plans.c.status == "active"))).first()
+        plans.c.case_id == case.case_id, plans.c.status == "active")
+        .order_by(plans.c.created_on, plans.c.plan_id))).first()
     if plan is not None:
         await work.connection.execute(update(plans).where(plans.c.plan_id == plan.plan_id)
                                       .values(paid_minor=plan.paid_minor + amount_minor))
-        if plan.paid_minor + amount_minor >= _plan(plan).total_minor:
+        if plan.paid_minor + amount_minor >= repayment_plan(plan).total_minor:
             await _plan_judged(work, strategy, case, plan.plan_id, "completed", day)
         return plan.plan_id
     return None
@@ -109,8 +93,10 @@ async def take_back_payment(work: UnitOfWork, counted_toward: str, amount_minor:
 
 
 async def settle_promises_on_cure(work: UnitOfWork, case) -> None:
+    # In a stable order (oldest first), so the credit file reads the same on any replay.
     for promise_id in (await work.connection.execute(select(promises.c.promise_id).where(
-            promises.c.case_id == case.case_id, promises.c.status == "active"))).scalars().all():
+            promises.c.case_id == case.case_id, promises.c.status == "active")
+            .order_by(promises.c.due_on, promises.c.promise_id))).scalars().all():
         await work.connection.execute(update(promises).where(promises.c.promise_id == promise_id)
                                       .values(status="kept"))
         await casebook.record_behaviour(work, case, "promise-kept", promise_id)

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from case_router import metrics
 from case_router.api import ROUTERS
 from case_router.domain.strategy import Stage, Strategy, StrategyError, load_strategy
-from case_router.handlers import TOPICS, handlers
+from case_router.handlers import TOPICS, batch_handlers, handlers
 from case_router.settings import RouterSettings
 from case_router.tables import cases, holds, tasks
 from collections_core.database import is_transient
@@ -26,7 +26,8 @@ from collections_core.service import ServiceRuntime, configure, serve
 def build_runtime(settings: RouterSettings, topics: list[str] = TOPICS, clock=None) -> ServiceRuntime:
     """The router's runtime; tests pass their own topics to stay apart from one another."""
     strategy = settings.strategy()
-    runtime = ServiceRuntime(settings, topics=topics, handlers=handlers(strategy), clock=clock,
+    runtime = ServiceRuntime(settings, topics=topics, handlers=handlers(strategy),
+                             batch_handlers=batch_handlers(strategy), clock=clock,
                              migrations=Path(__file__).parent / "migrations", workers=[refresh_gauges])
     runtime.strategy = strategy
     return runtime

@@ -10,8 +10,6 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 import case_router
-from case_router.domain.strategy import DEFAULT_STRATEGY, load_strategy
-from case_router.handlers import handlers
 from case_router.tables import cases
 from collections_core.clock import ControlledClock
 from collections_core.codec import EventCodec, TypeRegistry
@@ -22,9 +20,9 @@ from collections_core.money import Money
 from collections_core.tracing import TraceContext
 from collections_core.unit_of_work import UnitOfWork
 from collections_core.wire import date_to_proto
+from router_handlers import HANDLERS
 
 MIGRATIONS = Path(case_router.__file__).parent / "migrations"
-HANDLERS = handlers(load_strategy(DEFAULT_STRATEGY))
 CODEC = EventCodec(TypeRegistry.of_contracts(), "/test")
 START = date(2026, 11, 2)
 

@@ -6,18 +6,16 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 import case_router
-from case_router.domain.strategy import DEFAULT_STRATEGY, load_strategy
-from case_router.handlers import handlers
 from case_router.tables import cases, tasks
 from collections_core.codec import EventCodec, TypeRegistry
 from collections_core.contracts.collections.v1 import cases_pb2, contacts_pb2, delinquency_pb2, placements_pb2
 from collections_core.contracts.corebanking.v1 import accounts_pb2, payments_pb2
 from collections_core.money import Money
 from collections_core.wire import date_to_proto
+from router_handlers import HANDLERS
 
 MIGRATIONS = Path(case_router.__file__).parent / "migrations"
 CODEC = EventCodec(TypeRegistry.of_contracts(), "/t")
-HANDLERS = handlers(load_strategy(DEFAULT_STRATEGY))
 DAY = date(2026, 11, 2)
 BUCKETS = {1: 2, 31: 3, 61: 4, 91: 5, 121: 6, 151: 7, 181: 8}
 

@@ -23,6 +23,8 @@ HOLD_KINDS = ("promise", "plan", "hardship", "dispute", "breathing-space")
 FLAGS = ("cease-contact", "attorney", "bankruptcy", "deceased", "breathing-space", "vulnerable")
 NO_CONTACT_FLAGS = frozenset({"cease-contact", "attorney", "bankruptcy", "deceased", "breathing-space"})
 NO_ESCALATION_FLAGS = frozenset({"bankruptcy", "deceased", "breathing-space"})
+# Promise and plan holds end when the promise or plan is judged, not on a date.
+ENDED_BY_JUDGEMENT = frozenset({"promise", "plan"})
 # Actions that reach the customer (or someone on the bank's behalf who would).
 CONTACTING = frozenset({"contact", "call-task", "field-visit", "agency-placement", "credit-pre-notice", "follow-up"})
 
@@ -46,3 +48,10 @@ class Hold:
 
 def active_holds(holds: tuple[Hold, ...] | list[Hold], day: date) -> frozenset[str]:
     return frozenset(h.kind for h in holds if h.active_on(day))
+
+
+def lapsed_kinds(holds: tuple[Hold, ...] | list[Hold], day: date) -> list[str]:
+    """Kinds of hold whose period is over on `day` (its last day has passed): they end
+    that day, on the timeline. Promise and plan holds end with their judgement instead."""
+    return sorted({h.kind for h in holds
+                   if h.kind not in ENDED_BY_JUDGEMENT and h.until is not None and h.until < day})

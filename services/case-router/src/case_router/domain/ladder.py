@@ -110,20 +110,20 @@ def decide_day(facts: CaseFacts, strategy: Strategy) -> DayDecision:
 
 def matches(rule: Rule, facts: CaseFacts) -> bool:
     when = rule.when
-    checks = (
-        when.dpd is None or when.dpd.holds(facts.dpd),
-        when.buckets is None or facts.bucket in when.buckets,
-        when.past_due_minor is None or when.past_due_minor.holds(facts.past_due_minor),
-        when.balance_minor is None or when.balance_minor.holds(facts.balance_minor),
-        when.segments is None or facts.segment in when.segments,
-        when.variants is None or facts.variant in when.variants,
-        when.no_right_party_contact_days is None or facts.last_right_party_contact is None
-        or (facts.business_date - facts.last_right_party_contact).days >= when.no_right_party_contact_days,
-        when.promises_broken is None or when.promises_broken.holds(facts.promises_broken),
-        when.plan is None or facts.plan == when.plan,
-        when.returned_by_agency is None or facts.returned_by_agency == when.returned_by_agency,
+    # Cheapest and most selective first; the first condition that fails decides.
+    return (
+        (when.dpd is None or when.dpd.holds(facts.dpd))
+        and (when.variants is None or facts.variant in when.variants)
+        and (when.buckets is None or facts.bucket in when.buckets)
+        and (when.past_due_minor is None or when.past_due_minor.holds(facts.past_due_minor))
+        and (when.balance_minor is None or when.balance_minor.holds(facts.balance_minor))
+        and (when.segments is None or facts.segment in when.segments)
+        and (when.no_right_party_contact_days is None or facts.last_right_party_contact is None
+             or (facts.business_date - facts.last_right_party_contact).days >= when.no_right_party_contact_days)
+        and (when.promises_broken is None or when.promises_broken.holds(facts.promises_broken))
+        and (when.plan is None or facts.plan == when.plan)
+        and (when.returned_by_agency is None or facts.returned_by_agency == when.returned_by_agency)
     )
-    return all(checks)
 
 
 def action_key(rule: Rule, index: int) -> str:

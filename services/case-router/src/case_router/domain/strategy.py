@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from functools import cached_property
 from enum import IntEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -41,7 +42,10 @@ class Stage(IntEnum):
 
     @classmethod
     def of(cls, label: str) -> Stage:
-        return cls[label.upper()]
+        return _STAGES[label]
+
+
+_STAGES = {stage.name.lower(): stage for stage in Stage}
 
 
 BUCKETS = ("M0", "M1", "M2", "M3", "M4", "M5", "M6", "M7+")
@@ -148,8 +152,9 @@ class Rule(_Model):
     when: Conditions = Conditions()
     actions: tuple[Action, ...] = ()
 
-    @property
+    @cached_property
     def stage_level(self) -> Stage:
+        # Read for every rule of every day's decision: worked out once per rule.
         return Stage.of(self.stage)
 
 

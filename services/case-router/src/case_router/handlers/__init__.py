@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from case_router.domain.strategy import Strategy
 from case_router.handlers import accounts, agency, contacts, delinquency, payments
-from collections_core.consumer import Handler
+from collections_core.consumer import BatchHandler, Handler
 
 TOPICS = ["collections.delinquency.v1", "collections.contact-events.v1", "collections.agency-events.v1",
           "corebanking.accounts.v1", "corebanking.payments.v1"]
@@ -17,3 +17,8 @@ def handlers(strategy: Strategy) -> dict[str, Handler]:
     for module in (delinquency, contacts, agency, accounts, payments):
         found.update(module.handlers(strategy))
     return found
+
+
+def batch_handlers(strategy: Strategy) -> dict[str, BatchHandler]:
+    """The day's delinquency events, a run at a time (evaluation.py)."""
+    return delinquency.batch_handlers(strategy)

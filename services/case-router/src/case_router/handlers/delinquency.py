@@ -1,24 +1,22 @@
 """collections.delinquency.v1: the daily re-evaluation of every delinquent account.
 
-AccountBecameDelinquent and DelinquencyUpdated both run the day: open the case if
-there is none, judge promises and plans as of that day, end expired holds, then
-``decide_day`` and carry out its decision. A day older than the last one evaluated
-is stale unless it is a correction, which re-decides it (actions already done stay
-done, so only what the corrected facts newly call for is added). AccountCured
-closes the case. PaymentDueSoon is a friendly contact, never a case.
+AccountBecameDelinquent and DelinquencyUpdated both run the day, a run of them at
+once (evaluation.py): open the case if there is none, judge promises and plans as of
+that day, end lapsed holds, then ``decide_day`` and carry out its decision. A day
+older than the last one evaluated is stale unless it is a correction, which re-decides
+it (actions already done stay done, so only what the corrected facts newly call for is
+added). AccountCured closes the case. PaymentDueSoon is a friendly contact, never a case.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
-from sqlalchemy import insert, update
-
-from case_router import casebook, judgement
+from case_router import casebook, evaluation, judgement
 from case_router.casebook import Delinquency
-from case_router.domain.ladder import decide_day
 from case_router.domain.strategy import Strategy
-from case_router.tables import cases, delinquency_days
+from case_router.evaluation import DayReport
 from collections_core.codec import Event, Rejected, type_of
 from collections_core.contracts.collections.v1 import contacts_pb2, delinquency_pb2
 from collections_core.money import Money
@@ -46,31 +44,20 @@ def _delinquency(message) -> Delinquency:
                        Money(balance.amount_minor, balance.currency or currency))
 
 
-def handlers(strategy: Strategy):
-    async def evaluate_day(event: Event, work: UnitOfWork) -> None:
-        message = event.message
-        state = _delinquency(message)
-        correction = getattr(message, "correction", False)
-        case = await casebook.open_case_of(work, message.account_id)
-        if case is None:
-            if state.dpd == 0:
-                return
-            case = await casebook.open_case(work, strategy, message.account_id, message.customer_id, state)
-        elif case.last_evaluated_on and state.business_date < case.last_evaluated_on and not correction:
-            return
-        await _record_day(work, case, state)
-        await work.connection.execute(update(cases).where(cases.c.case_id == case.case_id).values(
-            dpd=state.dpd, bucket=state.bucket, past_due_minor=state.past_due.amount_minor,
-            balance_minor=state.balance.amount_minor))
-        case = await casebook.open_case_of(work, message.account_id)
-        if await judgement.judge_day(work, strategy, case, state.business_date):
-            return  # a completed plan resolved the case
-        await casebook.expire_holds(work, case, state.business_date)
-        case = await casebook.open_case_of(work, message.account_id)
-        facts = await casebook.load_facts(work, case, state.business_date)
-        decision = decide_day(facts, strategy)
-        await casebook.carry_out(work, strategy, case, decision)
+def batch_handlers(strategy: Strategy):
+    async def evaluate_days(events: Sequence[Event], work: UnitOfWork) -> None:
+        reports = [DayReport(event, event.message.account_id, event.message.customer_id,
+                             _delinquency(event.message), getattr(event.message, "correction", False))
+                   for event in events]
+        await evaluation.evaluate_days(work, strategy, reports)
 
+    return {
+        type_of(delinquency_pb2.AccountBecameDelinquent): evaluate_days,
+        type_of(delinquency_pb2.DelinquencyUpdated): evaluate_days,
+    }
+
+
+def handlers(strategy: Strategy):
     async def account_cured(event: Event, work: UnitOfWork) -> None:
         message: delinquency_pb2.AccountCured = event.message
         case = await casebook.open_case_of(work, message.account_id)
@@ -99,18 +86,7 @@ def handlers(strategy: Strategy):
             requested_at=instant_to_proto(work.now)), key=message.customer_id, subject=message.account_id)
 
     return {
-        type_of(delinquency_pb2.AccountBecameDelinquent): evaluate_day,
-        type_of(delinquency_pb2.DelinquencyUpdated): evaluate_day,
         type_of(delinquency_pb2.AccountCured): account_cured,
         type_of(delinquency_pb2.PaymentDueSoon): payment_due_soon,
     }
 
-
-async def _record_day(work: UnitOfWork, case, state: Delinquency) -> None:
-    changed = await work.connection.execute(update(delinquency_days).where(
-        delinquency_days.c.account_id == case.account_id,
-        delinquency_days.c.business_date == state.business_date).values(bucket=state.bucket))
-    if changed.rowcount == 0:
-        await work.connection.execute(insert(delinquency_days).values(
-            account_id=case.account_id, business_date=state.business_date, bucket=state.bucket,
-            variant=case.variant))
