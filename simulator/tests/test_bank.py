@@ -91,3 +91,20 @@ def test_the_bank_counts_delinquent_accounts_per_bucket_as_the_detector_names_th
     bank, _ = run(5, 300, 200)
     counts = bank.delinquent_by_bucket(date(2027, 10, 15))
     assert counts and set(counts) <= {"M1", "M2", "M3", "M4", "M5", "M6", "M7+"}
+
+
+def test_a_self_curing_customer_pays_within_days_of_a_reminder_reaching_them():
+    bank = CoreBanking(generate(5, 300), 5)
+    days = list(business_days(date(2027, 1, 4), 60))
+    reached: dict[str, date] = {}
+    paid: dict[str, date] = {}
+    for number, day in enumerate(days):
+        postings = (bank.open_accounts(day) if number == 0 else []) + bank.day(day)
+        paid |= {p.key: day for p in postings if isinstance(p.message, payments_pb2.PaymentPosted)
+                 and p.key in reached and p.key not in paid}
+        for account_id, book in bank.books.items():
+            if book.account.segment == Segment.SELF_CURES and book.days_past_due(day) > 0 and account_id not in reached:
+                bank.reached(account_id, day)
+                reached[account_id] = day
+    assert reached, "the seed must make some self-curing customers late"
+    assert all((paid[a] - reached[a]).days <= 5 for a in reached), "pays within days, weekends included"

@@ -73,6 +73,7 @@ class Book:
     payments: int = 0
     recovered_minor: int = 0
     bounced: dict[str, tuple[int, list[tuple[Bill, int]]]] = field(default_factory=dict)
+    reached_on: date | None = None  # first day a reminder reached the customer in this spell of arrears
 
     def unpaid(self) -> list[Bill]:
         return [bill for bill in self.bills if bill.unpaid_minor > 0]
@@ -196,7 +197,12 @@ class CoreBanking:
                 return sum(b.unpaid_minor for b in unpaid if b.due_date <= on + timedelta(days=3))
             case Segment.PAYS_WITHIN_GRACE:
                 return arrears if late_by >= 1 + draw % GRACE_DAYS else 0
-            case Segment.SELF_CURES | Segment.OPTS_OUT:
+            case Segment.SELF_CURES:
+                # Pays within days of the first reminder that reaches them; without one, much later.
+                if book.reached_on is not None and (on - book.reached_on).days >= 1 + draw % 3:
+                    return arrears
+                return arrears if dpd >= 25 + draw % 20 else 0
+            case Segment.OPTS_OUT:
                 return arrears if dpd >= 5 + draw % 20 else 0
             case Segment.PROMISES_KEPT | Segment.DISPUTES:
                 return arrears if dpd >= 35 + draw % 20 else 0
@@ -226,6 +232,8 @@ class CoreBanking:
             remaining -= part
         book.balance_minor -= amount
         book.payments += 1
+        if not book.unpaid() or book.days_past_due(on) == 0:
+            book.reached_on = None
         if was_delinquent:
             book.recovered_minor += amount
         # One payment in fifty bounces and is reversed on the next business day.
@@ -246,6 +254,12 @@ class CoreBanking:
                 reason="returned unpaid")))
         book.bounced.clear()
         return postings
+
+    def reached(self, account_id: str, on: date) -> None:
+        """A contact from the bank reached the customer (the stand-ins' logs say so)."""
+        book = self.books[account_id]
+        if book.reached_on is None and book.days_past_due(on) > 0:
+            book.reached_on = on
 
     def delinquent_by_bucket(self, on: date) -> dict[str, int]:
         """The bank's own count of delinquent accounts per bucket (M1..M7+), for the cross-check."""
