@@ -71,3 +71,9 @@ def test_a_bureau_report_needs_a_pre_notice_delivered_before_it():
                                  BureauReport("C2", SHANGHAI_10)])
     assert [(v.rule, v.customer_id) for v in found] == [("bureau-without-notice", "C1"),
                                                          ("bureau-without-notice", "C2")]
+
+
+def test_a_call_permitted_outside_the_customers_hours_is_caught():
+    calls = [Attempt("C1", "p1", "call", SHANGHAI_10), Attempt("C2", "p2", "call", SHANGHAI_10)]
+    found = audit([], [], CUSTOMERS, calls=calls)
+    assert [(v.rule, v.customer_id, v.request_id) for v in found] == [("quiet-hours", "C2", "p2")]

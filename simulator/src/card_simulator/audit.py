@@ -10,6 +10,7 @@ e-mail and letter that reached the outside world:
 - ``daily-cap``: more of the channel reached the customer on one local day than the cap;
 - ``opt-out``: an SMS arrived after the customer replied STOP or opted out of SMS;
 - ``hold``: it arrived while a blocking hold was on the customer;
+for every call the ledger allowed (a permit to a bank agent or an agency), ``quiet-hours``;
 and for every credit-bureau report: ``bureau-without-notice``, no pre-notice had been
 delivered to the customer before it. Public holidays are left to the notifier's tests.
 """
@@ -77,7 +78,8 @@ class Violation:
 
 
 def audit(deliveries: Iterable[Delivery], attempts: Iterable[Attempt], customers: dict[str, Customer],
-          bureau_reports: Iterable[BureauReport] = (), rules: Rules = Rules()) -> list[Violation]:
+          bureau_reports: Iterable[BureauReport] = (), rules: Rules = Rules(),
+          calls: Iterable[Attempt] = ()) -> list[Violation]:
     ledger = {attempt.request_id: attempt for attempt in attempts}
     violations: list[Violation] = []
     per_day: Counter = Counter()
@@ -107,6 +109,12 @@ def audit(deliveries: Iterable[Delivery], attempts: Iterable[Attempt], customers
                 flag("hold", f"{delivery.channel} during the {hold} hold")
         if delivery.template.startswith("bureau-prenotice"):
             notices.setdefault(customer.customer_id, delivery.at)
+    for call in calls:
+        zone = customers[call.customer_id].time_zone
+        local = call.at.astimezone(ZoneInfo(zone))
+        if not rules.allowed_from <= local.time() < rules.allowed_until:
+            violations.append(Violation("quiet-hours", call.customer_id, call.request_id, call.at,
+                                        f"call permitted at {local:%H:%M} {zone}"))
     for report in bureau_reports:
         notice = notices.get(report.customer_id)
         if notice is None or notice >= report.at:

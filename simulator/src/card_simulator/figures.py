@@ -83,7 +83,7 @@ async def _audit(client: httpx.AsyncClient, urls: dict[str, str], portfolio: lis
     stop_at = {}
     for reply in logs.replies:
         stop_at.setdefault(reply["from"], datetime.fromisoformat(reply["at"]))
-    customers, attempts, templates, reports = {}, [], {}, []
+    customers, attempts, calls, templates, reports = {}, [], [], {}, []
     for account, answer in zip(portfolio, histories, strict=True):
         answer.raise_for_status()
         history = answer.json()
@@ -98,6 +98,9 @@ async def _audit(client: httpx.AsyncClient, urls: dict[str, str], portfolio: lis
                 attempts.append(Attempt(account.customer_id, entry["request_id"], entry["channel"],
                                         datetime.fromisoformat(entry["at"])))
                 figures.ledger_attempts[entry["channel"]] = figures.ledger_attempts.get(entry["channel"], 0) + 1
+            elif entry["decision"] == "allow" and entry["channel"] == "call":
+                calls.append(Attempt(account.customer_id, entry["permit_id"] or "", "call",
+                                     datetime.fromisoformat(entry["at"])))
         templates |= {r["request_id"]: r["template"] for r in history["requests"]}
     for account, answer in zip(portfolio, cases, strict=True):
         if answer.status_code == 404:
@@ -109,5 +112,5 @@ async def _audit(client: httpx.AsyncClient, urls: dict[str, str], portfolio: lis
                 reports.append(BureauReport(account.customer_id, datetime.fromisoformat(entry["at"])))
     deliveries = [Delivery(d.channel, d.at, d.request_id, templates.get(d.request_id, d.template))
                   for d in (item.delivery for item in logs.received)]
-    figures.audited_contacts = len(deliveries)
-    figures.violations = audit(deliveries, attempts, customers, reports, Rules())
+    figures.audited_contacts = len(deliveries) + len(calls)
+    figures.violations = audit(deliveries, attempts, customers, reports, Rules(), calls)

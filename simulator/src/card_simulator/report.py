@@ -79,6 +79,10 @@ def summary(result: RunResult) -> str:
         lines.append("reached customers (stand-ins' logs): "
                      + ", ".join(f"{c} {result.delivered.get(c, 0)}" for c in CHANNELS)
                      + f"; STOP replies {result.stop_replies}")
+        desk = result.desk
+        lines.append(f"agents: {desk.claimed} tasks claimed, calls " + ", ".join(
+            f"{k} {n}" for k, n in sorted(desk.calls.items())) + f"; promises {desk.promises}, "
+            f"hardship {desk.hardships}, plans {desk.plans}, disputes {desk.disputes}")
         lines.append("policy decisions: " + ", ".join(f"{d} {r} {n}" for (d, r), n in sorted(figures.decisions.items())))
         agree = sum(ok for _, _, _, ok in cross_checks(result))
         lines.append(f"cross-checks, simulator vs the services' APIs and metrics: {agree}/{len(cross_checks(result))} agree")
@@ -100,7 +104,12 @@ def cross_checks(result: RunResult) -> list[tuple[str, int, int, bool]]:
         ("e-mails at the SMTP sink vs e-mails the notifier counted sent",
          result.delivered.get("email", 0), figures.contacts.get(("email", "sent"), 0)),
         ("STOP replies sent vs customers opted out of SMS per the notifier", result.stop_replies, figures.opt_outs),
+        ("promises agents took vs promises the router judged or holds",
+         result.desk.promises, sum(n["kept"] + n["broken"] + n["active"]
+                                   for n in figures.promise_kept.get("variants", {}).values())),
     ]
+    checks += [(f"agents' calls ending {outcome} vs the notifier's call outcomes", n,
+                figures.contacts.get(("call", outcome), 0)) for outcome, n in sorted(result.desk.calls.items())]
     return [(what, mine, theirs, mine == theirs) for what, mine, theirs in checks]
 
 
@@ -165,6 +174,12 @@ def _platform_sections(result: RunResult) -> str:
 {_table(["channel", "outcome", "contacts"], contact_rows)}
 <h2>Deferrals and blocks by rule</h2>
 {_table(["decision", "rule", "contacts"], rule_rows)}
+<h2>The bank's agents at the desk</h2>
+<p>Tasks claimed {result.desk.claimed}; call permits asked by decision:
+{escape(", ".join(f"{k} {n}" for k, n in sorted(result.desk.permits.items())) or "none")}; calls by outcome:
+{escape(", ".join(f"{k} {n}" for k, n in sorted(result.desk.calls.items())) or "none")}; promises taken
+{result.desk.promises}, hardship reviews {result.desk.hardships}, plans agreed {result.desk.plans},
+disputes {result.desk.disputes}.</p>
 <h2>Promises and plans</h2>
 {_table(["variant", "kept", "broken", "active", "kept rate"], promise_rows)}
 <p>Holds started (<code>router_holds_started_total</code>): {escape(", ".join(f"{k} {n}" for k, n in

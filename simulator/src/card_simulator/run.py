@@ -26,6 +26,7 @@ from collections_core.auth import mint_token
 from collections_core.clock import FileClock
 from collections_core.codec import EventCodec, TypeRegistry
 from collections_core.tracing import TraceContext
+from card_simulator.agents import Desk, DeskFigures
 from card_simulator.bank import CoreBanking, Posting, business_days
 from card_simulator.customers import DeliveryLogs, react
 from card_simulator.figures import READER_ROLES, SERVICES, PlatformFigures, read_platform
@@ -55,6 +56,7 @@ class RunResult:
     recovered_minor: dict[str, int] = field(default_factory=dict)  # per currency
     delivered: dict[str, int] = field(default_factory=dict)  # per channel, as the stand-ins logged them
     stop_replies: int = 0
+    desk: DeskFigures = field(default_factory=DeskFigures)
     platform: PlatformFigures | None = None
     seconds: float = 0.0
 
@@ -133,9 +135,12 @@ async def simulate(platform, *, clock_file: Path, accounts: int, days: int, seed
     started = time.monotonic()
     async with Publisher(platform.broker.bootstrap) as publisher, httpx.AsyncClient(
             headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+        desk = Desk(client, urls["case-router"], urls["notifier"], bank, by_id, seed)
 
-        async def customers_react(day: date) -> None:
+        async def customers_react(day: date, step: str) -> None:
             await settle(client, urls, logs.size, timeout=day_timeout)
+            if await desk.work(day, step):
+                await settle(client, urls, logs.size, timeout=day_timeout)
             for reaction in react(logs.read_new(), by_id, stopped):
                 if reaction.kind == "reached":
                     bank.reached(reaction.account_id, day)
@@ -149,18 +154,19 @@ async def simulate(platform, *, clock_file: Path, accounts: int, days: int, seed
             FileClock.write(clock_file, morning)
             postings = (bank.open_accounts(day) if number == 1 else []) + bank.day(day)
             await publisher.publish(postings[:-1], morning)
-            await customers_react(day)
+            await customers_react(day, "morning")
             close = datetime.combine(day, clock_time(18), BANK_ZONE)
             FileClock.write(clock_file, close)
             await publisher.publish(postings[-1:], close)
             aged = await _wait_until_aged(client, urls["overdue-detector"], day, day_timeout)
-            await customers_react(day)
+            await customers_react(day, "close")
             snapshot = DaySnapshot(day, _non_zero(portfolio_buckets(aged)), bank.delinquent_by_bucket(day),
                                    aged["charged_off_accounts"])
             result.days_run.append(snapshot)
             if progress:
                 _progress(number, days, day, sum(snapshot.platform_buckets.values()), started)
-        await customers_react(day)
+        await settle(client, urls, logs.size, timeout=day_timeout)
+        result.desk = desk.figures
         result.platform = await read_platform(client, urls, portfolio, logs, result.days_run)
     result.events_published = dict(publisher.counts)
     result.delivered = dict(Counter(item.delivery.channel for item in logs.received))
