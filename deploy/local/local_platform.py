@@ -122,7 +122,7 @@ class Platform:
                 continue
             env = {**os.environ, f"{prefix}_KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap,
                    f"{prefix}_DATABASE_URL": self._database_url(name), f"{prefix}_HTTP_PORT": str(self.ports[name]),
-                   f"{prefix}_AUTH_JWT_SECRET": secret, **(self._notifier_reaches() if name == "notifier" else {}),
+                   f"{prefix}_AUTH_JWT_SECRET": secret, **self._wiring(name),
                    **{f"{prefix}_{key}": value for key, value in self.extra_env.items()}}
             with open(self.var / "log" / f"{name}.log", "a") as log:
                 process = subprocess.Popen([sys.executable, "-m", module], env=env, cwd=ROOT, stdout=log,
@@ -161,7 +161,12 @@ class Platform:
                 raise RuntimeError(f"the stand-ins did not start: see {self.var / 'log'}/standins.log")
             time.sleep(0.2)
 
-    def _notifier_reaches(self) -> dict[str, str]:
+    def _wiring(self, name: str) -> dict[str, str]:
+        """Where a service finds the others and the stand-ins on this platform's ports."""
+        if name == "agency-gateway":
+            return {"GATEWAY_NOTIFIER_URL": self.url("notifier")}
+        if name != "notifier":
+            return {}
         ports = self.standin_ports
         return {"NOTIFIER_SMS_PROVIDER_URL": f"http://127.0.0.1:{ports['sms']}", "NOTIFIER_SMTP_HOST": "127.0.0.1",
                 "NOTIFIER_SMTP_PORT": str(ports["smtp"]), "NOTIFIER_PRINT_VENDOR_URL": f"http://127.0.0.1:{ports['print']}",

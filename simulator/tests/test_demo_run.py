@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from card_simulator.agencies import write_seed
 from card_simulator.observe import by_labels, parse_metrics
 from card_simulator.report import cross_checks, write_report
 from card_simulator.run import portfolio_buckets, simulate
@@ -37,8 +38,10 @@ def platform(kafka, tmp_path):
 
     clock = tmp_path / "clock"
     FileClock.write(clock, datetime(2027, 1, 3, tzinfo=UTC))
+    partners = write_seed(tmp_path / "partners.yaml")
     running = Platform(tmp_path, ports={name: _free_port() for name in SERVICES}, broker=kafka,
-                       extra_env={"CLOCK_FILE": str(clock), "LOG_LEVEL": "WARNING"},
+                       extra_env={"CLOCK_FILE": str(clock), "LOG_LEVEL": "WARNING",
+                                  "PARTNER_SEED_FILE": str(partners)},
                        standin_ports={name: _free_port() for name in ("sms", "smtp", "print")})
     try:
         running.start()

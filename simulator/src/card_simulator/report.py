@@ -104,8 +104,8 @@ def cross_checks(result: RunResult) -> list[tuple[str, int, int, bool]]:
         ("e-mails at the SMTP sink vs e-mails the notifier counted sent",
          result.delivered.get("email", 0), figures.contacts.get(("email", "sent"), 0)),
         ("STOP replies sent vs customers opted out of SMS per the notifier", result.stop_replies, figures.opt_outs),
-        ("promises agents took vs promises the router judged or holds",
-         result.desk.promises, sum(n["kept"] + n["broken"] + n["active"]
+        ("promises agents and partners took vs promises the router judged or holds",
+         result.desk.promises + sum(p.promises for p in result.agencies.values()), sum(n["kept"] + n["broken"] + n["active"]
                                    for n in figures.promise_kept.get("variants", {}).values())),
     ]
     checks += [(f"agents' calls ending {outcome} vs the notifier's call outcomes", n,
@@ -155,8 +155,16 @@ def _platform_sections(result: RunResult) -> str:
     league = {}
     for (partner, state), n in figures.placements.items():
         league.setdefault(partner, {})[state] = n
-    league_rows = [[partner, ", ".join(f"{s} {n}" for s, n in sorted(states.items()))]
-                   for partner, states in sorted(league.items())]
+    for partner in result.agencies:
+        league.setdefault(partner, {})
+    league_rows = []
+    for partner, states in sorted(league.items()):
+        worked = result.agencies.get(partner)
+        calls = sum(worked.calls.values()) if worked else 0
+        reached = worked.calls.get("conversation", 0) if worked else 0
+        league_rows.append([partner, ", ".join(f"{s} {n}" for s, n in sorted(states.items())) or "none",
+                            worked.acknowledged if worked else 0, calls, _share(reached / calls if calls else None),
+                            worked.promises if worked else 0, worked.returned if worked else 0])
     timeline = figures.timeline_entries
     checks = cross_checks(result)
     violations = [[v.rule, v.customer_id, v.request_id, v.at.isoformat(), v.detail] for v in figures.violations[:200]]
@@ -185,8 +193,10 @@ disputes {result.desk.disputes}.</p>
 <p>Holds started (<code>router_holds_started_total</code>): {escape(", ".join(f"{k} {n}" for k, n in
 sorted(figures.holds_started.items())) or "none")}.</p>
 <h2>Agency league table</h2>
-<p>Placements per partner and state (<code>gateway_placements</code>).</p>
-{_table(["partner", "placements by state"], league_rows)}
+<p>Placements per partner and state (<code>gateway_placements</code>), beside what each partner did
+through the partner API in the simulation.</p>
+{_table(["partner", "placements by state", "acknowledged", "calls", "reached", "promises", "returned"],
+        league_rows)}
 <h2>Legal referrals and credit-bureau reports</h2>
 <p>From the cases' timelines: placements requested {timeline.get("placement-requested", 0)},
 credit-bureau reports requested {timeline.get("credit-report-requested", 0)};

@@ -26,6 +26,7 @@ from collections_core.auth import mint_token
 from collections_core.clock import FileClock
 from collections_core.codec import EventCodec, TypeRegistry
 from collections_core.tracing import TraceContext
+from card_simulator.agencies import Agencies, PartnerFigures, write_seed
 from card_simulator.agents import Desk, DeskFigures
 from card_simulator.bank import CoreBanking, Posting, business_days
 from card_simulator.customers import DeliveryLogs, react
@@ -57,6 +58,7 @@ class RunResult:
     delivered: dict[str, int] = field(default_factory=dict)  # per channel, as the stand-ins logged them
     stop_replies: int = 0
     desk: DeskFigures = field(default_factory=DeskFigures)
+    agencies: dict[str, PartnerFigures] = field(default_factory=dict)  # per partner
     platform: PlatformFigures | None = None
     seconds: float = 0.0
 
@@ -136,10 +138,11 @@ async def simulate(platform, *, clock_file: Path, accounts: int, days: int, seed
     async with Publisher(platform.broker.bootstrap) as publisher, httpx.AsyncClient(
             headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
         desk = Desk(client, urls["case-router"], urls["notifier"], bank, by_id, seed)
+        agencies = Agencies(client, urls["agency-gateway"], bank, by_id, seed)
 
-        async def customers_react(day: date, step: str) -> None:
+        async def customers_react(day: date, step: str, at: datetime) -> None:
             await settle(client, urls, logs.size, timeout=day_timeout)
-            if await desk.work(day, step):
+            if await desk.work(day, step) + await agencies.work(day, at, step):
                 await settle(client, urls, logs.size, timeout=day_timeout)
             for reaction in react(logs.read_new(), by_id, stopped):
                 if reaction.kind == "reached":
@@ -154,12 +157,12 @@ async def simulate(platform, *, clock_file: Path, accounts: int, days: int, seed
             FileClock.write(clock_file, morning)
             postings = (bank.open_accounts(day) if number == 1 else []) + bank.day(day)
             await publisher.publish(postings[:-1], morning)
-            await customers_react(day, "morning")
+            await customers_react(day, "morning", morning)
             close = datetime.combine(day, clock_time(18), BANK_ZONE)
             FileClock.write(clock_file, close)
             await publisher.publish(postings[-1:], close)
             aged = await _wait_until_aged(client, urls["overdue-detector"], day, day_timeout)
-            await customers_react(day, "close")
+            await customers_react(day, "close", close)
             snapshot = DaySnapshot(day, _non_zero(portfolio_buckets(aged)), bank.delinquent_by_bucket(day),
                                    aged["charged_off_accounts"])
             result.days_run.append(snapshot)
@@ -167,6 +170,7 @@ async def simulate(platform, *, clock_file: Path, accounts: int, days: int, seed
                 _progress(number, days, day, sum(snapshot.platform_buckets.values()), started)
         await settle(client, urls, logs.size, timeout=day_timeout)
         result.desk = desk.figures
+        result.agencies = agencies.figures
         result.platform = await read_platform(client, urls, portfolio, logs, result.days_run)
     result.events_published = dict(publisher.counts)
     result.delivered = dict(Counter(item.delivery.channel for item in logs.received))
@@ -202,9 +206,11 @@ def main(argv: list[str] | None = None) -> None:
     FileClock.write(clock_file, datetime.combine(FIRST_DAY, clock_time(0), UTC) - timedelta(days=1))
     platform = Platform(home, kafka_port=_free_port(), ports={name: _free_port() for name in SERVICES},
                         database=args.database, postgres_port=_free_port(),
-                        extra_env={"CLOCK_FILE": str(clock_file), "LOG_LEVEL": "WARNING"},
+                        extra_env={"CLOCK_FILE": str(clock_file), "LOG_LEVEL": "WARNING",
+                                   "PARTNER_SEED_FILE": str(home / "partners.yaml")},
                         standin_ports={name: _free_port() for name in ("sms", "smtp", "print")})
     _fresh(home)
+    write_seed(home / "partners.yaml")
     print(f"starting Kafka, the four services on {args.database} and the notifier's stand-ins (state in {home})",
           file=sys.stderr)
     try:
