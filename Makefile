@@ -13,7 +13,7 @@ PACKAGES := libs/collections-core services/overdue-detector services/case-router
 
 help:
 	@echo "make demo        the main job: the platform against a simulated bank, ending in a report"
-	@echo "                 (ACCOUNTS=5000 DAYS=200 SEED=7 DATABASE=sqlite|postgresql)"
+	@echo "                 (ACCOUNTS=5000 DAYS=200 SEED=7 DATABASE=sqlite|postgresql PACK=CN|US|UK)"
 	@echo "make up          start Kafka and the four services on SQLite in the background"
 	@echo "make down        stop everything make up started"
 	@echo "make test        set up from scratch and run every test (unit, integration, fault, end-to-end)"
@@ -74,9 +74,10 @@ ACCOUNTS ?= 5000
 DAYS ?= 200
 SEED ?= 7
 DATABASE ?= sqlite
+PACK ?= CN
 
 demo: tools
-	$(PY) -m card_simulator.run --accounts $(ACCOUNTS) --days $(DAYS) --seed $(SEED) --database $(DATABASE)
+	$(PY) -m card_simulator.run --accounts $(ACCOUNTS) --days $(DAYS) --seed $(SEED) --database $(DATABASE) --pack $(PACK)
 
 up: tools
 	$(PY) deploy/local/local_platform.py up

@@ -77,3 +77,28 @@ def test_a_call_permitted_outside_the_customers_hours_is_caught():
     calls = [Attempt("C1", "p1", "call", SHANGHAI_10), Attempt("C2", "p2", "call", SHANGHAI_10)]
     found = audit([], [], CUSTOMERS, calls=calls)
     assert [(v.rule, v.customer_id, v.request_id) for v in found] == [("quiet-hours", "C2", "p2")]
+
+
+def test_the_audit_reads_its_rules_from_the_packs_published_data():
+    from datetime import time
+
+    from card_simulator.figures import rules_of
+
+    uk = rules_of("UK")
+    assert "breathing-space" in uk.blocking_holds and "hardship" not in uk.blocking_holds
+    assert (uk.allowed_from, uk.allowed_until) == (time(8), time(21)) and uk.daily_caps["letter"] == 1
+    late = datetime(2027, 3, 2, 21, 30, tzinfo=UTC)  # 21:30 in London
+    found = audit(*zip(*[sent("r1", "C3", "sms", late)]), {"C3": Customer("C3", "Europe/London")}, rules=uk)
+    assert [v.rule for v in found] == ["quiet-hours"]
+
+
+def test_holds_are_read_from_a_cases_timeline():
+    from card_simulator.figures import holds_of
+
+    timeline = [{"entry": "hold-started", "rule": "hold.hardship", "at": "2027-03-01T10:00:00+00:00"},
+                {"entry": "contact-sent", "rule": None, "at": "2027-03-01T11:00:00+00:00"},
+                {"entry": "hold-started", "rule": "hold.promise", "at": "2027-03-02T10:00:00+00:00"},
+                {"entry": "hold-ended", "rule": "hold.hardship", "at": "2027-03-03T10:00:00+00:00"}]
+    assert holds_of(timeline) == (
+        ("hardship", datetime(2027, 3, 1, 10, tzinfo=UTC), datetime(2027, 3, 3, 10, tzinfo=UTC)),
+        ("promise", datetime(2027, 3, 2, 10, tzinfo=UTC), None))

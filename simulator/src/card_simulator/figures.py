@@ -5,8 +5,8 @@ the router's case timelines (credit-bureau reports), the stand-ins' delivery log
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
 import httpx
 
@@ -52,8 +52,35 @@ async def _gathered(calls, limit: int = 8) -> list:
     return await asyncio.gather(*(one(call) for call in calls))
 
 
+def _instant(text: str) -> datetime:
+    """An instant from an API; one without an offset is UTC (SQLite keeps none)."""
+    instant = datetime.fromisoformat(text)
+    return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
+
+
+def holds_of(timeline: list[dict]) -> tuple[tuple[str, datetime, datetime | None], ...]:
+    """(kind, from, until) of every hold a case's timeline started, open ones until None."""
+    started: dict[str, datetime] = {}
+    spans = []
+    for entry in timeline:
+        kind = (entry.get("rule") or "").removeprefix("hold.")
+        if entry["entry"] == "hold-started":
+            started.setdefault(kind, _instant(entry["at"]))
+        elif entry["entry"] == "hold-ended" and kind in started:
+            spans.append((kind, started.pop(kind), _instant(entry["at"])))
+    return tuple(spans) + tuple((kind, since, None) for kind, since in started.items())
+
+
+def rules_of(pack_name: str) -> Rules:
+    """The audit's rules from the notifier's published pack (its data, not its judgement)."""
+    from notifier.domain.policy import PACKS
+
+    pack = PACKS[pack_name]
+    return Rules(pack.allowed_from, pack.allowed_until, dict(pack.daily_caps), pack.blocking_holds)
+
+
 async def read_platform(client: httpx.AsyncClient, urls: dict[str, str], portfolio: list[Account],
-                        logs: DeliveryLogs, days_run: list) -> PlatformFigures:
+                        logs: DeliveryLogs, days_run: list, pack: str = "CN") -> PlatformFigures:
     scraped = await scrape(client, urls)
     notifier, router, gateway = scraped["notifier"], scraped["case-router"], scraped["agency-gateway"]
     reports = f"{urls['case-router']}/v1/reports"
@@ -71,23 +98,23 @@ async def read_platform(client: httpx.AsyncClient, urls: dict[str, str], portfol
         holds_started=_ints(by_labels(router, "router_holds_started_total", "kind")),
         placements=_ints(by_labels(gateway, "gateway_placements", "partner", "state")),
         cure_rates=cure.json(), promise_kept=promise.json(), roll_rates=roll.json())
-    await _audit(client, urls, portfolio, logs, figures)
+    await _audit(client, urls, portfolio, logs, figures, rules_of(pack))
     return figures
 
 
 async def _audit(client: httpx.AsyncClient, urls: dict[str, str], portfolio: list[Account], logs: DeliveryLogs,
-                 figures: PlatformFigures) -> None:
+                 figures: PlatformFigures, rules: Rules) -> None:
     histories = await _gathered(client.get(f"{urls['notifier']}/v1/customers/{a.customer_id}/contact-history")
                                 for a in portfolio)
     cases = await _gathered(client.get(f"{urls['case-router']}/v1/accounts/{a.account_id}/case") for a in portfolio)
     stop_at = {}
     for reply in logs.replies:
-        stop_at.setdefault(reply["from"], datetime.fromisoformat(reply["at"]))
+        stop_at.setdefault(reply["from"], _instant(reply["at"]))
     customers, attempts, calls, templates, reports = {}, [], [], {}, []
     for account, answer in zip(portfolio, histories, strict=True):
         answer.raise_for_status()
         history = answer.json()
-        opted = [datetime.fromisoformat(o["recorded_at"]) for o in history["opt_outs"] if o["channel"] == "sms"]
+        opted = [_instant(o["recorded_at"]) for o in history["opt_outs"] if o["channel"] == "sms"]
         figures.opt_outs += bool(opted)
         if account.customer.phone in stop_at:
             opted.append(stop_at[account.customer.phone])
@@ -96,21 +123,24 @@ async def _audit(client: httpx.AsyncClient, urls: dict[str, str], portfolio: lis
         for entry in history["ledger"]:
             if entry["decision"] == "allow" and entry["channel"] in CONTACT_CHANNELS and entry["request_id"]:
                 attempts.append(Attempt(account.customer_id, entry["request_id"], entry["channel"],
-                                        datetime.fromisoformat(entry["at"])))
+                                        _instant(entry["at"])))
                 figures.ledger_attempts[entry["channel"]] = figures.ledger_attempts.get(entry["channel"], 0) + 1
             elif entry["decision"] == "allow" and entry["channel"] == "call":
                 calls.append(Attempt(account.customer_id, entry["permit_id"] or "", "call",
-                                     datetime.fromisoformat(entry["at"])))
+                                     _instant(entry["at"])))
         templates |= {r["request_id"]: r["template"] for r in history["requests"]}
     for account, answer in zip(portfolio, cases, strict=True):
         if answer.status_code == 404:
             continue
         answer.raise_for_status()
-        for entry in answer.json()["timeline"]:
+        timeline = answer.json()["timeline"]
+        customer = customers[account.customer_id]
+        customers[account.customer_id] = replace(customer, holds=customer.holds + holds_of(timeline))
+        for entry in timeline:
             figures.timeline_entries[entry["entry"]] = figures.timeline_entries.get(entry["entry"], 0) + 1
             if entry["entry"] == "credit-report-requested":
-                reports.append(BureauReport(account.customer_id, datetime.fromisoformat(entry["at"])))
+                reports.append(BureauReport(account.customer_id, _instant(entry["at"])))
     deliveries = [Delivery(d.channel, d.at, d.request_id, templates.get(d.request_id, d.template))
                   for d in (item.delivery for item in logs.received)]
     figures.audited_contacts = len(deliveries) + len(calls)
-    figures.violations = audit(deliveries, attempts, customers, reports, Rules(), calls)
+    figures.violations = audit(deliveries, attempts, customers, reports, rules, calls)

@@ -121,7 +121,7 @@ def _progress(done: int, total: int, day: date, delinquent: int, started: float)
 
 
 async def simulate(platform, *, clock_file: Path, accounts: int, days: int, seed: int, database: str = "sqlite",
-                   day_timeout: float = 120.0, progress: bool = True) -> RunResult:
+                   pack: str = "CN", day_timeout: float = 120.0, progress: bool = True) -> RunResult:
     """Run ``days`` business days of a seeded portfolio through ``platform`` (a running
     deploy/local ``Platform``): core banking publishes, customers react to what the
     stand-ins delivered, and the clock moves on only once the platform is quiet."""
@@ -171,7 +171,7 @@ async def simulate(platform, *, clock_file: Path, accounts: int, days: int, seed
         await settle(client, urls, logs.size, timeout=day_timeout)
         result.desk = desk.figures
         result.agencies = agencies.figures
-        result.platform = await read_platform(client, urls, portfolio, logs, result.days_run)
+        result.platform = await read_platform(client, urls, portfolio, logs, result.days_run, pack)
     result.events_published = dict(publisher.counts)
     result.delivered = dict(Counter(item.delivery.channel for item in logs.received))
     for book in bank.books.values():
@@ -196,6 +196,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--days", type=int, default=200, help="business days to run (default 200)")
     parser.add_argument("--seed", type=int, default=7, help="makes a run reproducible (default 7)")
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--pack", choices=["CN", "US", "UK"], default="CN",
+                        help="the notifier's contact-policy pack for the portfolio (default CN)")
     parser.add_argument("--out", type=Path, default=VAR / "demo" / "report.html", help="the HTML report")
     args = parser.parse_args(argv)
     if args.accounts < 1 or args.days < 1:
@@ -207,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     platform = Platform(home, kafka_port=_free_port(), ports={name: _free_port() for name in SERVICES},
                         database=args.database, postgres_port=_free_port(),
                         extra_env={"CLOCK_FILE": str(clock_file), "LOG_LEVEL": "WARNING",
-                                   "PARTNER_SEED_FILE": str(home / "partners.yaml")},
+                                   "PARTNER_SEED_FILE": str(home / "partners.yaml"), "DEFAULT_PACK": args.pack},
                         standin_ports={name: _free_port() for name in ("sms", "smtp", "print")})
     _fresh(home)
     write_seed(home / "partners.yaml")
@@ -216,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         platform.start()
         result = asyncio.run(simulate(platform, clock_file=clock_file, accounts=args.accounts, days=args.days,
-                                      seed=args.seed, database=args.database))
+                                      seed=args.seed, database=args.database, pack=args.pack))
     except KeyboardInterrupt:
         print("\ninterrupted: stopping everything", file=sys.stderr)
         raise SystemExit(130) from None
