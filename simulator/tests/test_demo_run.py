@@ -68,7 +68,10 @@ async def test_a_small_demo_run_reports_what_the_services_report(platform, tmp_p
     figures = result.platform
     assert sum(result.delivered.values()) > 0, "contacts reach the stand-ins the platform started"
     assert result.stop_replies > 0, "the seed draws opt-out customers who reply STOP"
-    assert figures.audited_contacts == sum(result.delivered.values())
+    permitted_calls = result.desk.permits.get("allow", 0) + sum(p.permits.get("allow", 0)
+                                                                for p in result.agencies.values())
+    assert result.desk.calls, "the bank's agents worked the desk queues and made calls"
+    assert figures.audited_contacts == sum(result.delivered.values()) + permitted_calls
     assert figures.violations == [], "a clean run breaks no contact rule"
     assert [c for c in cross_checks(result) if not c[3]] == [], "what the simulator saw is what the platform says"
 
