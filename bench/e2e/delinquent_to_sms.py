@@ -75,7 +75,7 @@ def _peak_rss_mib(pid: int) -> float:
     return 0.0
 
 
-async def _run(platform: Platform, clock: Path, accounts: int, timeout: float) -> float:
+async def _run(platform: Platform, accounts: int, timeout: float) -> float:
     setup, close = _postings(accounts)
     at = datetime.combine(DAY, datetime.min.time(), SHANGHAI).replace(hour=10)
     async with Publisher(platform.broker.bootstrap) as publisher:
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
                         standin_ports={name: _free_port() for name in ("sms", "smtp", "print")})
     try:
         platform.start()
-        seconds = asyncio.run(_run(platform, clock, args.accounts, args.timeout))
+        seconds = asyncio.run(_run(platform, args.accounts, args.timeout))
         pids = {name: int((home / "run" / f"{name}.pid").read_text()) for name in [*SERVICES, "standins"]}
         pids["kafka"] = int(platform.broker.pid_file.read_text())
         peaks = {name: _peak_rss_mib(pid) for name, pid in pids.items()}
