@@ -54,9 +54,9 @@ def test_an_sms_after_the_customer_opted_out_is_caught_and_one_before_is_not():
 def test_a_contact_during_a_blocking_hold_is_caught():
     hold = ("dispute", SHANGHAI_10, SHANGHAI_10 + timedelta(days=3))
     customers = CUSTOMERS | {"C1": Customer("C1", "Asia/Shanghai", holds=(hold,))}
-    found = run(sent("r1", "C1", "sms", SHANGHAI_10 + timedelta(hours=1)),
+    found = run(sent("r0", "C1", "sms", SHANGHAI_10), sent("r1", "C1", "sms", SHANGHAI_10 + timedelta(hours=1)),
                 sent("r2", "C1", "sms", SHANGHAI_10 + timedelta(days=4)), customers=customers)
-    assert [(v.rule, v.request_id) for v in found] == [("hold", "r1")]
+    assert [(v.rule, v.request_id) for v in found] == [("hold", "r1")], "r0 went out at the step the hold began"
 
 
 def test_a_delivery_the_ledger_does_not_know_is_caught():

@@ -105,7 +105,8 @@ def audit(deliveries: Iterable[Delivery], attempts: Iterable[Attempt], customers
         if delivery.channel == "sms" and customer.opted_out_sms_at and delivery.at > customer.opted_out_sms_at:
             flag("opt-out", f"sms after the opt-out of {customer.opted_out_sms_at.isoformat()}")
         for hold, start, until in customer.holds:
-            if hold in rules.blocking_holds and start <= delivery.at and (until is None or delivery.at < until):
+            # The clock moves in steps: a contact at the very instant a hold starts went out before it.
+            if hold in rules.blocking_holds and start < delivery.at and (until is None or delivery.at < until):
                 flag("hold", f"{delivery.channel} during the {hold} hold")
         if delivery.template.startswith("bureau-prenotice"):
             notices.setdefault(customer.customer_id, delivery.at)
