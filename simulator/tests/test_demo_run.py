@@ -1,5 +1,7 @@
-"""A small demo run through the real platform: Kafka, the four services as processes,
-SQLite; the report's figures must agree with what the services' APIs say."""
+"""A small demo run through the real platform: Kafka, the four services and the notifier's
+stand-ins as processes, SQLite; customers react to what reached them, agents work the desk.
+The report's figures must agree with what the services' APIs say, and the compliance audit
+must find nothing."""
 
 from __future__ import annotations
 
