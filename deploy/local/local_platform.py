@@ -38,6 +38,15 @@ def _ready(port: int) -> bool:
     return _answers(f"http://127.0.0.1:{port}/readyz")
 
 
+def _reap(pid: int) -> None:
+    """A process this one started stays a zombie after it exits until it is waited for,
+    and a zombie still answers kill(pid, 0): stop() would wait its full 30 s for it."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass  # not our child (make down stops what make up started): init reaps it
+
+
 def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1) as response:
@@ -93,6 +102,7 @@ class Platform:
     def _pid(self, name: str) -> int | None:
         try:
             pid = int((self.var / "run" / f"{name}.pid").read_text())
+            _reap(pid)
             os.kill(pid, 0)
             return pid
         except (FileNotFoundError, ValueError, ProcessLookupError):
