@@ -108,8 +108,12 @@ def cross_checks(result: RunResult) -> list[tuple[str, int, int, bool]]:
          result.desk.promises + sum(p.promises for p in result.agencies.values()), sum(n["kept"] + n["broken"] + n["active"]
                                    for n in figures.promise_kept.get("variants", {}).values())),
     ]
-    checks += [(f"agents' calls ending {outcome} vs the notifier's call outcomes", n,
-                figures.contacts.get(("call", outcome), 0)) for outcome, n in sorted(result.desk.calls.items())]
+    calls = dict(result.desk.calls)
+    for partner in result.agencies.values():
+        for outcome, n in partner.calls.items():
+            calls[outcome] = calls.get(outcome, 0) + n
+    checks += [(f"agents' and partners' calls ending {outcome} vs the notifier's call outcomes", n,
+                figures.contacts.get(("call", outcome), 0)) for outcome, n in sorted(calls.items())]
     return [(what, mine, theirs, mine == theirs) for what, mine, theirs in checks]
 
 
