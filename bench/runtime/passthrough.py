@@ -49,6 +49,8 @@ from collections_core.contracts.collections.v1 import contacts_pb2  # noqa: E402
 from collections_core.database import Database  # noqa: E402
 from collections_core.leases import Lease, this_process  # noqa: E402
 from collections_core.outbox import OutboxRelay  # noqa: E402
+from collections_core.service import tune_garbage_collector  # noqa: E402
+from collections_core.settings import ServiceSettings  # noqa: E402
 from collections_core.tracing import TraceContext  # noqa: E402
 
 
@@ -125,14 +127,17 @@ async def runtime_passthrough(bootstrap: str, database_url: str, source: str, si
     async def forward(event, work) -> None:
         work.emit(sink, event.message, key=event.message.customer_id, subject=event.subject)
 
-    # As a service runs it: the relay publishes while it holds its lease.
-    relay = OutboxRelay(database, bootstrap, service, clock, batch_size=5_000, poll_interval=0.05,
+    # As a service runs it: the relay publishes while it holds its lease, and looks
+    # in the table for rows no hand-over announced at the services' default interval.
+    relay = OutboxRelay(database, bootstrap, service, clock, batch_size=5_000,
+                        poll_interval=ServiceSettings.model_fields["relay_poll_interval_seconds"].default,
                         lease=Lease(database, "outbox-relay", this_process()))
     consumer = ConsumerRunner(
         service=service, bootstrap_servers=bootstrap, group_id=service, topics=[source],
         handlers={type_of(contacts_pb2.ContactRequested): forward}, database=database, codec=codec, clock=clock,
         dead_letter_topic=f"{service}.dlq.v1", on_commit=relay.hand_over, batch_size=BATCH)
     await consumer.start()
+    tune_garbage_collector()  # as collections_core.service.serve does
     started, cpu_started = time.perf_counter(), time.process_time()
     tasks = [asyncio.create_task(consumer.run()), asyncio.create_task(relay.run())]
     labels = {"service": service, "topic": sink}

@@ -1,4 +1,5 @@
-"""Kafka, the four services and the notifier's stand-ins as background processes: ``make up`` / ``make down``,
+"""Kafka, the four services, the console and the notifier's stand-ins as background processes:
+``make up`` / ``make down``,
 and the platform the demo runs against.
 
 State lives under one folder (var/ for ``make up``): Kafka in <var>/kafka, databases
@@ -28,7 +29,9 @@ SERVICES = {  # name: (module, env prefix, port)
     "case-router": ("case_router.main", "ROUTER", 8102),
     "notifier": ("notifier.main", "NOTIFIER", 8103),
     "agency-gateway": ("agency_gateway.main", "GATEWAY", 8104),
+    "console": ("collections_console.main", "CONSOLE", 8105),
 }
+STATELESS = {"console"}  # no database: its sessions are signed cookies
 # The outside world the notifier reaches (deploy/local/local_standins.py): one process.
 STANDINS = {"sms": 8190, "smtp": 8025, "print": 8191}
 KAFKA_PORT = int(os.environ.get("CC_KAFKA_PORT", "9092"))
@@ -36,15 +39,6 @@ KAFKA_PORT = int(os.environ.get("CC_KAFKA_PORT", "9092"))
 
 def _ready(port: int) -> bool:
     return _answers(f"http://127.0.0.1:{port}/readyz")
-
-
-def _reap(pid: int) -> None:
-    """A process this one started stays a zombie after it exits until it is waited for,
-    and a zombie still answers kill(pid, 0): stop() would wait its full 30 s for it."""
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass  # not our child (make down stops what make up started): init reaps it
 
 
 def _answers(url: str) -> bool:
@@ -102,11 +96,20 @@ class Platform:
     def _pid(self, name: str) -> int | None:
         try:
             pid = int((self.var / "run" / f"{name}.pid").read_text())
-            _reap(pid)
-            os.kill(pid, 0)
-            return pid
-        except (FileNotFoundError, ValueError, ProcessLookupError):
+        except (FileNotFoundError, ValueError):
             return None
+        try:
+            # A service this process started and that has exited is a zombie until
+            # reaped, and a zombie still answers kill(pid, 0): reap it first.
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return None
+        except ChildProcessError:
+            pass  # started by another process (make up, then make down)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        return pid
 
     def _database_url(self, name: str) -> str:
         if self.postgres is None:
@@ -114,6 +117,10 @@ class Platform:
         database = name.replace("-", "_")
         self.postgres.create_database(database)
         return self.postgres.dsn(database)
+
+    def _console_upstreams(self) -> dict[str, str]:
+        return {"CONSOLE_ROUTER_URL": self.url("case-router"), "CONSOLE_NOTIFIER_URL": self.url("notifier"),
+                "CONSOLE_GATEWAY_URL": self.url("agency-gateway")}
 
     def start(self, timeout: float = 90.0) -> None:
         secret = self.jwt_secret()
@@ -131,8 +138,9 @@ class Platform:
             if self._pid(name):
                 continue
             env = {**os.environ, f"{prefix}_KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap,
-                   f"{prefix}_DATABASE_URL": self._database_url(name), f"{prefix}_HTTP_PORT": str(self.ports[name]),
-                   f"{prefix}_AUTH_JWT_SECRET": secret, **self._wiring(name),
+                   f"{prefix}_HTTP_PORT": str(self.ports[name]), f"{prefix}_AUTH_JWT_SECRET": secret,
+                   **(self._console_upstreams() if name in STATELESS else
+                      {f"{prefix}_DATABASE_URL": self._database_url(name)}), **self._wiring(name),
                    **{f"{prefix}_{key}": value for key, value in self.extra_env.items()}}
             with open(self.var / "log" / f"{name}.log", "a") as log:
                 process = subprocess.Popen([sys.executable, "-m", module], env=env, cwd=ROOT, stdout=log,
@@ -179,7 +187,8 @@ class Platform:
             return {}
         ports = self.standin_ports
         return {"NOTIFIER_SMS_PROVIDER_URL": f"http://127.0.0.1:{ports['sms']}", "NOTIFIER_SMTP_HOST": "127.0.0.1",
-                "NOTIFIER_SMTP_PORT": str(ports["smtp"]), "NOTIFIER_PRINT_VENDOR_URL": f"http://127.0.0.1:{ports['print']}",
+                "NOTIFIER_SMTP_PORT": str(ports["smtp"]),
+                "NOTIFIER_PRINT_VENDOR_URL": f"http://127.0.0.1:{ports['print']}",
                 "NOTIFIER_SMS_WEBHOOK_SECRET": self.webhook_secret()}
 
     def stop(self) -> list[str]:
@@ -210,8 +219,9 @@ def up() -> None:
     except RuntimeError as error:
         sys.exit(str(error))
     print(f"Kafka            {platform.broker.bootstrap}")
-    for name in SERVICES:
+    for name in [name for name in SERVICES if name not in STATELESS]:
         print(f"{name:<16} {platform.url(name)}  (/readyz, /metrics, /docs)")
+    print(f"{'console':<16} {platform.url('console')}  (sign in: pick a role and a user name)")
     print("APIs need a bearer token: CC_AUTH_JWT_SECRET=$(cat var/dev-jwt-secret) "
           ".venv/bin/cc-token --role operations --subject me")
     print(f"stand-ins        SMS provider http://127.0.0.1:{STANDINS['sms']} (/messages, /stats), "

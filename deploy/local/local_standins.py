@@ -99,7 +99,8 @@ def sms_provider(log: DeliveryLog, secret: str, token: str, replies_url: str):
         stamp = int(time.time())
         async with httpx.AsyncClient(timeout=10) as client:
             answer = await client.post(replies_url, content=reply, headers={
-                "Content-Type": "application/json", "X-Timestamp": str(stamp), "X-Signature": sign(secret, stamp, reply)})
+                "Content-Type": "application/json", "X-Timestamp": str(stamp),
+                "X-Signature": sign(secret, stamp, reply)})
         log.write("replies", {"from": body.get("from", ""), "text": body.get("text", ""),
                               "relayed": answer.status_code})
         return JSONResponse(answer.json(), status_code=answer.status_code)

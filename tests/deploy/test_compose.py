@@ -76,7 +76,7 @@ def test_each_service_reaches_existing_services_with_its_own_settings(service):
         if url and "://" in url:
             assert urlsplit(url).hostname in COMPOSE["services"], f"{service}: {url} names no compose service"
     assert set(definition["depends_on"]) <= set(COMPOSE["services"])
-    assert definition["build"] == {"context": ".", "dockerfile": f"services/{service}/Dockerfile"}
+    assert definition["build"] == {"context": ".", "dockerfile": "deploy/Dockerfile", "args": {"SERVICE": service}}
     assert definition["ports"] == [f"127.0.0.1:{port}:{port}"]
     assert f"127.0.0.1:{port}/readyz" in " ".join(definition["healthcheck"]["test"])
     assert definition["read_only"] and definition["cap_drop"] == ["ALL"]

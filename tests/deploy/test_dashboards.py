@@ -38,8 +38,17 @@ def test_dashboards_cover_what_sres_and_the_business_watch():
     promql = " ".join(e.promql for e in dashboard_expressions())
     for metric in ["cc_http_requests_total", "cc_http_request_duration_seconds_bucket", "cc_consumer_lag",
                    "cc_outbox_backlog", "cc_outbox_oldest_unpublished_seconds", "cc_events_dead_lettered_total", "cc_dependency_up",
-                   "cc_handler_duration_seconds_bucket", "detector_accounts", "detector_aging_run_duration_seconds_bucket",
-                   'type="collections.v1.AccountCured"', "router_open_cases", "notifier_contacts_total",
+                   "cc_handler_duration_seconds_bucket", "cc_database_statement_seconds_bucket", "detector_accounts", "detector_aging_run_duration_seconds_bucket",
+                   "gateway_recovered_minor_total", "router_open_cases", "notifier_contacts_total",
                    "notifier_policy_decisions_total", "gateway_placements", 'type="collections.v1.ContactBlocked"']:
         assert metric in promql, metric
     assert len(rule_expressions()) >= 7
+
+
+def test_database_latency_is_shown_per_service_and_operation_at_p50_and_p99():
+    [panel] = [p for p in json.loads((DEPLOY / "grafana" / "dashboards" / "sre.json").read_text())["panels"]
+               if "database latency" in p["title"].lower()]
+    queries = [target["expr"] for target in panel["targets"]]
+    assert [q.split(",")[0] for q in queries] == ["histogram_quantile(0.5", "histogram_quantile(0.99"]
+    for query in queries:
+        assert "sum by (service, operation, le) (rate(cc_database_statement_seconds_bucket{" in query

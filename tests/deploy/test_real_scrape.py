@@ -1,6 +1,6 @@
 """A real Prometheus, started with the project's config and rules, scrapes the four
 services running on the real broker after a customer has gone through the walking
-skeleton (delinquent → case → SMS → cure, and a placement). Every dashboard panel's
+skeleton (delinquent → case → SMS → cure, and a placement a payment is attributed to). Every dashboard panel's
 query must return series, every alert rule must evaluate, and every metric named by a
 panel or a rule must be one the services export: when a service's metrics change,
 this test names the panel or rule to update.
@@ -30,6 +30,7 @@ from collections_core.money import Money
 from collections_core.wire import date_to_proto
 from deploy_files import (
     DEPLOY,
+    ROOT,
     SCRAPE_SERIES,
     SERVICES,
     dashboard_expressions,
@@ -119,8 +120,12 @@ async def walk_one_customer(bootstrap: str, services: dict[str, ServiceProcess],
         placement_id=f"PL-{run}", case_id=f"CASE-{run}", account_id=account, customer_id=customer,
         kind=placements_pb2.PLACEMENT_KIND_AGENCY, amount=Money(50_000, "CNY").to_proto(), dpd=95,
         region="CN-31"), account)])
-    wait_for(lambda: sample_sum(services["agency-gateway"], "cc_events_consumed_total", "PlacementRequested"),
-             "placement received")
+    gateway = services["agency-gateway"]
+    wait_for(lambda: sample_sum(gateway, "cc_events_consumed_total", "PlacementRequested"), "placement received")
+    # Paid while the partner holds the case: the recoveries panel's money.
+    await produce(bootstrap, "corebanking.payments.v1", [encode(payment(account, f"PAY-{run}-2", 20_000,
+                                                                        on=date(2026, 10, 31)), account)])
+    wait_for(lambda: sample_sum(gateway, "gateway_recovered_minor_total", "CNY"), "payment attributed")
 
 
 def prometheus_config(tmp_path, services: dict[str, ServiceProcess]):
@@ -155,7 +160,8 @@ def platform(kafka, tmp_path_factory):
         env = {f"{prefix}_DATABASE_URL": f"sqlite:///{tmp / name}.db", f"{prefix}_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
                f"{prefix}_HTTP_PORT": str(free_port()), f"{prefix}_CONSUMER_GROUP": f"{name}-{run}",
                f"{prefix}_RELAY_POLL_INTERVAL_SECONDS": "0.1", f"{prefix}_AUTH_JWT_SECRET": secret,
-               f"{prefix}_CLOCK_FILE": str(clock), "NOTIFIER_SMS_PROVIDER_URL": provider.url}
+               f"{prefix}_CLOCK_FILE": str(clock), "NOTIFIER_SMS_PROVIDER_URL": provider.url,
+               "GATEWAY_PARTNER_SEED_FILE": str(ROOT / "services" / "agency-gateway" / "partners.example.yaml")}
         services[name] = ServiceProcess([sys.executable, "-m", module], env, tmp / f"{name}.log",
                                         http_port=int(env[f"{prefix}_HTTP_PORT"]))
     prometheus = None

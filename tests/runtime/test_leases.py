@@ -29,7 +29,7 @@ async def database(database_url):
 
 async def test_one_replica_holds_a_lease_and_another_takes_it_over_only_once_it_expired(database):
     wall = ControlledClock(datetime(2026, 11, 2, 9, tzinfo=UTC))
-    first, second = (Lease(database, "ageing", holder, ttl_seconds=10, wall=wall) for holder in ("a", "b"))
+    first, second = (Lease(database, "aging", holder, ttl_seconds=10, wall=wall) for holder in ("a", "b"))
     assert await first.hold()
     assert not await second.hold()
     wall.advance(timedelta(seconds=9))

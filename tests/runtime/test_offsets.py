@@ -30,7 +30,7 @@ async def started(database_url: str, bootstrap: str, topics: dict) -> ServiceRun
         service_name=topics["service"], database_url=database_url, kafka_bootstrap_servers=bootstrap,
         input_topics=topics["input"], output_topic=topics["output"], consumer_group=topics["service"],
         retry_backoff_max_seconds=1, relay_poll_interval_seconds=0.1)
-    runtime = ServiceRuntime(settings, topics=[topics["input"]], handlers=ledger.handlers(topics["output"]),
+    runtime = ServiceRuntime(settings, topics=[topics["input"]], handlers=ledger.handlers(topics["output"])[0],
                              migrations=Path(ledger.__file__).parent / "ledger_migrations")
     await runtime.start()
     await until(lambda: _joined(runtime, 3), "consumer assigned its 3 partitions")

@@ -1,7 +1,7 @@
 """Two replicas of the overdue-detector, one PostgreSQL database, one consumer
 group, through business days with closes and payments, and a SIGKILL of the
 replica that publishes: every event once, in order per account (read from the
-output topic). The business-day ageing and the outbox relay run under leases, so
+output topic). The business-day aging and the outbox relay run under leases, so
 the replicas split the partitions and the work that must happen once happens once."""
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ def in_process(database_url: str, bootstrap: str, topics: dict, **settings) -> S
         service_name=topics["service"], database_url=database_url, kafka_bootstrap_servers=bootstrap,
         input_topics=topics["input"], output_topic=topics["output"], consumer_group=topics["service"],
         retry_backoff_max_seconds=1, **settings)
-    return ServiceRuntime(configured, topics=[topics["input"]], handlers=ledger.handlers(topics["output"]),
+    return ServiceRuntime(configured, topics=[topics["input"]], handlers=ledger.handlers(topics["output"])[0],
                           migrations=Path(ledger.__file__).parent / "ledger_migrations",
                           workers=[ledger.failing_worker] if configured.failing_worker else [])
 
@@ -73,7 +73,7 @@ async def test_healthz_fails_while_a_supervised_task_is_dead(kafka, topics, tmp_
         await client.aclose()
 
 
-async def test_readiness_reports_a_relay_that_makes_no_progress_and_an_ageing_outbox(
+async def test_readiness_reports_a_relay_that_makes_no_progress_and_an_aging_outbox(
         kafka, database_url, topics, tmp_path):
     runtime = in_process(database_url, kafka.bootstrap, topics, readiness_relay_stall_seconds=1.5,
                          readiness_outbox_age_seconds=1.5, relay_poll_interval_seconds=2)

@@ -67,11 +67,12 @@ def test_ids_are_unique_when_not_given():
         (lambda h, v: ([(k, b"evt\x00-1" if k == "ce_id" else b) for k, b in h], v), "bad-envelope"),
         (lambda h, v: ([(k, b"evt\n1" if k == "ce_id" else b) for k, b in h], v), "bad-envelope"),
         (lambda h, v: ([(k, None if k == "ce_subject" else b) for k, b in h], v), "bad-header"),
+        (lambda h, v: ([(k, b"" if k == "ce_subject" else b) for k, b in h], v), "bad-envelope"),
     ],
     ids=["no ce_id", "unknown type", "garbage value", "non-UTF-8 ce_source", "old specversion", "no headers",
          "no ce_time", "no ce_subject", "no content-type", "no ce_source", "JSON content", "ce_time not RFC 3339",
          "ce_time without offset", "ce_id longer than the inbox column", "ce_id with NUL", "ce_id with newline",
-         "null ce_subject"],
+         "null ce_subject", "empty ce_subject"],
 )
 def test_undecodable_records_are_poison(mutate, code):
     headers, value = CODEC.encode(payment(), "A-1", AT, TraceContext.new())
@@ -87,9 +88,26 @@ def test_headers_outside_the_envelope_never_poison_a_valid_event():
     assert event.id == "e" * 200 and event.message == payment()
 
 
-def test_malformed_traceparent_starts_a_new_trace():
-    trace = TraceContext.parse("00-zz-bad")
-    assert len(trace.trace_id) == 32 and TraceContext.parse(trace.traceparent()) == trace
+@pytest.mark.parametrize("header", [
+    "00-zz-bad", "", None, "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01", "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+    "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-",
+    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-1"])
+def test_malformed_traceparent_starts_a_new_trace(header):
+    trace = TraceContext.parse(header)
+    assert len(trace.trace_id) == 32 and trace.trace_id != "0af7651916cd43dd8448eb211c80319c"
+    assert TraceContext.parse(trace.traceparent()) == trace
+
+
+def test_a_valid_traceparent_is_kept():
+    trace = TraceContext.parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+    assert (trace.trace_id, trace.span_id, trace.flags) == ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", "01")
+
+
+def test_an_empty_traceparent_header_does_not_poison_the_event():
+    headers, value = CODEC.encode(payment(), "A-1", AT, TraceContext.new())
+    event = CODEC.decode([(k, b"" if k == "traceparent" else b) for k, b in headers], value)
+    assert event.message == payment() and len(event.trace.trace_id) == 32
 
 
 def test_type_of_message_and_class_agree():

@@ -104,17 +104,38 @@ async def read_emitted(runtime) -> list[tuple[str, object]]:
     return [(event.type.rsplit(".", 1)[1], event.message) for event in decoded]
 
 
+def as_event(runtime, message, key: str):
+    headers, value = runtime.codec.encode(message, key, runtime.clock.now(), TraceContext.new(), None)
+    return runtime.codec.decode(headers, value)
+
+
 async def deliver_event(runtime, message, key: str = "K") -> None:
     """Run one event through the notifier's handler in its own unit of work, as the consumer would."""
-    headers, value = runtime.codec.encode(message, key, runtime.clock.now(), TraceContext.new(), None)
-    event = runtime.codec.decode(headers, value)
+    await deliver_run(runtime, [(message, key)])
+
+
+async def deliver_run(runtime, messages: list[tuple[object, str]]) -> None:
+    """Events of one type through the notifier in one unit of work, as the consumer hands
+    a run of them to a batch handler (or one by one to a per-event handler)."""
+    events = [as_event(runtime, message, key) for message, key in messages]
+    notifier = runtime.notifier
     async with runtime.unit_of_work() as work:
-        await runtime.notifier.handlers()[event.type](event, work)
+        batch = notifier.batch_handlers().get(events[0].type)
+        if batch is not None:
+            await batch(events, work)
+        else:
+            for event in events:
+                await notifier.handlers()[event.type](event, work)
 
 
 @pytest.fixture
 def deliver():
     return deliver_event
+
+
+@pytest.fixture
+def deliver_together():
+    return deliver_run
 
 
 @pytest.fixture

@@ -37,16 +37,17 @@ def _draw(*parts: object) -> int:
 def conversation(account: Account, seed: int, day: date) -> Talk:
     """A seeded answer to a call: the same seed, account and day always answer alike."""
     draw = _draw(seed, "call", account.account_id, day)
+    unanswered = Talk("no-answer", "no-answer")
     match account.segment:
         case Segment.NEVER_PAYS:
-            return Talk("no-answer", "no-answer") if draw < 80 else Talk("connected", "refused")
+            return unanswered if draw < 80 else Talk("connected", "refused")
         case Segment.PROMISES_KEPT | Segment.PROMISES_BROKEN:
-            return Talk("conversation", "right-party-contact", "promise") if draw < 70 else Talk("no-answer", "no-answer")
+            return Talk("conversation", "right-party-contact", "promise") if draw < 70 else unanswered
         case Segment.HARDSHIP:
-            return Talk("conversation", "right-party-contact", "hardship") if draw < 70 else Talk("no-answer", "no-answer")
+            return Talk("conversation", "right-party-contact", "hardship") if draw < 70 else unanswered
         case Segment.DISPUTES:
-            return Talk("conversation", "right-party-contact", "dispute") if draw < 70 else Talk("no-answer", "no-answer")
-    return Talk("conversation", "right-party-contact") if draw < 50 else Talk("no-answer", "no-answer")
+            return Talk("conversation", "right-party-contact", "dispute") if draw < 70 else unanswered
+    return Talk("conversation", "right-party-contact") if draw < 50 else unanswered
 
 
 @dataclass(slots=True)
@@ -128,7 +129,8 @@ class Desk:
                 self.bank.promise(account.account_id, due_on)
                 self.figures.promises += 1
         elif agreed == "hardship" and arrears > 0:
-            if (await self._post(f"{case}/hardship", {"reason": "lost income"}, f"hardship-{case_id}")).status_code == 201:
+            hardship = await self._post(f"{case}/hardship", {"reason": "lost income"}, f"hardship-{case_id}")
+            if hardship.status_code == 201:
                 self.figures.hardships += 1
                 plan = await self._post(f"{case}/plans", {
                     "kind": "instalments", "total_minor": arrears, "count": PLAN_INSTALMENTS,

@@ -83,9 +83,11 @@ def summary(result: RunResult) -> str:
         lines.append(f"agents: {desk.claimed} tasks claimed, calls " + ", ".join(
             f"{k} {n}" for k, n in sorted(desk.calls.items())) + f"; promises {desk.promises}, "
             f"hardship {desk.hardships}, plans {desk.plans}, disputes {desk.disputes}")
-        lines.append("policy decisions: " + ", ".join(f"{d} {r} {n}" for (d, r), n in sorted(figures.decisions.items())))
+        lines.append("policy decisions: " + ", ".join(f"{d} {r} {n}"
+                                                        for (d, r), n in sorted(figures.decisions.items())))
         agree = sum(ok for _, _, _, ok in cross_checks(result))
-        lines.append(f"cross-checks, simulator vs the services' APIs and metrics: {agree}/{len(cross_checks(result))} agree")
+        lines.append(f"cross-checks, simulator vs the services' APIs and metrics: "
+                     f"{agree}/{len(cross_checks(result))} agree")
         lines.append(f"compliance audit: {figures.audited_contacts} contacts checked, "
                      f"{len(figures.violations)} violations")
     return "\n".join(lines)
@@ -105,8 +107,8 @@ def cross_checks(result: RunResult) -> list[tuple[str, int, int, bool]]:
          result.delivered.get("email", 0), figures.contacts.get(("email", "sent"), 0)),
         ("STOP replies sent vs customers opted out of SMS per the notifier", result.stop_replies, figures.opt_outs),
         ("promises agents and partners took vs promises the router judged or holds",
-         result.desk.promises + sum(p.promises for p in result.agencies.values()), sum(n["kept"] + n["broken"] + n["active"]
-                                   for n in figures.promise_kept.get("variants", {}).values())),
+         result.desk.promises + sum(p.promises for p in result.agencies.values()),
+         sum(n["kept"] + n["broken"] + n["active"] for n in figures.promise_kept.get("variants", {}).values())),
     ]
     calls = dict(result.desk.calls)
     for partner in result.agencies.values():
@@ -155,7 +157,8 @@ def _platform_sections(result: RunResult) -> str:
     promise_rows = [[variant, n["kept"], n["broken"], n["active"], _share(n["kept_rate"])]
                     for variant, n in figures.promise_kept.get("variants", {}).items()]
     contact_rows = [[channel, outcome, n] for (channel, outcome), n in sorted(figures.contacts.items())]
-    rule_rows = [[decision, rule, n] for (decision, rule), n in sorted(figures.decisions.items()) if decision != "allow"]
+    rule_rows = [[decision, rule, n] for (decision, rule), n in sorted(figures.decisions.items())
+                 if decision != "allow"]
     league = {}
     for (partner, state), n in figures.placements.items():
         league.setdefault(partner, {})[state] = n
@@ -206,7 +209,8 @@ through the partner API in the simulation.</p>
 credit-bureau reports requested {timeline.get("credit-report-requested", 0)};
 open cases by stage: {escape(", ".join(f"{k} {n}" for k, n in sorted(figures.open_cases.items())) or "none")}.</p>
 <h2>Cross-checks</h2>
-{_table(["what", "simulator saw", "platform says", "agree"], [[w, a, b, "yes" if ok else "NO"] for w, a, b, ok in checks])}
+{_table(["what", "simulator saw", "platform says", "agree"],
+        [[w, a, b, "yes" if ok else "NO"] for w, a, b, ok in checks])}
 <h2>Compliance audit</h2>
 <p class="{audit_class}">{figures.audited_contacts} contacts that reached customers (stand-ins' logs) checked against
 the notifier's ledger and the pack's rules (hours in the customer's local time, daily caps, opt-outs,

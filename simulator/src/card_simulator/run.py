@@ -187,6 +187,7 @@ def portfolio_buckets(portfolio: dict) -> dict[str, int]:
 
 def main(argv: list[str] | None = None) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "deploy" / "local"))
+    from local_platform import SERVICES as PLATFORM_PROCESSES
     from local_platform import VAR, Platform
 
     from card_simulator.report import write_report
@@ -206,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     home.mkdir(parents=True, exist_ok=True)
     clock_file = home / "clock"
     FileClock.write(clock_file, datetime.combine(FIRST_DAY, clock_time(0), UTC) - timedelta(days=1))
-    platform = Platform(home, kafka_port=_free_port(), ports={name: _free_port() for name in SERVICES},
+    platform = Platform(home, kafka_port=_free_port(), ports={name: _free_port() for name in PLATFORM_PROCESSES},
                         database=args.database, postgres_port=_free_port(),
                         extra_env={"CLOCK_FILE": str(clock_file), "LOG_LEVEL": "WARNING",
                                    "PARTNER_SEED_FILE": str(home / "partners.yaml"), "DEFAULT_PACK": args.pack},

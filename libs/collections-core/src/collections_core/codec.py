@@ -26,6 +26,7 @@ CONTENT_TYPE = "application/protobuf"
 MAX_EVENT_ID_LENGTH = 200
 # The envelope of DESIGN.md §4; traceparent is optional (without it a new trace starts).
 _REQUIRED = ("ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "ce_subject", "content-type")
+_REQUIRED_SET = frozenset(_REQUIRED)
 _ENVELOPE = frozenset((*_REQUIRED, "traceparent"))
 
 
@@ -142,19 +143,15 @@ class EventCodec:
         return headers, message.SerializeToString()
 
     def decode(self, headers: list[tuple[str, bytes | None]] | tuple, value: bytes | None) -> Event:
-        found: dict[str, str] = {}
-        for key, raw in headers or ():
-            if key not in _ENVELOPE:
-                continue  # other systems' headers (a DLQ's, a tracer's baggage) are not ours to judge
-            if raw is None:
-                raise PoisonRecord(f"header {key!r} is null", "bad-header")
-            try:
-                found[key] = raw.decode()
-            except UnicodeDecodeError:
-                raise PoisonRecord(f"header {key!r} is not UTF-8", "bad-header") from None
-        for required in _REQUIRED:
-            if not found.get(required):
-                raise PoisonRecord(f"missing CloudEvents header {required}", "bad-envelope")
+        try:
+            # Other systems' headers (a DLQ's, a tracer's baggage) are not ours to judge.
+            found = {key: raw.decode() for key, raw in headers or () if key in _ENVELOPE}
+        except (AttributeError, UnicodeDecodeError):
+            found = self._envelope_failure(headers)
+        if not _REQUIRED_SET.issubset(found) or "" in found.values():
+            for required in _REQUIRED:
+                if not found.get(required):
+                    raise PoisonRecord(f"missing CloudEvents header {required}", "bad-envelope")
         if found["ce_specversion"] != SPEC_VERSION:
             raise PoisonRecord(f"unsupported ce_specversion {found['ce_specversion']!r}", "bad-envelope")
         if found["content-type"] != CONTENT_TYPE:
@@ -184,6 +181,21 @@ class EventCodec:
             message=message,
             trace=TraceContext.parse(found.get("traceparent")),
         )
+
+
+    @staticmethod
+    def _envelope_failure(headers) -> dict[str, str]:
+        """Names the envelope header that cannot be read; the fast path only knows one cannot."""
+        for key, raw in headers:
+            if key not in _ENVELOPE:
+                continue
+            if raw is None:
+                raise PoisonRecord(f"header {key!r} is null", "bad-header")
+            try:
+                raw.decode()
+            except UnicodeDecodeError:
+                raise PoisonRecord(f"header {key!r} is not UTF-8", "bad-header") from None
+        raise AssertionError("an envelope header failed to decode and then decoded")
 
 
 class Rejected(PoisonRecord):

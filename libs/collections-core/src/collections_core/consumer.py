@@ -47,6 +47,11 @@ from collections_core.transient import is_transient
 from collections_core.unit_of_work import UnitOfWork
 
 Handler = Callable[[Event, UnitOfWork], Awaitable[None]]
+# Takes a run of consecutive events of one type from a poll batch at once, so a
+# service can load their facts and write their effects set-based. It must give the
+# same effects for [e1, ..., en] as for [e1], ..., [en]: a failing batch is re-run
+# one event per transaction to find the record at fault.
+BatchHandler = Callable[[Sequence[Event], UnitOfWork], Awaitable[None]]
 log = get_logger(__name__)
 
 
@@ -129,6 +134,7 @@ class ConsumerRunner:
         topics: Sequence[str],
         handlers: Mapping[str, Handler],
         database: Database,
+        batch_handlers: Mapping[str, BatchHandler] | None = None,
         codec: EventCodec,
         clock: Clock,
         dead_letter_topic: str,
@@ -141,6 +147,10 @@ class ConsumerRunner:
         self.service = service
         self.topics = list(topics)
         self.handlers = dict(handlers)
+        self.batch_handlers = dict(batch_handlers or {})
+        both = self.handlers.keys() & self.batch_handlers.keys()
+        if both:
+            raise ValueError(f"a type has a handler or a batch handler, not both: {sorted(both)}")
         self.database = database
         self.codec = codec
         self.clock = clock
@@ -205,7 +215,7 @@ class ConsumerRunner:
 
     async def _between_batches(self) -> None:
         """Work that must not interleave with this consumer's batches (e.g. the
-        detector's ageing, which waits for postings to be applied first)."""
+        detector's aging, which waits for postings to be applied first)."""
         if self.between_batches is None or self._stopping:
             return
         async with self._processing:
@@ -351,6 +361,7 @@ class ConsumerRunner:
         seen = await inbox.already_seen(connection, [d.event_id for d in deliveries])
         now = self.clock.now()
         inbox_rows, outbox_rows, redriven = [], [], []
+        run: list[Delivery] = []  # consecutive events for one batch handler, not yet handled
         for delivery in deliveries:
             record = delivery.record
             before = seen.get(delivery.event_id)
@@ -360,25 +371,61 @@ class ConsumerRunner:
                 metrics.EVENTS_DUPLICATE.labels(self.service, record.topic).inc()
                 continue
             seen[delivery.event_id] = inbox.HANDLED
-            outcome = inbox.HANDLED
+            inbox_rows.append([delivery.event_id, delivery.type, record.topic, record.partition, record.offset,
+                               inbox.HANDLED, now])
             poison = delivery.poison
+            if poison is None and delivery.type in self.batch_handlers:
+                if run and run[0].type != delivery.type:
+                    outbox_rows += await self._handle_run(connection, run, now)
+                    run = []
+                run.append(delivery)
+                continue
+            if run:
+                outbox_rows += await self._handle_run(connection, run, now)
+                run = []
             if poison is None:
                 outbox_rows += await self._handle(connection, delivery, now)
-            if poison is not None:
-                outcome = inbox.DEAD_LETTERED
+            else:
+                inbox_rows[-1][5] = inbox.DEAD_LETTERED
                 outbox_rows.append(self._dead_letter(record, poison))
                 metrics.EVENTS_DEAD_LETTERED.labels(self.service, record.topic, delivery.type, poison.code).inc()
                 log.warning("dead-lettered", ce_id=delivery.event_id, topic=record.topic, partition=record.partition,
                             offset=record.offset, code=poison.code, reason=poison.reason)
-            inbox_rows.append((delivery.event_id, delivery.type, record.topic, record.partition, record.offset,
-                               outcome, now))
+        if run:
+            outbox_rows += await self._handle_run(connection, run, now)
         await inbox.forget(connection, redriven)
-        await inbox.record(connection, inbox_rows)
+        await inbox.record(connection, [tuple(row) for row in inbox_rows])
         if not outbox_rows:
             return []
         work = UnitOfWork(connection, self.codec, self.clock, now=now)
         work.records = outbox_rows
         return await work.flush()
+
+    async def _handle_run(self, connection, run: list[Delivery], now) -> list[OutboxRecord]:
+        events = [delivery.event for delivery in run]
+        handler = self.batch_handlers[events[0].type]
+        work = UnitOfWork(connection, self.codec, self.clock, cause=events[0] if len(events) == 1 else None, now=now)
+        started = time.perf_counter()
+        token = current_event.set((events[0].id, events[0].trace.trace_id)) if len(events) == 1 else None
+        try:
+            await handler(events, work)
+        except PoisonRecord as rejected:
+            raise _HandlerRejected(rejected) from rejected
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            if is_transient(error):
+                raise
+            metrics.EVENTS_FAILED.labels(self.service, run[0].record.topic, events[0].type, "handler").inc()
+            log.error("batch handler failed", ce_type=events[0].type, events=len(events), error=type(error).__name__)
+            raise _HandlerFailed() from error
+        finally:
+            if token is not None:
+                current_event.reset(token)
+        each = (time.perf_counter() - started) / len(events)
+        for delivery in run:
+            self._instruments(delivery.record.topic, delivery.type).observe(each)
+        return work.records
 
     async def _handle(self, connection, delivery: Delivery, now) -> list[OutboxRecord]:
         event = delivery.event

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -9,6 +10,8 @@ from pathlib import Path
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from collections_core import metrics
 
 # Re-exported: callers written before the shared classifier import it from here.
 from collections_core.transient import is_transient  # noqa: F401
@@ -32,7 +35,7 @@ class Database:
     """``hide_parameters``: a statement's bound values (a customer's name, phone) never
     appear in SQLAlchemy's error messages or logs, which free-text redaction could miss."""
 
-    def __init__(self, url: str, pool_size: int = 5, command_timeout: float = 30.0) -> None:
+    def __init__(self, url: str, pool_size: int = 5, command_timeout: float = 30.0, service: str = "") -> None:
         self.url = async_url(url)
         self.dialect = make_url(self.url).get_backend_name()
         if self.dialect == "sqlite":
@@ -49,6 +52,8 @@ class Database:
                 pool_timeout=10, connect_args={"timeout": 5, "command_timeout": command_timeout},
                 hide_parameters=True,
             )
+        if service:
+            _StatementTimer(service).listen(self.engine.sync_engine)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -74,6 +79,33 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+class _StatementTimer:
+    """Feeds cc_database_statement_seconds: the SRE's "database latency", one
+    observation per statement SQLAlchemy executes (the runtime's bulk COPY and
+    executemany on the driver are timed as part of their handler's batch instead)."""
+
+    _OPERATIONS = ("select", "insert", "update", "delete")
+
+    def __init__(self, service: str) -> None:
+        self._children = {op: metrics.DATABASE_STATEMENT_SECONDS.labels(service, op)
+                          for op in (*self._OPERATIONS, "other")}
+
+    def listen(self, engine) -> None:
+        event.listen(engine, "before_cursor_execute", self._before)
+        event.listen(engine, "after_cursor_execute", self._after)
+
+    def _before(self, connection, cursor, statement, parameters, context, executemany) -> None:
+        connection.info["collections_statement_started"] = time.perf_counter()
+
+    def _after(self, connection, cursor, statement, parameters, context, executemany) -> None:
+        started = connection.info.pop("collections_statement_started", None)
+        if started is None:
+            return
+        verb = statement.lstrip()[:6].lower()
+        child = self._children.get(verb) or self._children["other"]
+        child.observe(time.perf_counter() - started)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -1,5 +1,5 @@
 """Leases: work that one replica of a service at a time must do (publishing the
-outbox, a business day's ageing, pruning) is done by whoever holds its lease.
+outbox, a business day's aging, pruning) is done by whoever holds its lease.
 
 A lease is a row in the service's database (``leases``: name, holder, expires_at).
 Taking it is one conditional write, so of several replicas exactly one succeeds;

@@ -43,3 +43,8 @@ OUTBOX_SET_ASIDE = Counter(
 )
 ROWS_PRUNED = Counter("cc_rows_pruned_total", "Published outbox rows and inbox ids pruned after retention",
                       ["service", "table"])
+DATABASE_STATEMENT_SECONDS = Histogram(
+    "cc_database_statement_seconds", "Time the database took to answer one statement, as the service saw it",
+    ["service", "operation"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
+)

@@ -202,7 +202,7 @@ class OutboxRelay:
             # them again would publish them twice and cost a table scan per batch.
             query = query.where(outbox.c.id < self._handed_over[0][0])
         # A plain read: on SQLite it must not wait for the write lock that a long
-        # batch transaction (a day's ageing) holds for minutes.
+        # batch transaction (a day's aging) holds for minutes.
         async with self.database.reading() as connection:
             rows = (await connection.execute(query)).all()
         return [(r.id, OutboxRecord(r.topic, r.record_key, r.record_value, _unpack_headers(r.headers))) for r in rows]

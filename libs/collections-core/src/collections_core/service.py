@@ -9,6 +9,7 @@ Replicas of a service may share its database: what must happen once at a time
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import sys
 import time
@@ -25,7 +26,7 @@ from collections_core import metrics
 from collections_core.auth import AuthConfig, TokenVerifier
 from collections_core.clock import Clock, FileClock, SystemClock
 from collections_core.codec import EventCodec, TypeRegistry
-from collections_core.consumer import ConsumerRunner, Handler
+from collections_core.consumer import BatchHandler, ConsumerRunner, Handler
 from collections_core.database import Database
 from collections_core.http import install_observability, install_problem_handlers
 from collections_core.leases import Lease, this_process
@@ -53,19 +54,29 @@ async def kafka_reachable(bootstrap_servers: str, timeout: float = 1.0) -> bool:
     return False
 
 
+def tune_garbage_collector() -> None:
+    """A busy consumer allocates millions of short-lived objects (records, events,
+    rows) that reference counting frees at once; with the cyclic collector's default
+    thresholds its passes were a fifth of the process's CPU (docs/benchmarks.md).
+    What start-up created is frozen out of its scans, and it runs less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
+
+
 class ServiceRuntime:
     def __init__(self, settings: ServiceSettings, *, topics: Sequence[str], handlers: Mapping[str, Handler],
-                 migrations: Path, clock: Clock | None = None,
+                 migrations: Path, clock: Clock | None = None, batch_handlers: Mapping[str, BatchHandler] | None = None,
                  workers: Sequence[Callable[[ServiceRuntime], Awaitable[None]]] = (),
                  between_batches: Callable[[ServiceRuntime], Awaitable[None]] | None = None) -> None:
         self.settings = settings
         self.clock = clock or (FileClock(settings.clock_file) if settings.clock_file else SystemClock())
         self.migrations = migrations
-        self.database = Database(settings.effective_database_url,
+        self.database = Database(settings.effective_database_url, service=settings.service_name,
                                  command_timeout=settings.database_statement_timeout_seconds)
-        # Whole-portfolio jobs (a day's ageing, a day's escalations) run statements far
+        # Whole-portfolio jobs (a day's aging, a day's escalations) run statements far
         # longer than a handler's: their own small pool with their own timeout.
-        self.batch_database = Database(settings.effective_database_url, pool_size=1,
+        self.batch_database = Database(settings.effective_database_url, pool_size=1, service=settings.service_name,
                                        command_timeout=settings.batch_statement_timeout_seconds)
         self.codec = EventCodec(TypeRegistry.of_contracts(), settings.source)
         holder = this_process()
@@ -84,7 +95,8 @@ class ServiceRuntime:
             lease=self.leases["retention"])
         self.consumer = ConsumerRunner(
             service=settings.service_name, bootstrap_servers=settings.kafka_bootstrap_servers,
-            group_id=settings.group_id, topics=topics, handlers=handlers, database=self.database,
+            group_id=settings.group_id, topics=topics, handlers=handlers, batch_handlers=batch_handlers,
+            database=self.database,
             codec=self.codec, clock=self.clock, dead_letter_topic=settings.dead_letter_topic,
             on_commit=self.relay.hand_over, batch_size=settings.consumer_batch_size,
             max_backoff=settings.retry_backoff_max_seconds,
@@ -237,5 +249,6 @@ def configure(settings: ServiceSettings) -> None:
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
     """Serve the app until SIGTERM. uvicorn keeps no logging set-up of its own
     (log_config=None): its records go through configure()'s, redaction included."""
+    tune_garbage_collector()
     uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None, log_level="warning",
                 timeout_graceful_shutdown=20)

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import secrets
 from dataclasses import dataclass
 
-_HEX = frozenset("0123456789abcdef")
+_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+_NO_TRACE, _NO_SPAN = "0" * 32, "0" * 16
 # Span ids need to be unique within a trace, not secret: a fast PRNG seeded from
 # the OS is enough and keeps the consumer's per-event cost down.
 _spans = random.Random(secrets.randbits(128))
 os.register_at_fork(after_in_child=lambda: _spans.seed(secrets.randbits(128)))
-
-
-def _is_hex(text: str, length: int) -> bool:
-    return len(text) == length and _HEX.issuperset(text) and text.strip("0") != ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,11 +29,10 @@ class TraceContext:
     @classmethod
     def parse(cls, header: str | None) -> TraceContext:
         """A malformed or absent header starts a new trace rather than failing the event."""
-        parts = (header or "").split("-")
-        if (len(parts) != 4 or parts[0] != "00" or not _is_hex(parts[1], 32) or not _is_hex(parts[2], 16)
-                or len(parts[3]) != 2 or not _HEX.issuperset(parts[3])):
+        found = _TRACEPARENT.fullmatch(header) if header else None
+        if found is None or found[1] == _NO_TRACE or found[2] == _NO_SPAN:
             return cls.new()
-        return cls(parts[1], parts[2], parts[3])
+        return cls(found[1], found[2], found[3])
 
     def child(self) -> TraceContext:
         return TraceContext(self.trace_id, f"{_spans.getrandbits(64) or 1:016x}", self.flags)

@@ -33,9 +33,11 @@ class UnitOfWork:
         self._trace = cause.trace if cause else TraceContext.new()
 
     def emit(self, topic: str, message: Message, key: str, subject: str | None = None,
-             event_id: str | None = None) -> str:
-        """Queue an event for the outbox; returns its ce_id."""
-        headers, value = self._codec.encode(message, subject or key, self.now, self._trace.child(), event_id)
+             event_id: str | None = None, cause: Event | None = None) -> str:
+        """Queue an event for the outbox; returns its ce_id. ``cause``: which event of
+        a batch this one follows from (its trace), when a batch handler emits."""
+        trace = cause.trace if cause is not None else self._trace
+        headers, value = self._codec.encode(message, subject or key, self.now, trace.child(), event_id)
         self.records.append(OutboxRecord(topic, key.encode(), value, headers))
         return headers[1][1].decode()  # ce_id
 

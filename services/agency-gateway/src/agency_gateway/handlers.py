@@ -16,6 +16,8 @@ from sqlalchemy import and_, func, insert, select, update
 
 from agency_gateway import metrics
 from agency_gateway.cipher import Keyring
+from agency_gateway.domain.permits import Permit, check_permit
+from agency_gateway.domain.permits import Placement as PermitPlacement
 from agency_gateway.domain.pii import CustomerRecord, PostalAddress
 from agency_gateway.domain.placement import (
     OPEN,
@@ -32,6 +34,7 @@ from agency_gateway.domain.placement import (
 from agency_gateway.settings import GatewaySettings
 from agency_gateway.tables import (
     activities,
+    call_permits,
     customers,
     partners,
     payment_attributions,
@@ -41,6 +44,7 @@ from agency_gateway.webhook_queue import enqueue
 from collections_core.codec import Event, Rejected, type_of
 from collections_core.contracts.collections.v1 import placements_pb2
 from collections_core.contracts.corebanking.v1 import customers_pb2, payments_pb2
+from collections_core.http import Problem
 from collections_core.money import Money
 from collections_core.unit_of_work import UnitOfWork
 from collections_core.wire import date_from_proto, date_to_proto, instant_to_proto
@@ -264,6 +268,9 @@ class Gateway:
             payment_id=payment_id, entry=entry, placement_id=placement_id, partner_id=partner_id,
             account_id=account_id, amount_minor=amount.amount_minor, currency=amount.currency, booked_on=booked,
             commission_bps=commission_bps, recorded_at=work.now))
+        # A counter only grows: reversals count on their own, and recoveries net of them are the difference.
+        counter = metrics.RECOVERED if entry == "payment" else metrics.RECOVERY_REVERSED
+        counter.labels(self.service, partner_id, amount.currency).inc(abs(amount.amount_minor))
         return True
 
     # -- partner writes (from the partner API) --------------------------------------
@@ -277,11 +284,16 @@ class Gateway:
             placements.c.placement_id == placement.placement_id))).one())
 
     async def report_activity(self, work: UnitOfWork, placement, kind: str, occurred_at: datetime,
-                              note: str | None, promised: Money | None, promised_on: date | None) -> dict:
+                              note: str | None, promised: Money | None, promised_on: date | None,
+                              permit_id: str | None) -> dict:
+        refusal = check_permit(kind, permit_id, await self._permit(work, permit_id), PermitPlacement(
+            placement.placement_id, placement.partner_id, placement.customer_id))
+        if refusal is not None:
+            raise Problem(409 if refusal.conflict else 422, "Activity refused", refusal.detail, reason=refusal.reason)
         activity_id = uuid.uuid4().hex
         await work.connection.execute(insert(activities).values(
             activity_id=activity_id, placement_id=placement.placement_id, partner_id=placement.partner_id,
-            kind=kind, occurred_at=occurred_at, note=note, reported_at=work.now,
+            kind=kind, occurred_at=occurred_at, note=note, reported_at=work.now, permit_id=permit_id,
             promised_amount_minor=promised.amount_minor if promised else None,
             promised_currency=promised.currency if promised else None, promised_on=promised_on))
         message = placements_pb2.PartnerActivityReported(
@@ -295,6 +307,16 @@ class Gateway:
         work.emit(AGENCY_EVENTS, message, key=placement.account_id)
         return {"activity_id": activity_id, "placement_id": placement.placement_id, "kind": kind,
                 "occurred_at": occurred_at.isoformat(), "reported_at": work.now.isoformat()}
+
+    async def _permit(self, work: UnitOfWork, permit_id: str | None) -> Permit | None:
+        if permit_id is None:
+            return None
+        row = (await work.connection.execute(
+            select(call_permits, activities.c.activity_id).outerjoin(
+                activities, activities.c.permit_id == call_permits.c.permit_id)
+            .where(call_permits.c.permit_id == permit_id))).first()
+        return None if row is None else Permit(row.permit_id, row.partner_id, row.placement_id, row.customer_id,
+                                               row.decision, row.rule, row.activity_id)
 
     async def return_placement(self, work: UnitOfWork, placement, reason: str) -> dict:
         recovered = (await work.connection.execute(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -82,8 +83,24 @@ def create_app(settings: GatewaySettings | None = None, runtime: ServiceRuntime 
     app.state.keyring = runtime.keyring
     app.state.tokens = runtime.tokens
     app.state.notifier = runtime.notifier
-    app.state.rate_limiter = RateLimiter()
+    app.state.rate_limiter = RateLimiter(runtime.database, runtime.settings.rate_limit_lease_percent)
+    app.router.lifespan_context = _closing_the_notifier_client(app.router.lifespan_context)
     return app
+
+
+def _closing_the_notifier_client(lifespan):
+    """The runtime's lifespan, then the notifier client's connections closed once the
+    service has stopped (the webhook worker closes its own client when cancelled)."""
+
+    @asynccontextmanager
+    async def closing(app):
+        try:
+            async with lifespan(app):
+                yield
+        finally:
+            await app.state.notifier.close()
+
+    return closing
 
 
 def run() -> None:

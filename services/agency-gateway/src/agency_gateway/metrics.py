@@ -18,3 +18,8 @@ RATE_LIMITED = Counter("gateway_rate_limited_total", "Partner requests refused b
 PII_READS = Counter("gateway_pii_reads_total", "Partner reads of customer PII (each one audited)",
                     ["service", "partner"])
 TOKENS_ISSUED = Counter("gateway_tokens_issued_total", "Partner access tokens issued", ["service", "partner"])
+RECOVERED = Counter("gateway_recovered_minor", "Payments attributed to partners' placements, in minor units",
+                    ["service", "partner", "currency"])
+RECOVERY_REVERSED = Counter("gateway_recovery_reversed_minor",
+                            "Reversals of payments attributed to partners' placements, in minor units",
+                            ["service", "partner", "currency"])

@@ -59,3 +59,7 @@ class Notifier:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+    @property
+    def closed(self) -> bool:
+        return self._client.is_closed

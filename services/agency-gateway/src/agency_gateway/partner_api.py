@@ -205,6 +205,9 @@ class ActivityIn(BaseModel):
     note: str | None = Field(default=None, max_length=2000, pattern=NO_NUL)
     promised_amount: MoneyIn | None = None
     promised_on: date | None = None
+    permit_id: str | None = Field(
+        default=None, min_length=1, max_length=64, pattern=NO_NUL,
+        description="a call-attempt or contact names the call permit it went by (one permit, one call)")
 
 
 @router.post("/v1/placements/{placement_id}/activities", status_code=201, tags=["partner"],
@@ -226,7 +229,7 @@ async def report_activity(request: Request, placement_id: ID, activity: Activity
     return await _write(request, principal, idempotency_key, placement_id, activity.model_dump(mode="json"), 201,
                         lambda work, placement: gateway.report_activity(
                             work, placement, activity.kind, activity.occurred_at, activity.note, promised,
-                            activity.promised_on))
+                            activity.promised_on, activity.permit_id))
 
 
 class ReturnIn(BaseModel):
@@ -276,7 +279,8 @@ async def ask_call_permit(request: Request, placement_id: ID, asked: CallPermitI
         if known is None:
             await work.connection.execute(insert(call_permits).values(
                 permit_id=answer["permit_id"], placement_id=placement_id, partner_id=principal.partner_id,
-                decision=answer["decision"], issued_at=work.now))
+                customer_id=placement.customer_id, decision=answer["decision"], rule=answer.get("rule"),
+                issued_at=work.now))
     return answer
 
 

@@ -51,7 +51,7 @@ def partner_with(*scopes: str):
         if partner is None or partner.status != "active" or partner.client_id != claims["sub"]:
             raise _unauthorized("the partner is not active")
         limiter: RateLimiter = state.rate_limiter
-        wait = limiter.take(claims["partner_id"], partner.rate_limit_per_second)
+        wait = await limiter.take(claims["partner_id"], partner.rate_limit_per_second)
         if wait is not None:
             metrics.RATE_LIMITED.labels(runtime.settings.service_name, claims["partner_id"]).inc()
             raise Problem(429, "Too many requests", "the partner's request rate limit is exhausted",

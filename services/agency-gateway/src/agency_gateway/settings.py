@@ -36,4 +36,8 @@ class GatewaySettings(ServiceSettings):
     notifier_token: SecretStr | None = Field(default=None, description="bearer token with role agency-gateway")
     notifier_timeout_seconds: float = Field(default=5.0, gt=0)
 
+    rate_limit_lease_percent: int = Field(
+        default=5, ge=1, le=100,
+        description="share of a partner's per-second limit a replica takes from the shared count at once")
+
     partner_seed_file: str | None = Field(default=None, description="YAML partners for local runs")

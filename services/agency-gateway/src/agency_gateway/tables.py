@@ -90,6 +90,8 @@ activities = Table(
     Column("promised_on", Date, nullable=True),
     Column("note", Text, nullable=True),
     Column("reported_at", DateTime(timezone=True), nullable=False),
+    Column("permit_id", String(64), nullable=True),  # the call permit a call-attempt or contact went by
+    Index("uq_activities_permit", "permit_id", unique=True),
 )
 
 payment_attributions = Table(
@@ -176,4 +178,15 @@ call_permits = Table(
     Column("partner_id", String(64), nullable=False),
     Column("decision", String(10), nullable=False),
     Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("customer_id", String(64), nullable=True),  # null only for permits issued before 0003
+    Column("rule", Text, nullable=True),
+)
+
+# One row per partner: the wall-clock second being counted and the requests taken in
+# it by every replica together (rate_limit.py).
+rate_windows = Table(
+    "rate_windows", metadata,
+    Column("partner_id", String(64), primary_key=True),
+    Column("window_start", BigInteger, nullable=False),  # a wall-clock second (epoch)
+    Column("used", BigInteger, nullable=False),
 )

@@ -15,6 +15,7 @@ import jwt
 import pytest
 from agency_gateway.main import observe_placements
 from agency_gateway.notifier import Notifier
+from agency_gateway.tables import activities
 from agency_gateway.webhooks import WebhookSender
 from collections_core.contracts.collections.v1 import placements_pb2
 from collections_core.contracts.corebanking.v1 import payments_pb2
@@ -22,6 +23,7 @@ from collections_core.money import Money
 from collections_core.wire import date_to_proto
 from gateway_testkit import STAFF_SECRET, LocalServer, gateway_settings, staff
 from prometheus_client import REGISTRY
+from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -198,3 +200,49 @@ async def test_call_permits_go_through_the_notifier(gateway):
                                      headers={**headers, "Idempotency-Key": "call-3"})
     assert down.status_code == 503 and down.headers["retry-after"] == "5"
     await gateway.app.state.notifier.close()
+
+
+async def test_reported_calls_go_by_a_permit_for_that_placement(gateway):
+    notifier = NotifierStandIn()
+    async with LocalServer(notifier.app) as server:
+        gateway.app.state.notifier = Notifier(gateway_settings(gateway.runtime.settings.database_url,
+                                                               notifier_url=server.url))
+        headers = await gateway.token(await gateway.partner("AG-1"))
+        await gateway.place("PL-1", "A-1", customer_id="C-1")
+        await gateway.place("PL-2", "A-2", customer_id="C-CEASE")
+        await gateway.place("PL-3", "A-3", customer_id="C-1")  # the same customer's other card
+
+        async def permit(placement: str, key: str) -> str:
+            answer = await gateway.client.post(f"/v1/placements/{placement}/call-permits", json={"agent_id": "a-7"},
+                                               headers={**headers, "Idempotency-Key": key})
+            return answer.json()["permit_id"]
+
+        allowed, blocked = await permit("PL-1", "ask-1"), await permit("PL-2", "ask-2")
+        await gateway.app.state.notifier.close()
+
+    async def report(placement: str, key: str, kind: str = "call-attempt", **extra) -> httpx.Response:
+        return await gateway.client.post(f"/v1/placements/{placement}/activities", headers={
+            **headers, "Idempotency-Key": key}, json={"kind": kind, "occurred_at": "2026-11-02T10:05:00+08:00",
+                                                      **extra})
+
+    refusals = [
+        (await report("PL-1", "r-1"), 422, "permit-required"),
+        (await report("PL-1", "r-2", permit_id="PM-404"), 422, "unknown-permit"),
+        (await report("PL-2", "r-3", "contact", permit_id=allowed), 409, "permit-for-another-customer"),
+        (await report("PL-3", "r-4", permit_id=allowed), 409, "permit-for-another-placement"),
+        (await report("PL-2", "r-5", permit_id=blocked), 409, "permit-refused"),
+        (await report("PL-1", "r-6", "note", permit_id=allowed), 422, "permit-not-expected"),
+    ]
+    for answer, status, reason in refusals:
+        assert (answer.status_code, answer.json()["reason"]) == (status, reason), answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+    assert "cease-contact" in refusals[4][0].json()["detail"]
+
+    called = await report("PL-1", "r-7", permit_id=allowed)
+    assert called.status_code == 201
+    assert (await report("PL-1", "r-7", permit_id=allowed)).json() == called.json()  # a retry is a replay
+    reused = await report("PL-1", "r-8", "contact", permit_id=allowed)
+    assert (reused.status_code, reused.json()["reason"]) == (409, "permit-used")
+    async with gateway.runtime.database.reading() as connection:
+        recorded = (await connection.execute(select(activities.c.kind, activities.c.permit_id))).all()
+    assert recorded == [("call-attempt", allowed)]  # nothing written by the refused ones

@@ -214,6 +214,18 @@ class IdempotentRequest(SQLModel, table=True):
     created_at: datetime = _instant()
 
 
+class AgentCertification(SQLModel, table=True):
+    """A course an agent passed, and until when it lets them work cases; supervisors keep these."""
+
+    __tablename__ = "agent_certifications"
+    agent_id: str = Field(primary_key=True, max_length=_ID)
+    course: str = Field(primary_key=True, max_length=_ID)
+    passed_on: date
+    expires_on: date
+    recorded_by: str = Field(max_length=_ID)
+    recorded_at: datetime = _instant()
+
+
 cases = Case.__table__
 case_actions = CaseAction.__table__
 timeline = TimelineEntry.__table__
@@ -228,3 +240,4 @@ placements = Placement.__table__
 credit_file = CreditFileEntry.__table__
 delinquency_days = DelinquencyDay.__table__
 idempotent_requests = IdempotentRequest.__table__
+agent_certifications = AgentCertification.__table__

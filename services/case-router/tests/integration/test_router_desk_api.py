@@ -100,7 +100,7 @@ async def test_two_agents_claiming_at_once_never_get_the_same_task(router):
     claimed = [a.json()["task_id"] for a in answers if a.status_code == 201]
     assert len(claimed) == 3 and len(set(claimed)) == 3
     assert sorted(a.status_code for a in answers) == [201, 201, 201, 404, 404]
-    assert {"queue": "early", "waiting": 3, "claimable": 0} in queues
+    assert {"queue": "early", "waiting": 3, "claimable": 0, "oldest_due_on": DAY.isoformat()} in queues
 
 
 async def test_writes_are_idempotent_under_their_key(router):

@@ -25,7 +25,8 @@ from notifier import facts
 from notifier.crypto import mask_email, mask_phone
 from notifier.domain.policy import HOLDS, Allow, Block, Defer, evaluate_contact
 from notifier.facts import as_utc
-from notifier.handlers import CHANNEL_CODES, CONTACT_EVENTS, upsert
+from notifier.handlers import upsert
+from notifier.judging import CHANNEL_CODES, CONTACT_EVENTS
 from notifier.metrics import CONTACTS, POLICY_DECISIONS
 from notifier.tables import call_permits, channel_preferences, contact_ledger, contact_points, contact_requests, holds
 from notifier.webhooks import verify

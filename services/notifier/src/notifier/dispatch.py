@@ -1,27 +1,35 @@
 """The dispatcher: a worker that sends contacts when they fall due by the
 service's clock (a simulated clock drives it as well as the system clock).
 
-For each due request, in order of due time:
+Each round takes up to a batch of due requests, in order of due time:
 
-1. one unit of work judges it again with the ledger as it is now (opt-outs,
-   holds and other contacts may have changed): a deferral moves ``due_at``, a
-   block ends it; an allowed contact is rendered, written to the ledger as an
-   attempt and marked ``sending`` — so the caps count it before it leaves;
-2. the channel adapter hands it over under the idempotency key (the request id);
-3. a second unit of work marks it ``sent`` (or ``failed``) and emits the event.
+1. one unit of work claims them with one ``UPDATE … RETURNING`` (``SKIP LOCKED`` on
+   PostgreSQL, so dispatchers of several replicas take different rows) that moves
+   their ``due_at`` a lease ahead; judges the pending ones again, set-based, with
+   the ledger as it is now (opt-outs, holds and other contacts may have changed,
+   and a contact allowed earlier in the round counts toward the caps of the later
+   ones): a deferral moves ``due_at``, a block ends it; an allowed contact is
+   rendered, written to the ledger as an attempt and marked ``sending``;
+2. the channel adapters hand the round's messages over side by side (one pooled
+   HTTP client, keep-alive), SMS in batches of ``sms_batch_size`` per request
+   (decision 0062), each message under its idempotency key (the request id);
+3. a second unit of work settles the round: ``sent`` or ``failed`` with their
+   events, in one statement.
 
-A crash between 1 and 3 leaves the request ``sending``; the next round sends it
-again under the same key, which the provider answers with its first answer
-instead of a second message. A transient channel failure leaves it ``sending``
-and the round moves on to other channels' work after a backoff.
+A crash between 1 and 3 leaves the requests ``sending``; once their lease is over
+a round sends them again under the same keys, which the provider answers with its
+first answer instead of a second message. A transient channel failure releases
+its requests (due now, still ``sending``) and the round raises after settling,
+so the loop backs off before trying that channel again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy import func, select, update
 
@@ -35,8 +43,8 @@ from notifier import facts
 from notifier.channels import Accepted, ChannelUnavailable, Outgoing, Refused
 from notifier.crypto import PiiCipher
 from notifier.domain.policy import Allow, Pack
-from notifier.facts import as_utc
-from notifier.handlers import CHANNEL_CODES, CONTACT_EVENTS, judge
+from notifier.facts import among, as_utc
+from notifier.judging import CHANNEL_CODES, CONTACT_EVENTS, Judgement
 from notifier.metrics import CONTACTS, OLDEST_PENDING_AGE, PENDING
 from notifier.settings import NotifierSettings
 from notifier.tables import contact_requests
@@ -46,10 +54,18 @@ log = get_logger(__name__)
 # Fault tests kill the process here: the provider has the message, our database does not know yet.
 AFTER_HAND_OVER = "notifier-after-hand-over"
 WAITING = ("pending", "sending")
+Result = Accepted | Refused | None  # None: the channel could not take it now
 
 
 class Channel(Protocol):
     async def send(self, message: Outgoing) -> Accepted | Refused: ...
+
+
+@runtime_checkable
+class BatchChannel(Protocol):
+    """A channel whose provider takes many messages in one request, each under its own key."""
+
+    async def send_many(self, messages: Sequence[Outgoing]) -> list[Accepted | Refused]: ...
 
 
 class Dispatcher:
@@ -75,81 +91,127 @@ class Dispatcher:
 
     async def dispatch_due(self, runtime: ServiceRuntime) -> int:
         """One round: every request due by the clock, up to a batch. Returns how many were
-        handled; raises ChannelUnavailable after the round when a channel could not take work."""
-        now = runtime.clock.now()
-        async with runtime.database.reading() as connection:
-            due = (await connection.execute(
-                select(contact_requests.c.request_id, contact_requests.c.channel, contact_requests.c.customer_id)
-                .where(contact_requests.c.status.in_(WAITING), contact_requests.c.due_at <= now)
-                .order_by(contact_requests.c.due_at).limit(self.settings.dispatch_batch_size))).all()
-            waiting = (await connection.execute(
-                select(func.count(), func.min(contact_requests.c.requested_at))
-                .where(contact_requests.c.status.in_(WAITING)))).one()
-        PENDING.set(waiting[0])
-        OLDEST_PENDING_AGE.set((now - as_utc(waiting[1])).total_seconds() if waiting[1] else 0)
-        # One customer's contacts one after the other, so each is judged against the
-        # ledger with the previous one in it (caps); different customers side by side.
-        per_customer: dict[str, list[tuple[str, str]]] = {}
-        for request_id, channel, customer_id in due:
-            per_customer.setdefault(customer_id, []).append((request_id, channel))
-        unavailable: set[str] = set()
-        handled = 0
-        lanes = asyncio.Semaphore(self.settings.dispatch_concurrency)
-
-        async def dispatch_customer(contacts: list[tuple[str, str]]) -> None:
-            nonlocal handled
-            async with lanes:
-                for request_id, channel in contacts:
-                    if channel in unavailable:
-                        continue
-                    try:
-                        await self.dispatch_one(runtime, request_id)
-                        handled += 1
-                    except ChannelUnavailable as error:
-                        unavailable.add(channel)
-                        log.warning("channel unavailable, contacts wait", channel=channel, error=str(error))
-
-        async with asyncio.TaskGroup() as group:
-            for contacts in per_customer.values():
-                group.create_task(dispatch_customer(contacts))
+        claimed; raises ChannelUnavailable after the round when a channel could not take work."""
+        async with runtime.unit_of_work() as work:
+            claimed = await self.claim(work)
+            outgoing = await self.prepare(work, claimed) if claimed else []
+        results, unavailable = await self.hand_over(outgoing)
+        if results:
+            async with runtime.unit_of_work() as work:
+                await self.settle(work, results)
         if unavailable:
             raise ChannelUnavailable(", ".join(sorted(unavailable)))
-        return handled
+        return len(claimed)
 
-    async def dispatch_one(self, runtime: ServiceRuntime, request_id: str) -> None:
-        async with runtime.unit_of_work() as work:
-            outgoing = await self._prepare(work, request_id)
-        if outgoing is None:
-            return
-        result = await self.channels[outgoing.channel].send(outgoing)
-        crash_point(AFTER_HAND_OVER)
-        async with runtime.unit_of_work() as work:
-            await self._settle(work, request_id, result)
+    async def claim(self, work: UnitOfWork) -> list[dict]:
+        """The round's due requests, oldest due first, leased to this round."""
+        now, connection = work.now, work.connection
+        lease = now + timedelta(seconds=self.settings.dispatch_claim_seconds)
+        due = (select(contact_requests.c.request_id, contact_requests.c.due_at.label("was_due"))
+               .where(contact_requests.c.status.in_(WAITING), contact_requests.c.due_at <= now)
+               .order_by(contact_requests.c.due_at, contact_requests.c.request_id)
+               .limit(self.settings.dispatch_batch_size))
+        if connection.dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True).cte("due")
+            rows = (await connection.execute(
+                update(contact_requests).where(contact_requests.c.request_id == due.c.request_id)
+                .values(due_at=lease, updated_at=now).returning(*contact_requests.c, due.c.was_due)
+            )).mappings().all()
+        else:
+            # SQLite has one writer at a time, and its RETURNING cannot name the CTE's
+            # columns: the due rows, then their lease, in the same transaction.
+            taken = (await connection.execute(due)).all()
+            rows = (await connection.execute(
+                update(contact_requests).where(among(connection, contact_requests.c.request_id,
+                                                     [row.request_id for row in taken]))
+                .values(due_at=lease, updated_at=now).returning(*contact_requests.c))).mappings().all()
+            was_due = {row.request_id: row.was_due for row in taken}
+            rows = [{**row, "was_due": was_due[row["request_id"]]} for row in rows]
+        waiting = (await connection.execute(
+            select(func.count(), func.min(contact_requests.c.requested_at))
+            .where(contact_requests.c.status.in_(WAITING)))).one()
+        PENDING.set(waiting[0])
+        OLDEST_PENDING_AGE.set((now - as_utc(waiting[1])).total_seconds() if waiting[1] else 0)
+        return sorted((dict(row) for row in rows), key=lambda r: (as_utc(r["was_due"]), r["request_id"]))
 
-    async def _prepare(self, work: UnitOfWork, request_id: str) -> Outgoing | None:
-        row = (await work.connection.execute(
-            select(contact_requests).where(contact_requests.c.request_id == request_id).with_for_update()
-        )).mappings().first()
-        if row is None or row["status"] not in WAITING or as_utc(row["due_at"]) > work.now:
-            return None  # cancelled, settled or re-deferred since the round read it
-        request = dict(row)
-        if request["status"] == "pending":
-            decision = await judge(work, request, self.packs[request["pack"]])
-            if not isinstance(decision, Allow):
-                return None
-        customer = await facts.load_customer(work.connection, request["customer_id"])
-        try:
-            outgoing = self._render(request, customer)
-        except TemplateInvalid as error:
-            await self._fail(work, request, f"template: {error}")
-            return None
-        if request["status"] == "pending":
-            await facts.record(work.connection, customer_id=request["customer_id"],
-                               account_id=request["account_id"], channel=request["channel"], decision="allow",
-                               outcome="sent", at=work.now, request_id=request_id)
-            await work.connection.execute(update(contact_requests).where(
-                contact_requests.c.request_id == request_id).values(status="sending", updated_at=work.now))
+    async def prepare(self, work: UnitOfWork, claimed: list[dict]) -> list[tuple[dict, Outgoing]]:
+        """Judge the pending requests again and render every one that goes out now."""
+        judgement = await Judgement.load(work, self.packs, {request["customer_id"] for request in claimed})
+        outgoing = []
+        for request in claimed:
+            if request["status"] == "pending" and not isinstance(judgement.decide(request), Allow):
+                continue
+            try:
+                message = self._render(request, judgement.known[request["customer_id"]].customer)
+            except TemplateInvalid as error:
+                judgement.fail(request, f"template: {error}")
+                continue
+            if request["status"] == "pending":
+                judgement.attempt(request)
+            outgoing.append((request, message))
+        await judgement.save()
         return outgoing
+
+    async def hand_over(self, outgoing: list[tuple[dict, Outgoing]]) -> tuple[list[tuple[dict, Result]], set[str]]:
+        """Every message to its channel, side by side, in batches where the channel takes
+        them (SMS); a channel that fails is left alone for the rest of the round."""
+        unavailable: set[str] = set()
+        lanes = asyncio.Semaphore(self.settings.dispatch_concurrency)
+        results: dict[str, Result] = {}
+
+        async def send(channel_name: str, messages: list[Outgoing]) -> None:
+            channel = self.channels[channel_name]
+            async with lanes:
+                if channel_name in unavailable:
+                    return
+                try:
+                    if isinstance(channel, BatchChannel):
+                        answers = await channel.send_many(messages)
+                    else:
+                        answers = [await channel.send(messages[0])]
+                except ChannelUnavailable as error:
+                    if channel_name not in unavailable:
+                        unavailable.add(channel_name)
+                        log.warning("channel unavailable, contacts wait", channel=channel_name, error=str(error))
+                    return
+            crash_point(AFTER_HAND_OVER)
+            results.update((message.idempotency_key, answer) for message, answer in zip(messages, answers,
+                                                                                          strict=True))
+
+        per_channel: dict[str, list[Outgoing]] = {}
+        for _, message in outgoing:
+            per_channel.setdefault(message.channel, []).append(message)
+        async with asyncio.TaskGroup() as group:
+            for channel_name, messages in per_channel.items():
+                size = self.settings.sms_batch_size if isinstance(self.channels[channel_name], BatchChannel) else 1
+                for start in range(0, len(messages), size):
+                    group.create_task(send(channel_name, messages[start:start + size]))
+        return [(request, results.get(request["request_id"])) for request, _ in outgoing], unavailable
+
+    async def settle(self, work: UnitOfWork, results: list[tuple[dict, Result]]) -> None:
+        """The round's outcomes in one statement; a request a receipt settled meanwhile is left alone."""
+        connection = work.connection
+        sending = set((await connection.execute(
+            select(contact_requests.c.request_id).where(
+                among(connection, contact_requests.c.request_id, [request["request_id"] for request, _ in results]),
+                contact_requests.c.status == "sending").with_for_update())).scalars())
+        judgement = Judgement(work, self.packs, {})
+        for request, result in results:
+            if request["request_id"] not in sending:
+                continue
+            if result is None:
+                judgement.change(request, due_at=work.now)  # the next round tries again
+            elif isinstance(result, Refused):
+                judgement.fail(request, result.reason)
+            else:
+                judgement.change(request, status="sent", provider_message_id=result.provider_message_id)
+                CONTACTS.labels(request["channel"], "sent").inc()
+                work.emit(CONTACT_EVENTS, contacts_pb2.ContactSent(
+                    request_id=request["request_id"], account_id=request["account_id"],
+                    customer_id=request["customer_id"], case_id=request["case_id"],
+                    channel=CHANNEL_CODES[request["channel"]], sent_at=instant_to_proto(work.now),
+                    provider_message_id=result.provider_message_id), key=request["account_id"])
+        await judgement.save()
 
     def _render(self, request: Mapping, customer: facts.Customer) -> Outgoing:
         owner, point = customer.customer_id, customer.row
@@ -171,32 +233,3 @@ class Dispatcher:
                         template=request["template"],
                         subject=rendered.subject, language=customer.language, opt_out_url=opt_out_url,
                         marking=pack.letter_marking)
-
-    async def _settle(self, work: UnitOfWork, request_id: str, result: Accepted | Refused) -> None:
-        request = (await work.connection.execute(
-            select(contact_requests).where(contact_requests.c.request_id == request_id).with_for_update()
-        )).mappings().one()
-        if request["status"] != "sending":
-            return  # a receipt already settled it
-        if isinstance(result, Refused):
-            await self._fail(work, request, result.reason)
-            return
-        await work.connection.execute(update(contact_requests).where(
-            contact_requests.c.request_id == request_id).values(
-            status="sent", provider_message_id=result.provider_message_id, updated_at=work.now))
-        CONTACTS.labels(request["channel"], "sent").inc()
-        work.emit(CONTACT_EVENTS, contacts_pb2.ContactSent(
-            request_id=request_id, account_id=request["account_id"], customer_id=request["customer_id"],
-            case_id=request["case_id"], channel=CHANNEL_CODES[request["channel"]],
-            sent_at=instant_to_proto(work.now), provider_message_id=result.provider_message_id),
-            key=request["account_id"])
-
-    async def _fail(self, work: UnitOfWork, request: Mapping, reason: str) -> None:
-        await work.connection.execute(update(contact_requests).where(
-            contact_requests.c.request_id == request["request_id"]).values(
-            status="failed", reason=reason, updated_at=work.now))
-        CONTACTS.labels(request["channel"], "failed").inc()
-        work.emit(CONTACT_EVENTS, contacts_pb2.ContactFailed(
-            request_id=request["request_id"], account_id=request["account_id"],
-            channel=CHANNEL_CODES[request["channel"]], reason=reason, failed_at=instant_to_proto(work.now)),
-            key=request["account_id"])

@@ -1,6 +1,10 @@
 """Events in: core banking's customers, the case-router's contact requests and
-cancellations. Each handler loads, decides through the contact policy and saves
-in the consumer's one unit of work.
+cancellations. Customers and contact requests are handled a run at a time (the
+runtime's batch handlers, decision 0013): load the facts of every customer in the
+run, decide each event through the contact policy in delivery order, save with
+one statement per table, all in the consumer's one unit of work. A run has the
+same effects as its events handled one by one, which is how the runtime re-runs
+a batch that failed.
 
 A request is judged when it arrives (so the router hears at once that it is
 deferred or blocked, and why) and judged again by the dispatcher when it falls
@@ -10,10 +14,10 @@ due, because opt-outs, holds and other contacts may have changed meanwhile.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from collections.abc import Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -21,34 +25,33 @@ from collections_core.codec import Event, Rejected, type_of
 from collections_core.contracts.collections.v1 import contacts_pb2
 from collections_core.contracts.corebanking.v1 import customers_pb2
 from collections_core.unit_of_work import UnitOfWork
-from collections_core.wire import instant_from_proto, instant_to_proto
-from notifier import facts
-from notifier.facts import as_utc
+from collections_core.wire import instant_from_proto
 from notifier.crypto import PiiCipher
-from notifier.domain.policy import Allow, Block, Defer, Pack, evaluate_contact
-from notifier.metrics import CONTACTS, POLICY_DECISIONS
+from notifier.facts import among
+from notifier.judging import Judgement
 from notifier.settings import NotifierSettings
 from notifier.tables import channel_preferences, contact_points, contact_requests
 from notifier.templates import Catalogue
 
-CONTACT_EVENTS = "collections.contact-events.v1"
 TOPICS = ["corebanking.customers.v1", "collections.contact-requests.v1"]
 CHANNEL_NAMES = {contacts_pb2.CHANNEL_SMS: "sms", contacts_pb2.CHANNEL_EMAIL: "email",
                  contacts_pb2.CHANNEL_LETTER: "letter"}
-CHANNEL_CODES = {"sms": contacts_pb2.CHANNEL_SMS, "email": contacts_pb2.CHANNEL_EMAIL,
-                 "letter": contacts_pb2.CHANNEL_LETTER, "call": contacts_pb2.CHANNEL_CALL}
 CONSENT_CHANNELS = {customers_pb2.CONTACT_CHANNEL_SMS: "sms", customers_pb2.CONTACT_CHANNEL_EMAIL: "email",
                     customers_pb2.CONTACT_CHANNEL_LETTER: "letter", customers_pb2.CONTACT_CHANNEL_CALL: "call"}
-# A request whose customer core banking has not told us about yet is looked at again after this.
-AWAITING_CONTACT_POINT = "awaiting-contact-point"
-RECHECK = timedelta(minutes=1)
+CONTACT_POINT_COLUMNS = ("name", "phone", "email", "address", "phone_hash", "email_hash", "time_zone", "language",
+                         "country", "key_id", "updated_at")
+_lift_refusal = delete(channel_preferences).where(
+    channel_preferences.c.customer_id == bindparam("b_customer_id"),
+    channel_preferences.c.channel == bindparam("b_channel"), channel_preferences.c.source == "corebanking")
 
 
-def upsert(connection, table, values: dict, keys: list[str], update_columns: list[str]):
+def upsert(connection, table, values: dict | None, keys: list[str], update_columns: list[str]):
+    """INSERT … ON CONFLICT DO UPDATE; without ``values``, for rows passed at execution."""
     dialect_insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    statement = dialect_insert(table).values(**values)
-    return statement.on_conflict_do_update(index_elements=keys,
-                                           set_={c: statement.excluded[c] for c in update_columns})
+    statement = dialect_insert(table)
+    statement = statement.on_conflict_do_update(index_elements=keys,
+                                                set_={c: statement.excluded[c] for c in update_columns})
+    return statement.values(**values) if values is not None else statement
 
 
 class Notifier:
@@ -59,14 +62,41 @@ class Notifier:
         self.packs = settings.packs()
 
     def handlers(self) -> dict:
+        return {type_of(contacts_pb2.ContactCancelled): self.contact_cancelled}
+
+    def batch_handlers(self) -> dict:
         return {
-            type_of(customers_pb2.CustomerUpserted): self.customer_upserted,
-            type_of(contacts_pb2.ContactRequested): self.contact_requested,
-            type_of(contacts_pb2.ContactCancelled): self.contact_cancelled,
+            type_of(customers_pb2.CustomerUpserted): self.customers_upserted,
+            type_of(contacts_pb2.ContactRequested): self.contacts_requested,
         }
 
-    async def customer_upserted(self, event: Event, work: UnitOfWork) -> None:
-        message: customers_pb2.CustomerUpserted = event.message
+    async def customers_upserted(self, events: Sequence[Event], work: UnitOfWork) -> None:
+        points: dict[str, dict] = {}
+        consents: dict[tuple[str, str], list[bool]] = {}  # (customer, channel) → grants and refusals in order
+        for event in events:
+            message: customers_pb2.CustomerUpserted = event.message
+            points[message.customer_id] = self._contact_point(message, work)
+            for consent in message.consents:
+                channel = CONSENT_CHANNELS.get(consent.channel)
+                if channel is not None:
+                    consents.setdefault((message.customer_id, channel), []).append(consent.granted)
+        connection = work.connection
+        await connection.execute(upsert(connection, contact_points, None, ["customer_id"],
+                                        list(CONTACT_POINT_COLUMNS)), list(points.values()))
+        # Core banking may lift only its own refusals: a customer's STOP stands. A refusal
+        # then a grant in one run is the refusal recorded (it keeps a customer's own
+        # opt-out's source and refreshes its time) and then lifted if it is core banking's.
+        refused = [{"customer_id": customer, "channel": channel, "opted_out": True, "source": "corebanking",
+                    "recorded_at": work.now} for (customer, channel), grants in consents.items() if not all(grants)]
+        lifted = [{"b_customer_id": customer, "b_channel": channel}
+                  for (customer, channel), grants in consents.items() if grants[-1]]
+        if refused:
+            await connection.execute(upsert(connection, channel_preferences, None, ["customer_id", "channel"],
+                                            ["opted_out", "recorded_at"]), refused)
+        if lifted:
+            await connection.execute(_lift_refusal, lifted)
+
+    def _contact_point(self, message: customers_pb2.CustomerUpserted, work: UnitOfWork) -> dict:
         customer = message.customer_id
         if not customer:
             raise Rejected("CustomerUpserted without customer_id")
@@ -79,7 +109,7 @@ class Notifier:
                               "region": message.address.region, "postal_code": message.address.postal_code,
                               "country": message.address.country}, ensure_ascii=False)
         seal = self.cipher.encrypt
-        values = {
+        return {
             "customer_id": customer, "name": seal(message.name, customer, "name"),
             "phone": seal(message.phone, customer, "phone"), "email": seal(message.email, customer, "email"),
             "address": seal(address, customer, "address"),
@@ -89,24 +119,32 @@ class Notifier:
             "country": (message.address.country or "")[:2], "key_id": self.cipher.active_key_id,
             "updated_at": work.now,
         }
-        await work.connection.execute(upsert(work.connection, contact_points, values, ["customer_id"],
-                                             [c for c in values if c != "customer_id"]))
-        for consent in message.consents:
-            channel = CONSENT_CHANNELS.get(consent.channel)
-            if channel is None:
-                continue
-            if consent.granted:
-                # Core banking may lift only its own refusals: a customer's STOP stands.
-                await work.connection.execute(delete(channel_preferences).where(
-                    channel_preferences.c.customer_id == customer, channel_preferences.c.channel == channel,
-                    channel_preferences.c.source == "corebanking"))
-            else:
-                await work.connection.execute(upsert(work.connection, channel_preferences, {
-                    "customer_id": customer, "channel": channel, "opted_out": True, "source": "corebanking",
-                    "recorded_at": work.now}, ["customer_id", "channel"], ["opted_out", "recorded_at"]))
 
-    async def contact_requested(self, event: Event, work: UnitOfWork) -> None:
-        message: contacts_pb2.ContactRequested = event.message
+    async def contacts_requested(self, events: Sequence[Event], work: UnitOfWork) -> None:
+        arrived = [(event, self._request(event.message, work)) for event in events]
+        ids = [request["request_id"] for _, request in arrived]
+        known = set((await work.connection.execute(select(contact_requests.c.request_id).where(
+            among(work.connection, contact_requests.c.request_id, ids)))).scalars())
+        fresh = []
+        for event, request in arrived:
+            if request["request_id"] in known:
+                continue  # the same request again (a retry by the router): the customer is contacted once
+            known.add(request["request_id"])
+            fresh.append((event, request))
+        if not fresh:
+            return
+        judgement = await Judgement.load(work, self.packs, {request["customer_id"] for _, request in fresh})
+        for event, request in fresh:
+            missing = self.catalogue.parameters_needed(request["template"]) - set(json.loads(request["parameters"]))
+            if missing:
+                # Fail at once, before any deferral: the router learns now, not at 08:00 tomorrow.
+                judgement.fail(request, f"template: missing parameters {', '.join(sorted(missing))}", cause=event)
+            else:
+                judgement.decide(request, cause=event)
+        await work.connection.execute(contact_requests.insert(), [request for _, request in fresh])
+        await judgement.save(requests=False)
+
+    def _request(self, message: contacts_pb2.ContactRequested, work: UnitOfWork) -> dict:
         channel = CHANNEL_NAMES.get(message.channel)
         if not message.request_id or not message.customer_id or not message.account_id:
             raise Rejected("ContactRequested needs request_id, customer_id and account_id")
@@ -114,34 +152,18 @@ class Notifier:
             raise Rejected(f"channel {contacts_pb2.Channel.Name(message.channel)} is not sent by the notifier")
         if not message.template.endswith("." + channel) or not self.catalogue.has(message.template):
             raise Rejected(f"no template {message.template!r} for channel {channel}")
-        known = (await work.connection.execute(select(contact_requests.c.request_id).where(
-            contact_requests.c.request_id == message.request_id))).first()
-        if known:
-            return  # the same request again (a retry by the router): the customer is contacted once
         requested_at = instant_from_proto(message.requested_at) if message.HasField("requested_at") else work.now
         expires_at = (instant_from_proto(message.expires_at) if message.HasField("expires_at")
                       else requested_at + self.settings.contact_ttl)
         not_before = instant_from_proto(message.not_before) if message.HasField("not_before") else None
-        request = {
+        return {
             "request_id": message.request_id, "customer_id": message.customer_id,
             "account_id": message.account_id, "case_id": message.case_id, "channel": channel,
             "template": message.template, "parameters": json.dumps(dict(message.parameters), ensure_ascii=False),
             "pack": self.settings.pack_for(message.portfolio), "status": "pending", "due_at": work.now,
-            "not_before": not_before, "expires_at": expires_at, "requested_at": requested_at,
-            "updated_at": work.now,
+            "not_before": not_before, "expires_at": expires_at, "rule": None, "reason": None,
+            "provider_message_id": None, "requested_at": requested_at, "updated_at": work.now,
         }
-        missing = self.catalogue.parameters_needed(message.template) - set(message.parameters)
-        if missing:
-            # Fail at once, before any deferral: the router learns now, not at 08:00 tomorrow.
-            request.update(status="failed", reason=f"template: missing parameters {', '.join(sorted(missing))}")
-        await work.connection.execute(contact_requests.insert().values(**request))
-        if missing:
-            CONTACTS.labels(channel, "failed").inc()
-            work.emit(CONTACT_EVENTS, contacts_pb2.ContactFailed(
-                request_id=message.request_id, account_id=message.account_id, channel=message.channel,
-                reason=request["reason"], failed_at=instant_to_proto(work.now)), key=message.account_id)
-            return
-        await judge(work, request, self.packs[request["pack"]])
 
     async def contact_cancelled(self, event: Event, work: UnitOfWork) -> None:
         message: contacts_pb2.ContactCancelled = event.message
@@ -149,49 +171,3 @@ class Notifier:
         await work.connection.execute(update(contact_requests).where(
             contact_requests.c.request_id == message.request_id, contact_requests.c.status == "pending",
         ).values(status="cancelled", reason=message.reason or "cancelled", updated_at=work.now))
-
-
-async def judge(work: UnitOfWork, request: dict, pack: Pack) -> Allow | Defer | Block | None:
-    """Evaluate a pending request now: record a deferral or block (ledger, request
-    row, event) and return the decision; an allowed one is left to the caller.
-    None when the customer's contact point is not known yet."""
-    customer = await facts.load_customer(work.connection, request["customer_id"])
-    now = work.now
-    if customer is None:
-        if now >= as_utc(request["expires_at"]):
-            decision: Allow | Defer | Block | None = Block("expired")
-        else:
-            await work.connection.execute(update(contact_requests).where(
-                contact_requests.c.request_id == request["request_id"]).values(
-                due_at=now + RECHECK, rule=AWAITING_CONTACT_POINT, updated_at=now))
-            return None
-    else:
-        policy_facts = await facts.policy_facts(
-            work.connection, customer, request["channel"], now,
-            not_before=as_utc(request["not_before"]) if request["not_before"] else None,
-            expires_at=as_utc(request["expires_at"]))
-        decision = evaluate_contact(policy_facts, pack, now)
-    if isinstance(decision, Allow):
-        POLICY_DECISIONS.labels("allow", "allowed").inc()
-        return decision
-    POLICY_DECISIONS.labels(type(decision).__name__.lower(), decision.rule).inc()
-    channel = CHANNEL_CODES[request["channel"]]
-    await facts.record(work.connection, customer_id=request["customer_id"], account_id=request["account_id"],
-                       channel=request["channel"], decision="defer" if isinstance(decision, Defer) else "block",
-                       rule=decision.rule, at=now, request_id=request["request_id"])
-    if isinstance(decision, Defer):
-        await work.connection.execute(update(contact_requests).where(
-            contact_requests.c.request_id == request["request_id"]).values(
-            due_at=decision.until, rule=decision.rule, updated_at=now))
-        work.emit(CONTACT_EVENTS, contacts_pb2.ContactDeferred(
-            request_id=request["request_id"], account_id=request["account_id"], channel=channel,
-            rule=decision.rule, deferred_until=instant_to_proto(decision.until)), key=request["account_id"])
-    else:
-        await work.connection.execute(update(contact_requests).where(
-            contact_requests.c.request_id == request["request_id"]).values(
-            status="blocked", rule=decision.rule, updated_at=now))
-        CONTACTS.labels(request["channel"], "blocked").inc()
-        work.emit(CONTACT_EVENTS, contacts_pb2.ContactBlocked(
-            request_id=request["request_id"], account_id=request["account_id"], channel=channel,
-            rule=decision.rule), key=request["account_id"])
-    return decision

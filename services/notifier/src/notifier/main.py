@@ -35,7 +35,10 @@ def build_runtime(settings: NotifierSettings, topics: list[str] = TOPICS, clock:
     if findings:
         raise TemplatesInvalid("; ".join(f"{f.template}: {f.rule} {f.detail}" for f in findings))
     notifier = Notifier(settings, cipher, catalogue)
-    client = httpx.AsyncClient(timeout=settings.sms_provider_timeout_seconds)
+    # One pool for the providers' HTTP APIs, as many keep-alive connections as messages in flight.
+    lanes = settings.dispatch_concurrency
+    client = httpx.AsyncClient(timeout=settings.sms_provider_timeout_seconds,
+                               limits=httpx.Limits(max_connections=lanes, max_keepalive_connections=lanes))
     channels = {
         "sms": SmsProvider(client, settings.sms_provider_url, settings.sms_provider_token,
                            attempts=settings.sms_attempts, backoff=settings.sms_backoff_seconds,
@@ -56,6 +59,7 @@ def build_runtime(settings: NotifierSettings, topics: list[str] = TOPICS, clock:
 
     rotate_pii_keys = key_rotation(cipher, settings.rotation_batch_size, settings.retry_backoff_max_seconds)
     runtime = ServiceRuntime(settings, topics=topics, handlers=notifier.handlers(),
+                             batch_handlers=notifier.batch_handlers(),
                              migrations=Path(__file__).parent / "migrations", clock=clock,
                              workers=[dispatch_contacts, rotate_pii_keys])
     runtime.notifier = notifier

@@ -38,12 +38,17 @@ class NotifierSettings(ServiceSettings):
     # Dispatch
     dispatch_interval_seconds: float = Field(default=0.2, gt=0)
     dispatch_batch_size: int = Field(default=1000, ge=1)
-    dispatch_concurrency: int = Field(default=8, ge=1, le=64,
-                                      description="customers served side by side (keep below the database pool)")
+    dispatch_concurrency: int = Field(default=8, ge=1, le=256,
+                                      description="requests to providers in flight at once (one pooled client)")
+    dispatch_claim_seconds: float = Field(default=30, gt=0, description="how long a round holds the requests it "
+                                          "claimed; a crashed round's are sent again (same keys) after it")
 
     # SMS provider
     sms_provider_url: str = Field(default="http://127.0.0.1:8190", description="base URL of the SMS provider API")
     sms_provider_token: str = "dev-provider-token"
+    sms_batch_size: int = Field(default=1, ge=1, le=500, description="messages per request to the provider's "
+                                "batch endpoint (POST /v1/message-batches); 1: one request per message, for a "
+                                "provider without one")
     sms_provider_timeout_seconds: float = Field(default=5.0, gt=0)
     sms_attempts: int = Field(default=4, ge=1, description="tries per message before it waits for the next round")
     sms_backoff_seconds: float = Field(default=0.2, gt=0)

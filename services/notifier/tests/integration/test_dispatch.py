@@ -74,18 +74,21 @@ async def test_an_answer_lost_after_the_provider_accepted_is_retried_under_the_s
     assert await statuses(runtime) == {"R-1": "sent"}
 
 
-async def test_a_crash_between_hand_over_and_commit_sends_nothing_twice(notifier_runtime, sms_provider, deliver,
-                                                                        emitted):
+async def test_a_crash_between_hand_over_and_commit_sends_nothing_twice(notifier_runtime, sms_provider, clock,
+                                                                        deliver, emitted):
     """The first process commits `sending`, the provider accepts, and the process dies
     before recording it. A new process on the same database finishes the job."""
     first = await notifier_runtime()
     await deliver(first, customer("C-1", "Asia/Shanghai"), "C-1")
     await deliver(first, request("R-1", "C-1"), "C-1")
     async with first.unit_of_work() as work:
-        outgoing = await first.dispatcher._prepare(work, "R-1")
+        [(_, outgoing)] = await first.dispatcher.prepare(work, await first.dispatcher.claim(work))
     await first.dispatcher.channels["sms"].send(outgoing)  # accepted; the process "dies" here
     assert await statuses(first) == {"R-1": "sending"}
     second = await notifier_runtime()
+    await second.dispatcher.dispatch_due(second)
+    assert (await sms_provider.stats())["requests"] == 1, "the claim is the first process's until its lease ends"
+    clock.advance(timedelta(seconds=second.settings.dispatch_claim_seconds))
     await second.dispatcher.dispatch_due(second)
     stats = await sms_provider.stats()
     assert stats["messages"] == 1 and stats["replayed"] == 1
@@ -145,3 +148,28 @@ async def test_a_request_without_the_templates_parameters_fails_at_once(notifier
     [(kind, failed)] = await emitted(runtime)
     assert kind == "ContactFailed" and failed.reason == "template: missing parameters due_date"
     assert await statuses(runtime) == {"R-1": "failed"}
+
+
+async def test_a_round_hands_its_sms_over_in_one_batch_and_a_bad_number_fails_alone(
+        notifier_runtime, sms_provider, deliver, emitted):
+    runtime = await notifier_runtime(sms_batch_size=100)
+    for n in range(4):
+        await deliver(runtime, customer(f"C-{n}", "Asia/Shanghai", phone=f"+86138000000{n:02d}"), f"C-{n}")
+        await deliver(runtime, request(f"R-{n}", f"C-{n}"), f"C-{n}")
+    await deliver(runtime, customer("C-BAD", "Asia/Shanghai", phone="12345"), "C-BAD")
+    await deliver(runtime, request("R-BAD", "C-BAD"), "C-BAD")
+    async with runtime.unit_of_work() as work:
+        round_ = await runtime.dispatcher.prepare(work, await runtime.dispatcher.claim(work))
+    results, _ = await runtime.dispatcher.hand_over(round_)
+    stats = await sms_provider.stats()
+    assert stats["requests"] == 1 and stats["messages"] == 4, "one request to the provider for the round"
+    # The round dies before settling; the batch goes again and the provider answers from its keys.
+    again = await runtime.dispatcher.channels["sms"].send_many([message for _, message in round_])
+    assert again == [result for _, result in results]
+    async with runtime.unit_of_work() as work:
+        await runtime.dispatcher.settle(work, results)
+    stats = await sms_provider.stats()
+    assert stats["messages"] == 4 and stats["duplicates"] == 0 and stats["replayed"] == 4
+    assert await statuses(runtime) == {**{f"R-{n}": "sent" for n in range(4)}, "R-BAD": "failed"}
+    failed = [m.reason for kind, m in await emitted(runtime) if kind == "ContactFailed"]
+    assert len(failed) == 1 and "HTTP 400" in failed[0]

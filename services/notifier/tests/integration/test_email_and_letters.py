@@ -4,6 +4,8 @@ a real stand-in print vendor."""
 import asyncio
 import io
 
+from datetime import timedelta
+
 import pytest
 import uvicorn
 from collections_core.contracts.collections.v1 import contacts_pb2
@@ -58,14 +60,15 @@ async def print_vendor():
 
 
 async def test_an_email_carries_list_unsubscribe_and_a_resend_after_a_crash_is_dropped_by_message_id(
-        notifier_runtime, deliver, mail_server):
+        notifier_runtime, deliver, mail_server, clock):
     runtime = await notifier_runtime(smtp_port=mail_server.controller.port)
     await deliver(runtime, customer("C-1"), "C-1")
     await deliver(runtime, contact("R-1", "C-1", contacts_pb2.CHANNEL_EMAIL, "overdue.email",
                                    {"amount_minor": "50000", "currency": "CNY", "card_last4": "1234"}), "C-1")
     async with runtime.unit_of_work() as work:
-        outgoing = await runtime.dispatcher._prepare(work, "R-1")
+        [(_, outgoing)] = await runtime.dispatcher.prepare(work, await runtime.dispatcher.claim(work))
     await runtime.dispatcher.channels["email"].send(outgoing)  # accepted; the process "dies" before recording it
+    clock.advance(timedelta(seconds=runtime.settings.dispatch_claim_seconds))  # the dead round's lease ends
     await runtime.dispatcher.dispatch_due(runtime)
     [message] = mail_server.inbox.messages
     assert mail_server.inbox.stats["duplicate_attempts"] == 1

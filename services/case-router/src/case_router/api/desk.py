@@ -19,6 +19,7 @@ from sqlalchemy import func, select, update
 from sqlmodel import Field, SQLModel
 
 from case_router import casebook
+from case_router.api.certifications import lapsed_for
 from case_router.api.common import Identifier, IdempotencyKey, Staff, case_for_update, idempotent, runtime
 from case_router.casebook import lease_is_free
 from case_router.tables import cases, tasks
@@ -31,6 +32,7 @@ class QueueView(SQLModel):
     queue: str
     waiting: int
     claimable: int
+    oldest_due_on: date = Field(description="the longest-waiting task's due day: the queue's age")
 
 
 class ClaimedTask(SQLModel):
@@ -63,17 +65,25 @@ async def list_queues(request: Request, _: Staff) -> list[QueueView]:
     now = runtime(request).clock.now()
     async with runtime(request).database.reading() as connection:
         found = await connection.execute(
-            select(tasks.c.queue, func.count(), func.sum(when((lease_is_free(now), 1), else_=0)))
+            select(tasks.c.queue, func.count(), func.sum(when((lease_is_free(now), 1), else_=0)),
+                   func.min(tasks.c.due_on))
             .where(tasks.c.status == "waiting").group_by(tasks.c.queue).order_by(tasks.c.queue))
-        return [QueueView(queue=q, waiting=n, claimable=int(free or 0)) for q, n, free in found]
+        return [QueueView(queue=q, waiting=n, claimable=int(free or 0), oldest_due_on=oldest)
+                for q, n, free, oldest in found]
 
 
 @router.post("/queues/{queue}/claims", response_model=ClaimedTask, status_code=201,
-             responses=problems(404, 409))
+             responses=problems(403, 404, 409))
 async def claim_next(request: Request, queue: Identifier, principal: Staff, key: IdempotencyKey):
     async def claim(work) -> dict:
         now = work.now
         lease_until = now + timedelta(seconds=runtime(request).settings.task_lease_seconds)
+        if lapsed := await lapsed_for(work.connection, principal.subject, now.date()):
+            raise Problem(403, "Certification lapsed",
+                          f"{principal.subject}'s {lapsed.course} certification expired on {lapsed.expired_on}; "
+                          "a supervisor records the renewed course before new work is leased",
+                          type_="urn:card-collections:problem:certification-lapsed",
+                          course=lapsed.course, expired_on=lapsed.expired_on.isoformat())
         # One row, locked and skipped by concurrent claims on PostgreSQL (SQLite runs writers one at a time).
         candidates = (await work.connection.execute(
             select(tasks.c.task_id).where(tasks.c.queue == queue, lease_is_free(now), tasks.c.due_on <= now.date())

@@ -13,11 +13,12 @@ from sqlalchemy.orm import aliased
 
 from case_router.api.common import runtime
 from case_router.domain.reports import rate, roll_rates
-from case_router.tables import cases, delinquency_days, promises
+from case_router.tables import cases, delinquency_days, promises, timeline
 from collections_core.auth import Principal, require_roles
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 Readers = Annotated[Principal, Depends(require_roles("supervisor", "operations", "agent"))]
+Managers = Annotated[Principal, Depends(require_roles("supervisor", "operations"))]
 
 
 @router.get("/roll-rates", description="Of the accounts in each bucket on `from`, the share in each bucket on `to` "
@@ -62,3 +63,23 @@ async def promise_report(request: Request, _: Readers) -> dict:
     for counts in report.values():
         counts["kept_rate"] = rate(counts["kept"], counts["kept"] + counts["broken"])
     return {"variants": report}
+
+
+@router.get("/agent-productivity", description="Per agent: calls recorded, right-party contacts among them, "
+                                               "promises taken and promises kept")
+async def agent_productivity(request: Request, _: Managers) -> dict:
+    right_party = func.sum(when((timeline.c.detail.like("right-party-contact%"), 1), else_=0))
+    calls = (select(timeline.c.actor, func.count(), right_party)
+             .where(timeline.c.entry == "call-outcome", timeline.c.actor.is_not(None)).group_by(timeline.c.actor))
+    kept = func.sum(when((promises.c.status == "kept", 1), else_=0))
+    taken = select(promises.c.source, func.count(), kept).group_by(promises.c.source)
+    agents: dict[str, dict[str, int]] = {}
+
+    def of(agent: str) -> dict[str, int]:
+        return agents.setdefault(agent, {"calls": 0, "right_party_contacts": 0, "promises": 0, "kept": 0})
+    async with runtime(request).database.reading() as connection:
+        for agent, count, contacts in (await connection.execute(calls)).all():
+            of(agent).update(calls=count, right_party_contacts=int(contacts or 0))
+        for agent, count, kept_count in (await connection.execute(taken)).all():
+            of(agent).update(promises=count, kept=int(kept_count or 0))
+    return {"agents": [{"agent": agent, **figures} for agent, figures in sorted(agents.items())]}

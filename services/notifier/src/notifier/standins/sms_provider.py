@@ -2,9 +2,10 @@
 adapter speaks (services/notifier/README.md, "SMS provider API").
 
 It honours ``Idempotency-Key`` (a repeated key gets the first answer and sends
-nothing), counts what a customer's phone would have received, can fail and time
-out on purpose (``POST /control``), and posts signed delivery receipts to the
-callback URL of each message. ``GET /stats`` tells tests how many messages went
+nothing), per message also in a batch (``POST /v1/message-batches``); it counts
+what a customer's phone would have received, can fail and time out on purpose
+(``POST /control``), and posts signed delivery receipts to the callback URL of
+each message. ``GET /stats`` tells tests how many messages went
 out and how many of them were duplicates of a contact already sent.
 
 Run: ``python -m notifier.standins.sms_provider --port 8190 --secret dev-webhook-secret``.
@@ -25,6 +26,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from notifier.webhooks import sign
+
+MAX_BATCH = 500
 
 
 def create_app(secret: str, token: str = "dev-provider-token") -> FastAPI:
@@ -50,27 +53,14 @@ def create_app(secret: str, token: str = "dev-provider-token") -> FastAPI:
         except httpx.HTTPError:
             stats["receipts_failed"] += 1
 
-    @app.post("/v1/messages")
-    async def send(request: Request):
-        stats["requests"] += 1
-        if request.headers.get("Authorization") != f"Bearer {token}":
-            return JSONResponse({"title": "Unauthorized", "detail": "bad token"}, status_code=401)
-        key = request.headers.get("Idempotency-Key")
-        if not key:
-            return JSONResponse({"title": "Bad request", "detail": "Idempotency-Key is required"}, status_code=400)
-        if plan["fail_next"] > 0:
-            plan["fail_next"] -= 1
-            stats["failed_on_purpose"] += 1
-            return JSONResponse({"title": "Unavailable", "detail": "failing on purpose"},
-                                status_code=plan["fail_status"])
+    def accept(key: str, body: dict) -> tuple[int, dict]:
+        """One message under its key: the first answer for a key already seen."""
         if key in answers:
             stats["replayed"] += 1
-            return JSONResponse(answers[key], status_code=202, headers={"Idempotent-Replayed": "true"})
-        body = await request.json()
+            return 202, answers[key]
         to, text = str(body.get("to", "")), str(body.get("text", ""))
         if not to.startswith("+") or not to[1:].isdigit():
-            return JSONResponse({"title": "Invalid number", "detail": "to must be an E.164 number"},
-                                status_code=400)
+            return 400, {"title": "Invalid number", "detail": "to must be an E.164 number"}
         message = {"id": uuid.uuid4().hex, "to": to, "text": text, "template": str(body.get("template", "")),
                    "reference": str(body.get("reference", key))}
         answers[key] = {"id": message["id"], "status": "accepted"}
@@ -80,12 +70,68 @@ def create_app(secret: str, token: str = "dev-provider-token") -> FastAPI:
             task = asyncio.create_task(receipt(message, body["callback_url"]))
             background.add(task)
             task.add_done_callback(background.discard)
+        return 202, answers[key]
+
+    def refusal(request: Request) -> JSONResponse | None:
+        if request.headers.get("Authorization") != f"Bearer {token}":
+            return JSONResponse({"title": "Unauthorized", "detail": "bad token"}, status_code=401)
+        return None
+
+    def failure_planned() -> JSONResponse | None:
+        if plan["fail_next"] > 0:
+            plan["fail_next"] -= 1
+            stats["failed_on_purpose"] += 1
+            return JSONResponse({"title": "Unavailable", "detail": "failing on purpose"},
+                                status_code=plan["fail_status"])
+        return None
+
+    async def hang_if_planned() -> None:
         if plan["accept_then_hang_next"] > 0:
-            # The message is out, but the caller will not hear so before its timeout.
+            # The messages are out, but the caller will not hear so before its timeout.
             plan["accept_then_hang_next"] -= 1
             stats["hung_on_purpose"] += 1
             await asyncio.sleep(plan["hang_seconds"])
-        return JSONResponse(answers[key], status_code=202)
+
+    @app.post("/v1/messages")
+    async def send(request: Request):
+        stats["requests"] += 1
+        refused = refusal(request)
+        if refused is not None:
+            return refused
+        key = request.headers.get("Idempotency-Key")
+        if not key:
+            return JSONResponse({"title": "Bad request", "detail": "Idempotency-Key is required"}, status_code=400)
+        failed = failure_planned()
+        if failed is not None:
+            return failed
+        if key in answers:
+            status, answer = accept(key, {})
+            return JSONResponse(answer, status_code=status, headers={"Idempotent-Replayed": "true"})
+        status, answer = accept(key, await request.json())
+        if status == 202:
+            await hang_if_planned()
+        return JSONResponse(answer, status_code=status)
+
+    @app.post("/v1/message-batches")
+    async def send_batch(request: Request):
+        stats["requests"] += 1
+        refused = refusal(request) or failure_planned()
+        if refused is not None:
+            return refused
+        body = await request.json()
+        items = body.get("messages") if isinstance(body, dict) else None
+        if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
+            return JSONResponse({"title": "Bad request", "detail": f"messages: 1 to {MAX_BATCH} objects"},
+                                status_code=400)
+        if not all(isinstance(item, dict) and item.get("idempotency_key") for item in items):
+            return JSONResponse({"title": "Bad request", "detail": "every message needs an idempotency_key"},
+                                status_code=400)
+        results = []
+        for item in items:
+            status, answer = accept(str(item["idempotency_key"]), item)
+            results.append({"idempotency_key": item["idempotency_key"], "http_status": status, **answer})
+        await hang_if_planned()
+        return JSONResponse({"results": results}, status_code=200)
 
     @app.post("/control")
     async def control(request: Request):

@@ -1,0 +1,1 @@
+"""The collections console: server-rendered pages over the services' own APIs."""

@@ -1,0 +1,215 @@
+"""The console in a real headless Chromium (Debian's, through its chromedriver)
+against the real platform: Kafka, the four services and the console started by
+deploy/local/local_platform.Platform on the session broker, all on one simulated
+clock at 21:30 in Shanghai.
+
+One customer goes past due; the agent takes the call task, is refused the call by the
+quiet-hours rule with the time calling opens, records a promise and sees it on the
+timeline; a supervisor overrides the stage with a reason; a lapsed agent is refused
+work and told why; the zh-CN UI renders Chinese; compliance reads the ledger.
+Each page is photographed into var/screenshots/console/, which the run keeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import date, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
+
+from collections_core.auth import mint_token
+from collections_core.clock import FileClock
+from collections_core.contracts.corebanking.v1 import accounts_pb2, business_days_pb2, customers_pb2, statements_pb2
+from collections_core.money import Money
+from collections_core.wire import date_to_proto
+from local_platform import SERVICES, Platform
+from support import encode, free_port, produce
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[3]
+SHOTS = ROOT / "var" / "screenshots" / "console"
+# Years apart from the other tests that use the shared topics (2026, 2027).
+DUE, TODAY = date(2029, 3, 5), date(2029, 3, 13)  # DPD 8 on TODAY: the early stage makes a call task
+NIGHT = datetime.fromisoformat("2029-03-13T21:30:00+08:00")  # quiet hours in Shanghai (CN pack: 08:00–21:00)
+
+
+def wait_for(probe, what: str, timeout: float = 120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if found := probe():
+                return found
+        except httpx.TransportError:  # a busy machine: ask again
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"{what} not seen in {timeout:.0f}s")
+
+
+async def one_customer_past_due(running: Platform, account: str, customer: str) -> None:
+    bootstrap = running.broker.bootstrap
+    await produce(bootstrap, "corebanking.customers.v1", [encode(customers_pb2.CustomerUpserted(
+        customer_id=customer, name="Han Meimei", phone="+8613900139000", time_zone="Asia/Shanghai",
+        language="zh-CN"), customer)])
+    await produce(bootstrap, "corebanking.accounts.v1", [encode(accounts_pb2.AccountOpened(
+        account_id=account, customer_id=customer, currency="CNY", credit_limit=Money(5_000_000, "CNY").to_proto(),
+        opened_on=date_to_proto(date(2029, 1, 5))), account)])
+    token = {"Authorization": f"Bearer {mint_token(running.jwt_secret(), 'setup', ['agent', 'supervisor'])}"}
+    wait_for(lambda: httpx.get(f"{running.url('overdue-detector')}/v1/accounts/{account}", headers=token,
+                               timeout=10).status_code == 200, "account opened")
+    await produce(bootstrap, "corebanking.statements.v1", [encode(statements_pb2.StatementIssued(
+        account_id=account, statement_id=f"ST-{account}", cycle_date=date_to_proto(date(2029, 2, 8)),
+        due_date=date_to_proto(DUE), statement_balance=Money(1_000_000, "CNY").to_proto(),
+        minimum_due=Money(50_000, "CNY").to_proto()), account)])
+    wait_for(lambda: httpx.get(f"{running.url('overdue-detector')}/v1/accounts/{account}", headers=token,
+                               timeout=10).json().get("statements"), "statement applied")
+    await produce(bootstrap, "corebanking.business-days.v1", [encode(
+        business_days_pb2.BusinessDayClosed(business_date=date_to_proto(TODAY)), "business-day")])
+
+    def call_task():
+        answer = httpx.get(f"{running.url('case-router')}/v1/accounts/{account}/case", headers=token, timeout=10)
+        return answer.status_code == 200 and any(t["queue"] == "early" for t in answer.json()["tasks"])
+    wait_for(call_task, "the case and its call task")
+    wait_for(lambda: httpx.get(f"{running.url('notifier')}/v1/customers/{customer}/contact-history", headers=token,
+                               timeout=10).status_code == 200, "the customer's contact point")
+
+
+@pytest.fixture(scope="module")
+def platform(kafka, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("console")
+    clock = tmp / "clock"
+    FileClock.write(clock, NIGHT)
+    running = Platform(tmp, ports={name: free_port() for name in SERVICES}, broker=kafka,
+                       extra_env={"CLOCK_FILE": str(clock), "LOG_LEVEL": "WARNING"})
+    run = uuid.uuid4().hex[:6]
+    account, customer = f"ACC-CON-{run}", f"CUS-CON-{run}"
+    try:
+        running.start(timeout=180)
+        asyncio.run(one_customer_past_due(running, account, customer))
+        yield running, account, customer
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1400",
+                     "--lang=en-US"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path="/usr/bin/chromedriver"))
+    driver.implicitly_wait(10)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+class Person:
+    """One member of staff at the browser, signed in through the dev sign-in page."""
+
+    def __init__(self, driver, console: str) -> None:
+        self.driver, self.console = driver, console
+
+    def sign_in(self, subject: str, role: str) -> Person:
+        self.driver.delete_all_cookies()
+        self.open("/sign-in")
+        self.driver.find_element(By.ID, "subject").send_keys(subject)
+        self.driver.find_element(By.ID, f"role-{role}").click()
+        self.driver.find_element(By.ID, "sign-in").click()
+        return self
+
+    def open(self, path: str) -> None:
+        self.driver.get(self.console + path)
+
+    def text(self) -> str:
+        return self.driver.find_element(By.TAG_NAME, "body").text
+
+    def fill(self, field: str, value: str) -> None:
+        element = self.driver.find_element(By.ID, field)
+        # Date inputs take keys in the browser's locale format; the value is what the form posts.
+        self.driver.execute_script("arguments[0].value = arguments[1];", element, value)
+
+    def photograph(self, name: str) -> None:
+        self.driver.execute_script("window.scrollTo(0, 0);")
+        self.driver.save_screenshot(str(SHOTS / f"{name}.png"))
+
+
+def test_an_agent_is_refused_a_call_at_night_and_records_a_promise(platform, browser):
+    running, account, customer = platform
+    agent = Person(browser, running.url("console")).sign_in("alice", "agent")
+    assert "/desk" in browser.current_url
+    agent.photograph("desk")
+    browser.find_element(By.CSS_SELECTOR, "form[action='/desk/claims'] button").click()
+    assert "/cases/" in browser.current_url
+    assert account in agent.text()
+    countdown = browser.find_element(By.CSS_SELECTOR, "[data-seconds-left]")
+    assert int(countdown.get_attribute("data-seconds-left")) > 0 and ":" in countdown.text
+    browser.find_element(By.ID, "ask-permit").click()
+    permit = browser.find_element(By.ID, "permit").text
+    assert "Do not call now." in permit and "quiet-hours" in permit
+    assert "2029-03-14 08:00 +0800" in permit, "calling opens at 08:00 the next morning, customer's time"
+    agent.photograph("case-call-refused")
+    agent.fill("promise-amount", "300.00")
+    agent.fill("promise-due", "2029-03-20")
+    browser.find_element(By.ID, "record-promise").click()
+    assert "300.00 CNY" in browser.find_element(By.ID, "promise-1").text
+    timeline = browser.find_element(By.ID, "timeline").text
+    assert "promise" in timeline and "alice" in timeline
+    agent.photograph("case")
+
+
+def test_a_supervisor_overrides_the_stage_with_a_reason(platform, browser):
+    running, account, _ = platform
+    token = {"Authorization": f"Bearer {mint_token(running.jwt_secret(), 'setup', ['supervisor'])}"}
+    case_id = httpx.get(f"{running.url('case-router')}/v1/accounts/{account}/case", headers=token,
+                        timeout=10).json()["case_id"]
+    supervisor = Person(browser, running.url("console")).sign_in("sam", "supervisor")
+    assert "/supervisor" in browser.current_url and "<svg" in browser.page_source
+    supervisor.photograph("supervisor")
+    supervisor.fill("override-case", case_id)
+    Select(browser.find_element(By.ID, "override-stage")).select_by_value("letter")
+    supervisor.fill("override-reason", "customer asked for written contact")
+    browser.find_element(By.ID, "override-submit").click()
+    assert browser.find_element(By.ID, "stage").text == "letter"
+    assert "written contact" in browser.find_element(By.ID, "timeline").text
+
+
+def test_a_lapsed_agent_is_refused_work_and_told_why(platform, browser):
+    running, _, _ = platform
+    supervisor = Person(browser, running.url("console")).sign_in("sam", "supervisor")
+    supervisor.open("/supervisor/certifications")
+    supervisor.fill("cert-agent", "bob")
+    supervisor.fill("cert-course", "conduct")
+    supervisor.fill("cert-passed", "2028-03-01")
+    supervisor.fill("cert-days", "365")  # expires on 2029-03-01
+    browser.find_element(By.ID, "cert-submit").click()
+    assert "lapsed" in supervisor.text()
+    supervisor.photograph("certifications")
+    bob = Person(browser, running.url("console")).sign_in("bob", "agent")
+    assert "lapsed" in bob.text()
+    browser.find_element(By.CSS_SELECTOR, "form[action='/desk/claims'] button").click()
+    refusal = browser.find_element(By.ID, "claim-problem").text
+    assert "Certification lapsed" in refusal and "conduct" in refusal and "2029-03-01" in refusal
+    bob.photograph("desk-certification-lapsed")
+
+
+def test_the_chinese_ui_and_the_compliance_ledger(platform, browser):
+    running, _, customer = platform
+    officer = Person(browser, running.url("console")).sign_in("carol", "compliance")
+    Select(browser.find_element(By.ID, "language")).select_by_value("zh-CN")
+    browser.find_element(By.CSS_SELECTOR, "form[action='/language'] button").click()
+    officer.open(f"/compliance?customer_id={customer}")
+    page = officer.text()
+    assert "联系记录查询" in page and "合作机构个人信息读取记录" in page
+    assert "quiet-hours" in page and "bank-agent:alice" in page, "the refused call is on the ledger"
+    assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN"
+    officer.photograph("compliance-zh-CN")
