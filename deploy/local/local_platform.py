@@ -13,6 +13,7 @@ import argparse
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -32,13 +33,19 @@ SERVICES = {  # name: (module, env prefix, port)
     "console": ("collections_console.main", "CONSOLE", 8105),
 }
 STATELESS = {"console"}  # no database: its sessions are signed cookies
-# The outside world the notifier reaches (deploy/local/local_standins.py): one process.
+# The outside world the notifier reaches (deploy/local/local_standins.py): one process; make up's ports.
 STANDINS = {"sms": 8190, "smtp": 8025, "print": 8191}
 KAFKA_PORT = int(os.environ.get("CC_KAFKA_PORT", "9092"))
 
 
 def _ready(port: int) -> bool:
     return _answers(f"http://127.0.0.1:{port}/readyz")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _answers(url: str) -> bool:
@@ -60,7 +67,8 @@ class Platform:
             raise ValueError(f"database must be sqlite or postgresql, not {database!r}")
         self.var = var
         self.ports = {name: port for name, (_, _, port) in SERVICES.items()} | (ports or {})
-        self.standin_ports = STANDINS | (standin_ports or {})
+        # Free ports unless told (make up uses the fixed ones): tests and runs side by side never clash.
+        self.standin_ports = standin_ports or {name: _free_port() for name in STANDINS}
         self.database = database
         self.extra_env = extra_env or {}
         # A broker passed in (the tests' session broker) is someone else's to stop.
@@ -213,7 +221,7 @@ class Platform:
 
 
 def up() -> None:
-    platform = Platform()
+    platform = Platform(standin_ports=STANDINS)
     try:
         platform.start()
     except RuntimeError as error:
