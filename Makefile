@@ -9,11 +9,11 @@ KUSTOMIZE_VERSION := v5.5.0
 KUSTOMIZE := .tools/bin/kustomize
 PACKAGES := libs/collections-core services/overdue-detector services/case-router services/notifier services/agency-gateway services/console simulator
 
-.PHONY: help venv tools deploy-tools browser-tools deploy-generate proto proto-check proto-baseline demo up down test bench-runtime bench-aging bench-notifier bench-gateway bench-router clean
+.PHONY: help venv tools deploy-tools browser-tools deploy-generate proto proto-check proto-baseline demo up down test bench-runtime bench-aging bench-notifier bench-gateway bench-router bench-e2e clean
 
 help:
 	@echo "make demo        the main job: the platform against a simulated bank, ending in a report"
-	@echo "                 (ACCOUNTS=5000 DAYS=200 SEED=7 DATABASE=sqlite|postgresql)"
+	@echo "                 (ACCOUNTS=5000 DAYS=200 SEED=7 DATABASE=sqlite|postgresql PACK=CN|US|UK)"
 	@echo "make up          start Kafka, the four services and the console on SQLite in the background"
 	@echo "make down        stop everything make up started"
 	@echo "make test        set up from scratch and run every test (unit, integration, fault, end-to-end)"
@@ -24,6 +24,7 @@ help:
 	@echo "make bench-notifier run the notifier benchmark, 50,000 contacts on PostgreSQL (bench/notifier)"
 	@echo "make bench-gateway  the gateway's partner API beside a bare FastAPI endpoint (bench/gateway)"
 	@echo "make bench-router   run the case-router's business day, 50,000 delinquent accounts (bench/router)"
+	@echo "make bench-e2e      newly delinquent -> case -> SMS at the provider through the whole platform, peak RSS (bench/e2e)"
 
 $(VENV)/.installed: constraints.txt $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
@@ -80,9 +81,10 @@ ACCOUNTS ?= 5000
 DAYS ?= 200
 SEED ?= 7
 DATABASE ?= sqlite
+PACK ?= CN
 
 demo: tools
-	$(PY) -m card_simulator.run --accounts $(ACCOUNTS) --days $(DAYS) --seed $(SEED) --database $(DATABASE)
+	$(PY) -m card_simulator.run --accounts $(ACCOUNTS) --days $(DAYS) --seed $(SEED) --database $(DATABASE) --pack $(PACK)
 
 up: tools
 	$(PY) deploy/local/local_platform.py up
@@ -107,6 +109,9 @@ bench-gateway: tools
 
 bench-router: tools
 	$(PY) bench/router/day.py --accounts 50000
+
+bench-e2e: tools
+	$(PY) bench/e2e/delinquent_to_sms.py --accounts 2000
 
 clean: down
 	rm -rf var $(VENV) proto/node_modules .tools

@@ -1,9 +1,10 @@
-"""Kafka plus the four services and the console as background processes: ``make up`` / ``make down``,
+"""Kafka, the four services, the console and the notifier's stand-ins as background processes:
+``make up`` / ``make down``,
 and the platform the demo runs against.
 
 State lives under one folder (var/ for ``make up``): Kafka in <var>/kafka, databases
 <var>/<service>.db (or one PostgreSQL database per service), logs in <var>/log,
-process ids in <var>/run.
+process ids in <var>/run, the stand-ins' delivery logs in <var>/standins.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -31,12 +33,24 @@ SERVICES = {  # name: (module, env prefix, port)
     "console": ("collections_console.main", "CONSOLE", 8105),
 }
 STATELESS = {"console"}  # no database: its sessions are signed cookies
+# The outside world the notifier reaches (deploy/local/local_standins.py): one process; make up's ports.
+STANDINS = {"sms": 8190, "smtp": 8025, "print": 8191}
 KAFKA_PORT = int(os.environ.get("CC_KAFKA_PORT", "9092"))
 
 
 def _ready(port: int) -> bool:
+    return _answers(f"http://127.0.0.1:{port}/readyz")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _answers(url: str) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as response:
+        with urllib.request.urlopen(url, timeout=1) as response:
             return response.status == 200
     except OSError:
         return False
@@ -47,11 +61,14 @@ class Platform:
 
     def __init__(self, var: Path = VAR, kafka_port: int = KAFKA_PORT, ports: dict[str, int] | None = None,
                  database: str = "sqlite", postgres_port: int = 5442, extra_env: dict[str, str] | None = None,
-                 kafka_libs: Path | None = None, broker: KafkaBroker | None = None) -> None:
+                 kafka_libs: Path | None = None, broker: KafkaBroker | None = None,
+                 standin_ports: dict[str, int] | None = None) -> None:
         if database not in ("sqlite", "postgresql"):
             raise ValueError(f"database must be sqlite or postgresql, not {database!r}")
         self.var = var
         self.ports = {name: port for name, (_, _, port) in SERVICES.items()} | (ports or {})
+        # Free ports unless told (make up uses the fixed ones): tests and runs side by side never clash.
+        self.standin_ports = standin_ports or {name: _free_port() for name in STANDINS}
         self.database = database
         self.extra_env = extra_env or {}
         # A broker passed in (the tests' session broker) is someone else's to stop.
@@ -65,7 +82,19 @@ class Platform:
 
     def jwt_secret(self) -> str:
         """The HS256 secret every service of this platform verifies bearer tokens with."""
-        path = self.var / "dev-jwt-secret"
+        return self._secret("dev-jwt-secret")
+
+    def webhook_secret(self) -> str:
+        """The HMAC key the stand-in SMS provider signs receipts and replies with."""
+        return self._secret("dev-webhook-secret")
+
+    @property
+    def standins_log(self) -> Path:
+        """Where the stand-ins log every contact that reached the outside world."""
+        return self.var / "standins"
+
+    def _secret(self, name: str) -> str:
+        path = self.var / name
         if not path.exists():
             self.var.mkdir(parents=True, exist_ok=True)
             path.write_text(secrets.token_urlsafe(48))
@@ -112,13 +141,14 @@ class Platform:
             self.postgres.start()
         (self.var / "run").mkdir(parents=True, exist_ok=True)
         (self.var / "log").mkdir(parents=True, exist_ok=True)
+        self._start_standins()
         for name, (module, prefix, _) in SERVICES.items():
             if self._pid(name):
                 continue
             env = {**os.environ, f"{prefix}_KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap,
                    f"{prefix}_HTTP_PORT": str(self.ports[name]), f"{prefix}_AUTH_JWT_SECRET": secret,
                    **(self._console_upstreams() if name in STATELESS else
-                      {f"{prefix}_DATABASE_URL": self._database_url(name)}),
+                      {f"{prefix}_DATABASE_URL": self._database_url(name)}), **self._wiring(name),
                    **{f"{prefix}_{key}": value for key, value in self.extra_env.items()}}
             with open(self.var / "log" / f"{name}.log", "a") as log:
                 process = subprocess.Popen([sys.executable, "-m", module], env=env, cwd=ROOT, stdout=log,
@@ -136,10 +166,43 @@ class Platform:
         if pending:
             raise RuntimeError(f"not ready after {timeout:.0f} s: {', '.join(pending)} (see {self.var / 'log'})")
 
+    def _start_standins(self) -> None:
+        if self._pid("standins"):
+            return
+        ports = self.standin_ports
+        command = [sys.executable, str(Path(__file__).resolve().parent / "local_standins.py"),
+                   "--sms-port", str(ports["sms"]), "--smtp-port", str(ports["smtp"]),
+                   "--print-port", str(ports["print"]), "--log", str(self.standins_log),
+                   "--secret", self.webhook_secret(),
+                   "--replies-url", f"{self.url('notifier')}/v1/webhooks/sms/replies"]
+        if "CLOCK_FILE" in self.extra_env:
+            command += ["--clock-file", self.extra_env["CLOCK_FILE"]]
+        with open(self.var / "log" / "standins.log", "a") as log:
+            process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
+        (self.var / "run" / "standins.pid").write_text(str(process.pid))
+        deadline = time.monotonic() + 60
+        while not _answers(f"http://127.0.0.1:{ports['sms']}/stats"):
+            if self._pid("standins") is None or time.monotonic() > deadline:
+                raise RuntimeError(f"the stand-ins did not start: see {self.var / 'log'}/standins.log")
+            time.sleep(0.2)
+
+    def _wiring(self, name: str) -> dict[str, str]:
+        """Where a service finds the others and the stand-ins on this platform's ports."""
+        if name == "agency-gateway":
+            return {"GATEWAY_NOTIFIER_URL": self.url("notifier")}
+        if name != "notifier":
+            return {}
+        ports = self.standin_ports
+        return {"NOTIFIER_SMS_PROVIDER_URL": f"http://127.0.0.1:{ports['sms']}", "NOTIFIER_SMTP_HOST": "127.0.0.1",
+                "NOTIFIER_SMTP_PORT": str(ports["smtp"]),
+                "NOTIFIER_PRINT_VENDOR_URL": f"http://127.0.0.1:{ports['print']}",
+                "NOTIFIER_SMS_WEBHOOK_SECRET": self.webhook_secret()}
+
     def stop(self) -> list[str]:
         """Stop every service (SIGTERM, then SIGKILL after 30 s), the databases and Kafka."""
         stopped = []
-        for name in SERVICES:
+        for name in [*SERVICES, "standins"]:
             pid = self._pid(name)
             if pid:
                 os.kill(pid, signal.SIGTERM)
@@ -158,7 +221,7 @@ class Platform:
 
 
 def up() -> None:
-    platform = Platform()
+    platform = Platform(standin_ports=STANDINS)
     try:
         platform.start()
     except RuntimeError as error:
@@ -169,7 +232,9 @@ def up() -> None:
     print(f"{'console':<16} {platform.url('console')}  (sign in: pick a role and a user name)")
     print("APIs need a bearer token: CC_AUTH_JWT_SECRET=$(cat var/dev-jwt-secret) "
           ".venv/bin/cc-token --role operations --subject me")
-    print("logs in var/log/; stop with `make down`")
+    print(f"stand-ins        SMS provider http://127.0.0.1:{STANDINS['sms']} (/messages, /stats), "
+          f"SMTP 127.0.0.1:{STANDINS['smtp']}, print vendor http://127.0.0.1:{STANDINS['print']}")
+    print("logs in var/log/, what reached customers in var/standins/*.jsonl; stop with `make down`")
 
 
 def down() -> None:

@@ -91,3 +91,42 @@ def test_the_bank_counts_delinquent_accounts_per_bucket_as_the_detector_names_th
     bank, _ = run(5, 300, 200)
     counts = bank.delinquent_by_bucket(date(2027, 10, 15))
     assert counts and set(counts) <= {"M1", "M2", "M3", "M4", "M5", "M6", "M7+"}
+
+
+def test_a_self_curing_customer_pays_within_days_of_a_reminder_reaching_them():
+    bank = CoreBanking(generate(5, 300), 5)
+    days = list(business_days(date(2027, 1, 4), 60))
+    reached: dict[str, date] = {}
+    paid: dict[str, date] = {}
+    for number, day in enumerate(days):
+        postings = (bank.open_accounts(day) if number == 0 else []) + bank.day(day)
+        paid |= {p.key: day for p in postings if isinstance(p.message, payments_pb2.PaymentPosted)
+                 and p.key in reached and p.key not in paid}
+        for account_id, book in bank.books.items():
+            if book.account.segment == Segment.SELF_CURES and book.days_past_due(day) > 0 and account_id not in reached:
+                bank.reached(account_id, day)
+                reached[account_id] = day
+    assert reached, "the seed must make some self-curing customers late"
+    assert all((paid[a] - reached[a]).days <= 5 for a in reached), "pays within days, weekends included"
+
+
+def test_a_customer_who_keeps_promises_pays_the_arrears_by_the_promised_date_and_a_breaker_does_not():
+    bank = CoreBanking(generate(5, 300), 5)
+    days = list(business_days(date(2027, 1, 4), 70))
+    promised: dict[str, date] = {}
+    paid: dict[str, date] = {}
+    for number, day in enumerate(days):
+        postings = (bank.open_accounts(day) if number == 0 else []) + bank.day(day)
+        paid |= {p.key: day for p in postings if isinstance(p.message, payments_pb2.PaymentPosted)
+                 and p.key in promised and p.key not in paid}
+        for account_id, book in bank.books.items():
+            if (book.account.segment in (Segment.PROMISES_KEPT, Segment.PROMISES_BROKEN)
+                    and book.days_past_due(day) > 0 and account_id not in promised):
+                assert bank.arrears(account_id, day) > 0
+                bank.promise(account_id, day + timedelta(days=7))
+                promised[account_id] = day + timedelta(days=7)
+    keepers = {a for a in promised if bank.books[a].account.segment == Segment.PROMISES_KEPT}
+    breakers = set(promised) - keepers
+    assert keepers and breakers, "the seed must draw both kinds"
+    assert all(a in paid and paid[a] <= promised[a] + timedelta(days=2) for a in keepers), "weekends may delay"
+    assert all(bank.arrears(a, days[-1]) > 0 for a in breakers), "a promise breaker stays in arrears"

@@ -73,6 +73,8 @@ class Book:
     payments: int = 0
     recovered_minor: int = 0
     bounced: dict[str, tuple[int, list[tuple[Bill, int]]]] = field(default_factory=dict)
+    reached_on: date | None = None  # first day a reminder reached the customer in this spell of arrears
+    promised_on: date | None = None  # the date the customer promised an agent to pay the arrears by
 
     def unpaid(self) -> list[Bill]:
         return [bill for bill in self.bills if bill.unpaid_minor > 0]
@@ -196,9 +198,18 @@ class CoreBanking:
                 return sum(b.unpaid_minor for b in unpaid if b.due_date <= on + timedelta(days=3))
             case Segment.PAYS_WITHIN_GRACE:
                 return arrears if late_by >= 1 + draw % GRACE_DAYS else 0
-            case Segment.SELF_CURES | Segment.OPTS_OUT:
+            case Segment.SELF_CURES:
+                # Pays within days of the first reminder that reaches them; without one, much later.
+                if book.reached_on is not None and (on - book.reached_on).days >= 1 + draw % 3:
+                    return arrears
+                return arrears if dpd >= 25 + draw % 20 else 0
+            case Segment.OPTS_OUT:
                 return arrears if dpd >= 5 + draw % 20 else 0
-            case Segment.PROMISES_KEPT | Segment.DISPUTES:
+            case Segment.PROMISES_KEPT:
+                if book.promised_on is not None and on >= book.promised_on - timedelta(days=draw % 3):
+                    return arrears  # keeps the promise made to an agent, sometimes a little early
+                return arrears if dpd >= 35 + draw % 20 else 0
+            case Segment.DISPUTES:
                 return arrears if dpd >= 35 + draw % 20 else 0
             case Segment.PROMISES_BROKEN:
                 # Part of the oldest bill now and then; never all of it.
@@ -226,6 +237,8 @@ class CoreBanking:
             remaining -= part
         book.balance_minor -= amount
         book.payments += 1
+        if not book.unpaid() or book.days_past_due(on) == 0:
+            book.reached_on = book.promised_on = None
         if was_delinquent:
             book.recovered_minor += amount
         # One payment in fifty bounces and is reversed on the next business day.
@@ -246,6 +259,20 @@ class CoreBanking:
                 reason="returned unpaid")))
         book.bounced.clear()
         return postings
+
+    def reached(self, account_id: str, on: date) -> None:
+        """A contact from the bank reached the customer (the stand-ins' logs say so)."""
+        book = self.books[account_id]
+        if book.reached_on is None and book.days_past_due(on) > 0:
+            book.reached_on = on
+
+    def promise(self, account_id: str, due_on: date) -> None:
+        """The customer promised an agent to pay the arrears by ``due_on``."""
+        self.books[account_id].promised_on = due_on
+
+    def arrears(self, account_id: str, on: date) -> int:
+        """What the account owes past its due dates on ``on``, in minor units."""
+        return sum(bill.unpaid_minor for bill in self.books[account_id].unpaid() if bill.due_date <= on)
 
     def delinquent_by_bucket(self, on: date) -> dict[str, int]:
         """The bank's own count of delinquent accounts per bucket (M1..M7+), for the cross-check."""

@@ -17,12 +17,12 @@ class Segment(StrEnum):
 
     ALWAYS_PAYS = "always-pays"  # pays the minimum a few days before it is due
     PAYS_WITHIN_GRACE = "pays-within-grace"  # a day or two late, never past the grace period
-    SELF_CURES = "self-cures"  # falls behind, then pays all arrears within the first weeks
+    SELF_CURES = "self-cures"  # falls behind, pays all arrears days after a reminder reaches them
     PROMISES_KEPT = "promises-kept"  # falls behind further, then catches up in the second month
     PROMISES_BROKEN = "promises-broken"  # pays part of the arrears now and then, never all of it
     HARDSHIP = "hardship"  # stops paying for months, then pays small regular amounts
     DISPUTES = "disputes"  # disputes a statement and pays once it is resolved
-    OPTS_OUT = "opts-out"  # pays late, and asks not to be texted
+    OPTS_OUT = "opts-out"  # pays late, and replies STOP to the first SMS that reaches them
     NEVER_PAYS = "never-pays"  # never pays again: walks the whole ladder to charge-off
 
 

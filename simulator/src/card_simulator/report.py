@@ -11,6 +11,7 @@ from pathlib import Path
 
 from card_simulator.run import RunResult
 
+CHANNELS = ("sms", "email", "letter")
 BUCKETS = ("M1", "M2", "M3", "M4", "M5", "M6", "M7+")
 COLOURS = ("#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c", "#08306b", "#252525")
 
@@ -73,7 +74,149 @@ def summary(result: RunResult) -> str:
     mismatched = result.mismatched_days
     lines.append(f"cross-check, detector vs the bank's own book: "
                  f"{len(result.days_run) - len(mismatched)}/{len(result.days_run)} days agree")
+    figures = result.platform
+    if figures is not None:
+        lines.append("reached customers (stand-ins' logs): "
+                     + ", ".join(f"{c} {result.delivered.get(c, 0)}" for c in CHANNELS)
+                     + f"; STOP replies {result.stop_replies}")
+        desk = result.desk
+        lines.append(f"agents: {desk.claimed} tasks claimed, calls " + ", ".join(
+            f"{k} {n}" for k, n in sorted(desk.calls.items())) + f"; promises {desk.promises}, "
+            f"hardship {desk.hardships}, plans {desk.plans}, disputes {desk.disputes}")
+        lines.append("policy decisions: " + ", ".join(f"{d} {r} {n}"
+                                                        for (d, r), n in sorted(figures.decisions.items())))
+        agree = sum(ok for _, _, _, ok in cross_checks(result))
+        lines.append(f"cross-checks, simulator vs the services' APIs and metrics: "
+                     f"{agree}/{len(cross_checks(result))} agree")
+        lines.append(f"compliance audit: {figures.audited_contacts} contacts checked, "
+                     f"{len(figures.violations)} violations")
     return "\n".join(lines)
+
+
+def cross_checks(result: RunResult) -> list[tuple[str, int, int, bool]]:
+    """What the simulator saw beside what the platform says: (what, simulator, platform, agree)."""
+    figures = result.platform
+    if figures is None:
+        return []
+    checks = [(f"{channel} reaching customers vs allowed attempts in the notifier's ledger",
+               result.delivered.get(channel, 0), figures.ledger_attempts.get(channel, 0)) for channel in CHANNELS]
+    checks += [
+        ("SMS at the provider vs delivery receipts the notifier counted",
+         result.delivered.get("sms", 0), figures.contacts.get(("sms", "delivered"), 0)),
+        ("e-mails at the SMTP sink vs e-mails the notifier counted sent",
+         result.delivered.get("email", 0), figures.contacts.get(("email", "sent"), 0)),
+        ("STOP replies sent vs customers opted out of SMS per the notifier", result.stop_replies, figures.opt_outs),
+        ("promises agents and partners took vs promises the router judged or holds",
+         result.desk.promises + sum(p.promises for p in result.agencies.values()),
+         sum(n["kept"] + n["broken"] + n["active"] for n in figures.promise_kept.get("variants", {}).values())),
+    ]
+    calls = dict(result.desk.calls)
+    for partner in result.agencies.values():
+        for outcome, n in partner.calls.items():
+            calls[outcome] = calls.get(outcome, 0) + n
+    checks += [(f"agents' and partners' calls ending {outcome} vs the notifier's call outcomes", n,
+                figures.contacts.get(("call", outcome), 0)) for outcome, n in sorted(calls.items())]
+    return [(what, mine, theirs, mine == theirs) for what, mine, theirs in checks]
+
+
+def _table(head: list[str], cells: list[list[object]], empty: str = "none in this run") -> str:
+    if not cells:
+        return f"<p><em>{escape(empty)}</em></p>"
+    return ("<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr>" + _rows(cells) + "</table>")
+
+
+def _share(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
+def _bars(counts: dict[str, int], width: int = 520) -> str:
+    """A horizontal bar per label, inline SVG."""
+    if not counts:
+        return ""
+    top, row = max(counts.values()) or 1, 18
+    bars = "".join(
+        f'<text x="0" y="{i * row + 13}">{escape(label)}</text>'
+        f'<rect x="200" y="{i * row + 3}" width="{(width - 260) * n / top:.1f}" height="12" fill="#4292c6"/>'
+        f'<text x="{205 + (width - 260) * n / top:.1f}" y="{i * row + 13}">{n}</text>'
+        for i, (label, n) in enumerate(sorted(counts.items())))
+    return (f'<svg viewBox="0 0 {width} {row * len(counts) + 4}" width="{width}" height="{row * len(counts) + 4}" '
+            f'role="img" font-size="11">{bars}</svg>')
+
+
+def _platform_sections(result: RunResult) -> str:
+    figures = result.platform
+    if figures is None:
+        return ""
+    roll_rows = []
+    for variant, starts in figures.roll_rates.get("variants", {}).items():
+        for start, moved in starts.items():
+            roll_rows.append([variant, start, moved["accounts"],
+                              ", ".join(f"{end} {share:.0%}" for end, share in moved["to"].items())])
+    cure_rows = [[variant, stage, n["cases"], n["cured"], _share(n["cure_rate"])]
+                 for variant, stages in figures.cure_rates.get("variants", {}).items() for stage, n in stages.items()]
+    promise_rows = [[variant, n["kept"], n["broken"], n["active"], _share(n["kept_rate"])]
+                    for variant, n in figures.promise_kept.get("variants", {}).items()]
+    contact_rows = [[channel, outcome, n] for (channel, outcome), n in sorted(figures.contacts.items())]
+    rule_rows = [[decision, rule, n] for (decision, rule), n in sorted(figures.decisions.items())
+                 if decision != "allow"]
+    league = {}
+    for (partner, state), n in figures.placements.items():
+        league.setdefault(partner, {})[state] = n
+    for partner in result.agencies:
+        league.setdefault(partner, {})
+    league_rows = []
+    for partner, states in sorted(league.items()):
+        worked = result.agencies.get(partner)
+        calls = sum(worked.calls.values()) if worked else 0
+        reached = worked.calls.get("conversation", 0) if worked else 0
+        league_rows.append([partner, ", ".join(f"{s} {n}" for s, n in sorted(states.items())) or "none",
+                            worked.acknowledged if worked else 0, calls, _share(reached / calls if calls else None),
+                            worked.promises if worked else 0, worked.returned if worked else 0])
+    timeline = figures.timeline_entries
+    checks = cross_checks(result)
+    violations = [[v.rule, v.customer_id, v.request_id, v.at.isoformat(), v.detail] for v in figures.violations[:200]]
+    audit_class = "ok" if not figures.violations else "bad"
+    return f"""
+<h2>Roll rates</h2>
+<p>Accounts per bucket on {escape(str(figures.roll_rates.get("from", "")))} and where they were on
+{escape(str(figures.roll_rates.get("to", "")))} (case-router <code>GET /v1/reports/roll-rates</code>).</p>
+{_table(["variant", "from", "accounts", "to"], roll_rows)}
+<h2>Cure rate by stage reached</h2>
+{_table(["variant", "stage", "cases", "cured", "cure rate"], cure_rows)}
+<h2>Contacts by channel and outcome</h2>
+<p>From the notifier's <code>notifier_contacts_total</code>.</p>
+{_bars({f"{c} {o}": n for (c, o), n in figures.contacts.items()})}
+{_table(["channel", "outcome", "contacts"], contact_rows)}
+<h2>Deferrals and blocks by rule</h2>
+{_table(["decision", "rule", "contacts"], rule_rows)}
+<h2>The bank's agents at the desk</h2>
+<p>Tasks claimed {result.desk.claimed}; call permits asked by decision:
+{escape(", ".join(f"{k} {n}" for k, n in sorted(result.desk.permits.items())) or "none")}; calls by outcome:
+{escape(", ".join(f"{k} {n}" for k, n in sorted(result.desk.calls.items())) or "none")}; promises taken
+{result.desk.promises}, hardship reviews {result.desk.hardships}, plans agreed {result.desk.plans},
+disputes {result.desk.disputes}.</p>
+<h2>Promises and plans</h2>
+{_table(["variant", "kept", "broken", "active", "kept rate"], promise_rows)}
+<p>Holds started (<code>router_holds_started_total</code>): {escape(", ".join(f"{k} {n}" for k, n in
+sorted(figures.holds_started.items())) or "none")}.</p>
+<h2>Agency league table</h2>
+<p>Placements per partner and state (<code>gateway_placements</code>), beside what each partner did
+through the partner API in the simulation.</p>
+{_table(["partner", "placements by state", "acknowledged", "calls", "reached", "promises", "returned"],
+        league_rows)}
+<h2>Legal referrals and credit-bureau reports</h2>
+<p>From the cases' timelines: placements requested {timeline.get("placement-requested", 0)},
+credit-bureau reports requested {timeline.get("credit-report-requested", 0)};
+open cases by stage: {escape(", ".join(f"{k} {n}" for k, n in sorted(figures.open_cases.items())) or "none")}.</p>
+<h2>Cross-checks</h2>
+{_table(["what", "simulator saw", "platform says", "agree"],
+        [[w, a, b, "yes" if ok else "NO"] for w, a, b, ok in checks])}
+<h2>Compliance audit</h2>
+<p class="{audit_class}">{figures.audited_contacts} contacts that reached customers (stand-ins' logs) checked against
+the notifier's ledger and the pack's rules (hours in the customer's local time, daily caps, opt-outs,
+holds, no bureau report without a delivered pre-notice): {len(figures.violations)} violations.</p>
+{_table(["rule", "customer", "request", "at", "detail"], violations, "no violation")}
+"""
 
 
 def write_report(result: RunResult, path: Path) -> str:
@@ -108,6 +251,7 @@ ran in {result.seconds:.0f} s; written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.</
 <p class="{'ok' if not mismatches else 'bad'}">{len(result.days_run) - len(result.mismatched_days)} of
 {len(result.days_run)} days: the detector's buckets equal the bank's own count.</p>
 {'<table><tr><th>day</th><th>platform</th><th>bank</th></tr>' + _rows(mismatches) + '</table>' if mismatches else ''}
+{_platform_sections(result)}
 </body></html>
 """
     path.parent.mkdir(parents=True, exist_ok=True)

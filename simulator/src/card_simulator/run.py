@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
@@ -25,7 +26,12 @@ from collections_core.auth import mint_token
 from collections_core.clock import FileClock
 from collections_core.codec import EventCodec, TypeRegistry
 from collections_core.tracing import TraceContext
+from card_simulator.agencies import Agencies, PartnerFigures, write_seed
+from card_simulator.agents import Desk, DeskFigures
 from card_simulator.bank import CoreBanking, Posting, business_days
+from card_simulator.customers import DeliveryLogs, react
+from card_simulator.figures import READER_ROLES, SERVICES, PlatformFigures, read_platform
+from card_simulator.observe import settle
 from card_simulator.population import generate
 
 BANK_ZONE = ZoneInfo("Asia/Shanghai")  # where the bank closes its books
@@ -49,6 +55,11 @@ class RunResult:
     days_run: list[DaySnapshot] = field(default_factory=list)
     events_published: dict[str, int] = field(default_factory=dict)
     recovered_minor: dict[str, int] = field(default_factory=dict)  # per currency
+    delivered: dict[str, int] = field(default_factory=dict)  # per channel, as the stand-ins logged them
+    stop_replies: int = 0
+    desk: DeskFigures = field(default_factory=DeskFigures)
+    agencies: dict[str, PartnerFigures] = field(default_factory=dict)  # per partner
+    platform: PlatformFigures | None = None
     seconds: float = 0.0
 
     @property
@@ -109,31 +120,60 @@ def _progress(done: int, total: int, day: date, delinquent: int, started: float)
         sys.stderr.write("\n")
 
 
-async def simulate(*, bootstrap: str, detector_url: str, jwt_secret: str, clock_file: Path, accounts: int,
-                   days: int, seed: int, database: str = "sqlite", day_timeout: float = 120.0,
-                   progress: bool = True) -> RunResult:
-    """Run ``days`` business days of a seeded portfolio through the platform."""
+async def simulate(platform, *, clock_file: Path, accounts: int, days: int, seed: int, database: str = "sqlite",
+                   pack: str = "CN", day_timeout: float = 120.0, progress: bool = True) -> RunResult:
+    """Run ``days`` business days of a seeded portfolio through ``platform`` (a running
+    deploy/local ``Platform``): core banking publishes, customers react to what the
+    stand-ins delivered, and the clock moves on only once the platform is quiet."""
     result = RunResult(accounts=accounts, days=days, seed=seed, database=database)
-    bank = CoreBanking(generate(seed, accounts), seed)
-    token = mint_token(jwt_secret, "simulator", ["operations"], ttl_seconds=24 * 3600)
+    portfolio = generate(seed, accounts)
+    bank = CoreBanking(portfolio, seed)
+    logs = DeliveryLogs(platform.standins_log, portfolio)
+    by_id = {account.account_id: account for account in portfolio}
+    stopped: set[str] = set()
+    urls = {name: platform.url(name) for name in SERVICES}
+    provider = f"http://127.0.0.1:{platform.standin_ports['sms']}"
+    token = mint_token(platform.jwt_secret(), "simulator", list(READER_ROLES), ttl_seconds=24 * 3600)
     started = time.monotonic()
-    async with Publisher(bootstrap) as publisher, httpx.AsyncClient(
+    async with Publisher(platform.broker.bootstrap) as publisher, httpx.AsyncClient(
             headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+        desk = Desk(client, urls["case-router"], urls["notifier"], bank, by_id, seed)
+        agencies = Agencies(client, urls["agency-gateway"], bank, by_id, seed)
+
+        async def customers_react(day: date, step: str, at: datetime) -> None:
+            await settle(client, urls, logs.size, timeout=day_timeout)
+            if await desk.work(day, step) + await agencies.work(day, at, step):
+                await settle(client, urls, logs.size, timeout=day_timeout)
+            for reaction in react(logs.read_new(), by_id, stopped):
+                if reaction.kind == "reached":
+                    bank.reached(reaction.account_id, day)
+                else:
+                    answer = await client.post(f"{provider}/v1/inbound", json={"from": reaction.phone, "text": "STOP"})
+                    answer.raise_for_status()
+                    result.stop_replies += 1
+
         for number, day in enumerate(business_days(FIRST_DAY, days), start=1):
             morning = datetime.combine(day, clock_time(9), BANK_ZONE)
             FileClock.write(clock_file, morning)
             postings = (bank.open_accounts(day) if number == 1 else []) + bank.day(day)
             await publisher.publish(postings[:-1], morning)
+            await customers_react(day, "morning", morning)
             close = datetime.combine(day, clock_time(18), BANK_ZONE)
             FileClock.write(clock_file, close)
             await publisher.publish(postings[-1:], close)
-            portfolio = await _wait_until_aged(client, detector_url, day, day_timeout)
-            snapshot = DaySnapshot(day, _non_zero(portfolio_buckets(portfolio)), bank.delinquent_by_bucket(day),
-                                   portfolio["charged_off_accounts"])
+            aged = await _wait_until_aged(client, urls["overdue-detector"], day, day_timeout)
+            await customers_react(day, "close", close)
+            snapshot = DaySnapshot(day, _non_zero(portfolio_buckets(aged)), bank.delinquent_by_bucket(day),
+                                   aged["charged_off_accounts"])
             result.days_run.append(snapshot)
             if progress:
                 _progress(number, days, day, sum(snapshot.platform_buckets.values()), started)
+        await settle(client, urls, logs.size, timeout=day_timeout)
+        result.desk = desk.figures
+        result.agencies = agencies.figures
+        result.platform = await read_platform(client, urls, portfolio, logs, result.days_run, pack)
     result.events_published = dict(publisher.counts)
+    result.delivered = dict(Counter(item.delivery.channel for item in logs.received))
     for book in bank.books.values():
         currency = book.account.currency
         result.recovered_minor[currency] = result.recovered_minor.get(currency, 0) + book.recovered_minor
@@ -147,6 +187,7 @@ def portfolio_buckets(portfolio: dict) -> dict[str, int]:
 
 def main(argv: list[str] | None = None) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "deploy" / "local"))
+    from local_platform import SERVICES as PLATFORM_PROCESSES
     from local_platform import VAR, Platform
 
     from card_simulator.report import write_report
@@ -156,6 +197,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--days", type=int, default=200, help="business days to run (default 200)")
     parser.add_argument("--seed", type=int, default=7, help="makes a run reproducible (default 7)")
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--pack", choices=["CN", "US", "UK"], default="CN",
+                        help="the notifier's contact-policy pack for the portfolio (default CN)")
     parser.add_argument("--out", type=Path, default=VAR / "demo" / "report.html", help="the HTML report")
     args = parser.parse_args(argv)
     if args.accounts < 1 or args.days < 1:
@@ -164,19 +207,19 @@ def main(argv: list[str] | None = None) -> None:
     home.mkdir(parents=True, exist_ok=True)
     clock_file = home / "clock"
     FileClock.write(clock_file, datetime.combine(FIRST_DAY, clock_time(0), UTC) - timedelta(days=1))
-    platform = Platform(home, kafka_port=_free_port(), ports={name: _free_port() for name in
-                                                              ("overdue-detector", "case-router", "notifier",
-                                                               "agency-gateway")},
+    platform = Platform(home, kafka_port=_free_port(), ports={name: _free_port() for name in PLATFORM_PROCESSES},
                         database=args.database, postgres_port=_free_port(),
-                        extra_env={"CLOCK_FILE": str(clock_file), "LOG_LEVEL": "WARNING"})
+                        extra_env={"CLOCK_FILE": str(clock_file), "LOG_LEVEL": "WARNING",
+                                   "PARTNER_SEED_FILE": str(home / "partners.yaml"), "DEFAULT_PACK": args.pack},
+                        standin_ports={name: _free_port() for name in ("sms", "smtp", "print")})
     _fresh(home)
-    print(f"starting Kafka and the four services on {args.database} (state in {home})", file=sys.stderr)
+    write_seed(home / "partners.yaml")
+    print(f"starting Kafka, the four services on {args.database} and the notifier's stand-ins (state in {home})",
+          file=sys.stderr)
     try:
         platform.start()
-        result = asyncio.run(simulate(
-            bootstrap=platform.broker.bootstrap, detector_url=platform.url("overdue-detector"),
-            jwt_secret=platform.jwt_secret(), clock_file=clock_file, accounts=args.accounts, days=args.days,
-            seed=args.seed, database=args.database))
+        result = asyncio.run(simulate(platform, clock_file=clock_file, accounts=args.accounts, days=args.days,
+                                      seed=args.seed, database=args.database, pack=args.pack))
     except KeyboardInterrupt:
         print("\ninterrupted: stopping everything", file=sys.stderr)
         raise SystemExit(130) from None
@@ -190,7 +233,7 @@ def _fresh(home: Path) -> None:
     import shutil
 
     for path in home.iterdir():
-        if path.name not in ("clock", "dev-jwt-secret"):
+        if path.name not in ("clock", "dev-jwt-secret", "dev-webhook-secret"):
             shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 

@@ -1,0 +1,150 @@
+"""Three collection agencies and one law firm working their placements through the
+agency-gateway's partner API (OAuth2 client credentials), each as good as its profile:
+how soon it acknowledges, how often it reaches the customer, how often a conversation
+ends in a promise, and how long it keeps a placement before handing it back.
+
+The gateway learns of them from a seed file the simulator writes (``write_seed``).
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import yaml
+
+from card_simulator.bank import CoreBanking
+from card_simulator.population import Account
+
+SCOPES = "placements:read placements:write activities:write calls:write"
+PROMISE_IN_DAYS = 7
+
+
+@dataclass(frozen=True, slots=True)
+class Partner:
+    partner_id: str
+    name: str
+    kind: str  # agency | legal
+    commission_bps: int
+    ack_percent: int  # chance a new placement is acknowledged on a given step
+    reach_percent: int  # chance a permitted call becomes a conversation
+    promise_percent: int  # chance a conversation ends in a promise to pay
+    keeps_days: int  # hands a placement back after this many days without recovery
+
+    @property
+    def client_secret(self) -> str:
+        return f"dev-{self.partner_id}-secret"
+
+
+PARTNERS = (
+    Partner("swift-recovery", "Swift Recovery Co.", "agency", 1500, 95, 60, 50, 80),
+    Partner("steady-collections", "Steady Collections Ltd.", "agency", 1800, 70, 40, 30, 60),
+    Partner("slow-lane-agency", "Slow Lane Agency", "agency", 1200, 30, 20, 10, 30),
+    Partner("eastlake-law", "Eastlake Law Firm", "legal", 2500, 90, 30, 20, 120),
+)
+
+
+def write_seed(path: Path, partners: tuple[Partner, ...] = PARTNERS) -> Path:
+    """The gateway's partner seed file (GATEWAY_PARTNER_SEED_FILE) for these partners."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({"partners": [
+        {"partner_id": p.partner_id, "name": p.name, "kind": p.kind, "regions": ["*"], "capacity": 5000,
+         "commission_bps": p.commission_bps, "contract_id": f"CT-SIM-{n:03d}", "client_secret": p.client_secret}
+        for n, p in enumerate(partners, start=1)]}, allow_unicode=True))
+    return path
+
+
+def _draw(*parts: object) -> int:
+    return zlib.crc32(":".join(map(str, parts)).encode()) % 100
+
+
+@dataclass(slots=True)
+class PartnerFigures:
+    acknowledged: int = 0
+    permits: dict[str, int] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
+    promises: int = 0
+    returned: int = 0
+
+
+class Agencies:
+    def __init__(self, client: httpx.AsyncClient, gateway: str, bank: CoreBanking, accounts: dict[str, Account],
+                 seed: int, partners: tuple[Partner, ...] = PARTNERS) -> None:
+        self.client, self.gateway, self.bank, self.accounts, self.seed = client, gateway, bank, accounts, seed
+        self.partners = partners
+        self.figures = {p.partner_id: PartnerFigures() for p in partners}
+        self._first_seen: dict[str, date] = {}
+        self._called_on: dict[str, date] = {}
+
+    async def work(self, day: date, at: datetime, step: str) -> int:
+        """Every partner works its open placements once a day; returns the requests made."""
+        made = 0
+        for partner in self.partners:
+            made += await self._work_as(partner, day, at, step)
+        return made
+
+    async def _work_as(self, partner: Partner, day: date, at: datetime, step: str) -> int:
+        token = await self.client.post(f"{self.gateway}/oauth/token", auth=(partner.partner_id, partner.client_secret),
+                                       data={"grant_type": "client_credentials", "scope": SCOPES})
+        token.raise_for_status()
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        made, cursor, figures = 0, None, self.figures[partner.partner_id]
+        while True:
+            page = await self.client.get(f"{self.gateway}/v1/placements", headers=headers,
+                                         params={"limit": 200} | ({"cursor": cursor} if cursor else {}))
+            page.raise_for_status()
+            for placement in page.json()["placements"]:
+                if placement["status"] in ("placed", "acknowledged"):
+                    made += await self._work_placement(partner, figures, headers, placement, day, at, step)
+            cursor = page.json()["next_cursor"]
+            if cursor is None:
+                return made
+
+    async def _work_placement(self, partner: Partner, figures: PartnerFigures, headers: dict, placement: dict,
+                              day: date, at: datetime, step: str) -> int:
+        pid = placement["placement_id"]
+        url = f"{self.gateway}/v1/placements/{pid}"
+        first_seen = self._first_seen.setdefault(pid, day)
+        if placement["status"] == "placed":
+            if _draw(self.seed, partner.partner_id, pid, day, step) >= partner.ack_percent:
+                return 0
+            (await self._write(f"{url}/acknowledgement", headers, f"ack-{pid}", None)).raise_for_status()
+            figures.acknowledged += 1
+        if (day - first_seen).days >= partner.keeps_days:
+            (await self._write(f"{url}/return", headers, f"return-{pid}",
+                               {"reason": "no recovery within our term"})).raise_for_status()
+            figures.returned += 1
+            return 2
+        if self._called_on.get(pid) == day:
+            return 1
+        permit = await self._write(f"{url}/call-permits", headers, f"call-{pid}-{day}-{step}",
+                                   {"agent_id": f"{partner.partner_id}-agent"})
+        if permit.status_code == 410:
+            return 1  # recalled or ended between the listing and the call
+        permit.raise_for_status()
+        decision = permit.json()
+        figures.permits[decision["decision"]] = figures.permits.get(decision["decision"], 0) + 1
+        if decision["decision"] != "allow":
+            return 2
+        self._called_on[pid] = day
+        reached = _draw(self.seed, "reach", pid, day) < partner.reach_percent
+        outcome = "conversation" if reached else "no-answer"
+        figures.calls[outcome] = figures.calls.get(outcome, 0) + 1
+        (await self._write(f"{url}/call-outcomes", headers, f"outcome-{pid}-{day}",
+                           {"permit_id": decision["permit_id"], "outcome": outcome})).raise_for_status()
+        arrears = self.bank.arrears(placement["account_id"], day)
+        if reached and arrears > 0 and _draw(self.seed, "promise", pid, day) < partner.promise_percent:
+            due_on = day + timedelta(days=PROMISE_IN_DAYS)
+            (await self._write(f"{url}/activities", headers, f"promise-{pid}-{day}", {
+                "kind": "promise-to-pay", "occurred_at": at.isoformat(), "promised_on": due_on.isoformat(),
+                "promised_amount": {"amount_minor": arrears, "currency": placement["amount"]["currency"]}},
+            )).raise_for_status()
+            self.bank.promise(placement["account_id"], due_on)
+            figures.promises += 1
+        return 4
+
+    async def _write(self, url: str, headers: dict, key: str, body: dict | None) -> httpx.Response:
+        return await self.client.post(url, json=body, headers=headers | {"Idempotency-Key": key})

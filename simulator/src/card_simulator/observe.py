@@ -1,0 +1,82 @@
+"""Watching the platform from outside: its /metrics, and when it has gone quiet.
+
+The simulator moves the shared clock only once the platform has finished reacting to
+the last move: every consumer caught up, every outbox drained, nothing more reaching
+the stand-ins. Otherwise a contact judged at 18:00 in Shanghai could reach the
+provider after the clock moved to the next morning, and the audit would see it at a
+time the notifier never chose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable
+
+import httpx
+
+_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$')
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+Samples = list[tuple[str, dict[str, str], float]]
+
+
+def parse_metrics(text: str) -> Samples:
+    """Prometheus text exposition → (name, labels, value) for every sample."""
+    samples = []
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if match and not line.startswith("#"):
+            labels = dict(_LABEL.findall(match.group(2) or ""))
+            samples.append((match.group(1), labels, float(match.group(3))))
+    return samples
+
+
+def total(samples: Samples, name: str, **labels: str) -> float:
+    return sum(value for sample, found, value in samples
+               if sample == name and all(found.get(k) == v for k, v in labels.items()))
+
+
+def by_labels(samples: Samples, name: str, *keys: str) -> dict[tuple[str, ...], float]:
+    figures: dict[tuple[str, ...], float] = {}
+    for sample, labels, value in samples:
+        if sample == name:
+            key = tuple(labels.get(k, "") for k in keys)
+            figures[key] = figures.get(key, 0) + value
+    return figures
+
+
+async def scrape(client: httpx.AsyncClient, urls: dict[str, str]) -> dict[str, Samples]:
+    answers = await asyncio.gather(*(client.get(f"{url}/metrics") for url in urls.values()))
+    return {name: parse_metrics(answer.text) for name, answer in zip(urls, answers, strict=True)}
+
+
+_ACTIVITY = ("cc_events_consumed_total", "cc_events_published_total", "cc_consumer_lag", "cc_outbox_backlog")
+
+
+async def _activity(client: httpx.AsyncClient, urls: dict[str, str]) -> tuple[float, ...]:
+    """Consumed, published, lag, backlog over every service; only those lines are parsed,
+    as this runs several times per simulated business day."""
+    answers = await asyncio.gather(*(client.get(f"{url}/metrics") for url in urls.values()))
+    every = parse_metrics("\n".join(line for answer in answers for line in answer.text.splitlines()
+                                    if line.startswith(_ACTIVITY)))
+    return tuple(total(every, name) for name in _ACTIVITY)
+
+
+async def settle(client: httpx.AsyncClient, urls: dict[str, str], outside: Callable[[], int],
+                 timeout: float = 120.0, gap: float = 0.25) -> None:
+    """Wait until two looks ``gap`` apart (longer than the notifier's dispatch interval)
+    see no lag, no backlog, and nothing new consumed, published or delivered."""
+    deadline = time.monotonic() + timeout
+    previous = None
+    while True:
+        consumed, published, lag, backlog = await _activity(client, urls)
+        now = (consumed, published, outside())
+        if lag == 0 and backlog == 0 and now == previous:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the platform did not go quiet within {timeout:.0f} s "
+                               f"(lag {lag:.0f}, outbox backlog {backlog:.0f})")
+        previous = now
+        await asyncio.sleep(gap)
