@@ -75,6 +75,9 @@ def serve_gateway(database_url: str, port: int, placements: int) -> None:
         await runtime.database.dispose()
 
     asyncio.run(setup())
+    from collections_core.service import tune_garbage_collector
+
+    tune_garbage_collector()  # as collections_core.service.serve does for the real service
     uvicorn.run(create_app(settings, runtime), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
 
 

@@ -17,9 +17,10 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import and_, insert, or_, select, update
 
 from case_router import metrics
+from case_router.domain.holds import Hold
 from case_router.domain.ladder import request_id
 from case_router.domain.strategy import Strategy
-from case_router.tables import cases, contact_requests, credit_file, holds, placements, tasks, timeline
+from case_router.tables import account_flags, cases, contact_requests, credit_file, holds, placements, tasks, timeline
 from collections_core.contracts.collections.v1 import cases_pb2, contacts_pb2, placements_pb2
 from collections_core.codec import Event
 from collections_core.unit_of_work import UnitOfWork
@@ -67,6 +68,16 @@ def business_day(work: UnitOfWork, case) -> date:
 async def open_case_of(work: UnitOfWork, account_id: str):
     return (await work.connection.execute(
         select(cases).where(cases.c.account_id == account_id, cases.c.status == "open"))).first()
+
+
+async def holds_and_flags_of(work: UnitOfWork, account_id: str) -> tuple[list[Hold], frozenset[str]]:
+    """The unended holds of the account's open case (none without one) and its flags."""
+    held = (await work.connection.execute(
+        select(holds.c.kind, holds.c.started_on, holds.c.until_on).join(cases, cases.c.case_id == holds.c.case_id)
+        .where(cases.c.account_id == account_id, cases.c.status == "open", holds.c.ended_on.is_(None)))).all()
+    flags = (await work.connection.execute(
+        select(account_flags.c.flag).where(account_flags.c.account_id == account_id))).scalars().all()
+    return [Hold(row.kind, row.started_on, row.until_on) for row in held], frozenset(flags)
 
 
 def timeline_row(case_id: str, at: datetime, entry: str, detail: str = "", *, rule: str | None = None,

@@ -3,10 +3,10 @@
 from datetime import date, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, update
 
 import case_router
-from case_router.tables import cases, tasks
+from case_router.tables import cases, holds, tasks
 from collections_core.codec import EventCodec, TypeRegistry
 from collections_core.contracts.collections.v1 import cases_pb2, contacts_pb2, delinquency_pb2, placements_pb2
 from collections_core.contracts.corebanking.v1 import accounts_pb2, payments_pb2
@@ -109,6 +109,31 @@ async def test_a_pre_due_reminder_is_a_contact_not_a_case(migrated_database, han
     assert requests[0].template == "reminder.sms" and requests[0].request_id == requests[1].request_id
     async with database.engine.connect() as connection:
         assert (await connection.execute(select(func.count()).select_from(cases))).scalar() == 0
+
+
+async def test_no_pre_due_reminder_during_a_dispute_or_with_a_no_contact_flag(migrated_database, handle):
+    database = await migrated_database(MIGRATIONS)
+
+    def due_soon(account: str, statement: str):
+        return delinquency_pb2.PaymentDueSoon(
+            account_id=account, customer_id="C-1", business_date=date_to_proto(DAY + timedelta(days=10)),
+            due_date=date_to_proto(DAY + timedelta(days=13)), amount_due=Money(50_000, "CNY").to_proto(),
+            statement_id=statement)
+
+    await handle(database, HANDLERS, updated(4, DAY), key="A-1")
+    async with database.engine.begin() as connection:
+        case_id = (await connection.execute(select(cases.c.case_id))).scalar_one()
+        await connection.execute(insert(holds).values(hold_id="H-1", case_id=case_id, kind="dispute",
+                                                      started_on=DAY + timedelta(days=2), reason="test"))
+    assert await handle(database, HANDLERS, due_soon("A-1", "ST-1"), key="A-1") == [], "disputed: no reminder"
+    async with database.engine.begin() as connection:
+        await connection.execute(update(holds).values(ended_on=DAY + timedelta(days=5)))
+    assert types(await handle(database, HANDLERS, due_soon("A-1", "ST-2"), key="A-1")) == ["ContactRequested"]
+
+    await handle(database, HANDLERS, accounts_pb2.AccountStatusChanged(
+        account_id="A-2", status=accounts_pb2.ACCOUNT_STATUS_BLOCKED, reason="Deceased",
+        effective_on=date_to_proto(DAY)), key="A-2")
+    assert await handle(database, HANDLERS, due_soon("A-2", "ST-3"), key="A-2") == [], "no contact after a death"
 
 
 async def test_a_deceased_flag_from_core_banking_stops_escalation_and_contact(migrated_database, handle):

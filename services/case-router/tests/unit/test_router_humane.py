@@ -5,7 +5,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from case_router.domain.holds import Hold, active_holds
+from case_router.domain.holds import Hold, active_holds, reminder_allowed
 from case_router.domain.plans import Instalment, InvalidPlan, RepaymentPlan, judge_plan, split_into_instalments
 from case_router.domain.promises import InvalidPromise, PromiseToPay, judge_promise, validate_promise
 
@@ -61,3 +61,19 @@ def test_holds_are_active_from_start_to_their_last_day():
     assert active_holds(holds, DUE) == {"promise", "dispute"}
     assert active_holds(holds, DUE + timedelta(days=1)) == {"dispute"}
     assert active_holds(holds, TAKEN - timedelta(days=1)) == frozenset()
+
+
+@pytest.mark.parametrize(("holds", "flags", "allowed"), [
+    ((), frozenset(), True),
+    ((Hold("promise", date(2026, 11, 1), date(2026, 11, 20)),), frozenset(), True),
+    ((Hold("plan", date(2026, 11, 1)),), frozenset(), True),
+    ((Hold("dispute", date(2026, 11, 1)),), frozenset(), False),
+    ((Hold("hardship", date(2026, 11, 1), date(2026, 11, 30)),), frozenset(), False),
+    ((Hold("hardship", date(2026, 10, 1), date(2026, 11, 9)),), frozenset(), True),  # review over
+    ((Hold("breathing-space", date(2026, 11, 1), date(2026, 12, 30)),), frozenset(), False),
+    ((), frozenset({"vulnerable"}), True),
+    ((), frozenset({"cease-contact"}), False),
+    ((), frozenset({"deceased"}), False),
+])
+def test_a_pre_due_reminder_waits_for_disputes_hardship_and_no_contact_flags(holds, flags, allowed):
+    assert reminder_allowed(holds, flags, date(2026, 11, 10)) is allowed

@@ -25,6 +25,9 @@ NO_CONTACT_FLAGS = frozenset({"cease-contact", "attorney", "bankruptcy", "deceas
 NO_ESCALATION_FLAGS = frozenset({"bankruptcy", "deceased", "breathing-space"})
 # Promise and plan holds end when the promise or plan is judged, not on a date.
 ENDED_BY_JUDGEMENT = frozenset({"promise", "plan"})
+# Holds under which not even a friendly pre-due reminder goes out: the bank does not
+# ask a customer to pay while it reviews their dispute or hardship, or in a moratorium.
+NO_REMINDER_HOLDS = frozenset({"dispute", "hardship", "breathing-space"})
 # Actions that reach the customer (or someone on the bank's behalf who would).
 CONTACTING = frozenset({"contact", "call-task", "field-visit", "agency-placement", "credit-pre-notice", "follow-up"})
 
@@ -55,3 +58,9 @@ def lapsed_kinds(holds: tuple[Hold, ...] | list[Hold], day: date) -> list[str]:
     that day, on the timeline. Promise and plan holds end with their judgement instead."""
     return sorted({h.kind for h in holds
                    if h.kind not in ENDED_BY_JUDGEMENT and h.until is not None and h.until < day})
+
+
+def reminder_allowed(holds: tuple[Hold, ...] | list[Hold], flags: frozenset[str], day: date) -> bool:
+    """Whether a pre-due reminder may be requested on `day` for an account with these
+    holds (its open case's) and flags."""
+    return not (flags & NO_CONTACT_FLAGS or active_holds(holds, day) & NO_REMINDER_HOLDS)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from case_router import casebook, evaluation, judgement
 from case_router.casebook import Delinquency
+from case_router.domain.holds import reminder_allowed
 from case_router.domain.strategy import Strategy
 from case_router.evaluation import DayReport
 from collections_core.codec import Event, Rejected, type_of
@@ -75,6 +76,13 @@ def handlers(strategy: Strategy):
         message: delinquency_pb2.PaymentDueSoon = event.message
         if not message.account_id or not message.customer_id:
             raise Rejected("account_id and customer_id are required")
+        try:
+            day = date_from_proto(message.business_date)
+        except ValueError:
+            raise Rejected("business_date is missing or impossible") from None
+        held, flags = await casebook.holds_and_flags_of(work, message.account_id)
+        if not reminder_allowed(held, flags, day):
+            return
         made = str(uuid.uuid5(_DUE_SOON, f"{message.account_id}/{message.statement_id}"))
         work.emit(casebook.CONTACT_REQUESTS, contacts_pb2.ContactRequested(
             request_id=made, account_id=message.account_id, customer_id=message.customer_id,
