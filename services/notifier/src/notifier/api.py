@@ -252,7 +252,9 @@ async def sms_receipt(request: Request) -> dict:
         channel = CHANNEL_CODES[row.channel]
         provider_id = str(body.get("id", row.provider_message_id or ""))
         if row.status == "sending":
-            # The receipt overtook our own commit after the hand-over: the send is a fact now.
+            # The receipt overtook our own commit after the hand-over: the send is a fact now,
+            # and counted here, since the dispatcher's settle will find the contact settled.
+            CONTACTS.labels(row.channel, "sent").inc()
             work.emit(CONTACT_EVENTS, contacts_pb2.ContactSent(
                 request_id=row.request_id, account_id=row.account_id, customer_id=row.customer_id,
                 case_id=row.case_id, channel=channel, sent_at=instant_to_proto(work.now),

@@ -158,3 +158,29 @@ async def test_a_signed_receipt_marks_the_contact_delivered(api, deliver, emitte
                                                                     "status": "delivered"}))
     assert receipt.json() == {"recorded": True}
     assert [kind for kind, _ in await emitted(runtime)] == ["ContactSent", "ContactDelivered"]
+
+
+async def test_a_receipt_that_overtakes_the_dispatchers_commit_counts_the_send_too(api, deliver, emitted):
+    from collections_core.contracts.collections.v1 import contacts_pb2
+    from prometheus_client import REGISTRY
+    from sqlalchemy import update
+
+    from notifier.tables import contact_requests
+
+    def counted(outcome: str) -> float:
+        return REGISTRY.get_sample_value("notifier_contacts_total", {"channel": "sms", "outcome": outcome}) or 0.0
+
+    runtime = api.runtime
+    await deliver(runtime, contacts_pb2.ContactRequested(
+        request_id="R-2", account_id="A-1", customer_id="C-1", case_id="K-1", channel=contacts_pb2.CHANNEL_SMS,
+        template="overdue.sms", parameters={"amount_minor": "100", "currency": "CNY", "card_last4": "1"}), "C-1")
+    # Handed to the provider, the dispatcher's commit not yet made: the receipt comes first.
+    async with runtime.database.transaction() as connection:
+        await connection.execute(update(contact_requests).where(contact_requests.c.request_id == "R-2")
+                                 .values(status="sending"))
+    sent, delivered = counted("sent"), counted("delivered")
+    receipt = await api.post("/v1/webhooks/sms/receipts", **signed({"id": "x2", "reference": "R-2",
+                                                                    "status": "delivered"}))
+    assert receipt.json() == {"recorded": True}
+    assert [kind for kind, _ in await emitted(runtime)] == ["ContactSent", "ContactDelivered"]
+    assert (counted("sent") - sent, counted("delivered") - delivered) == (1, 1)
