@@ -173,7 +173,7 @@ class Platform:
         command = [sys.executable, str(Path(__file__).resolve().parent / "local_standins.py"),
                    "--sms-port", str(ports["sms"]), "--smtp-port", str(ports["smtp"]),
                    "--print-port", str(ports["print"]), "--log", str(self.standins_log),
-                   "--secret", self.webhook_secret(),
+                   f"--secret={self.webhook_secret()}",  # a secret may begin with "-"
                    "--replies-url", f"{self.url('notifier')}/v1/webhooks/sms/replies"]
         if "CLOCK_FILE" in self.extra_env:
             command += ["--clock-file", self.extra_env["CLOCK_FILE"]]

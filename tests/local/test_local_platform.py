@@ -4,6 +4,8 @@ answers kill(pid, 0), which once made every stop wait its full SIGTERM grace."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -36,3 +38,18 @@ def test_a_process_started_elsewhere_is_seen_running(tmp_path):
     assert platform._pid("notifier") == 1
     (tmp_path / "run" / "notifier.pid").write_text("999999999")
     assert platform._pid("notifier") is None
+
+
+def test_the_stand_ins_start_whatever_their_generated_secret_begins_with(tmp_path):
+    # secrets.token_urlsafe may begin with "-", which an option parser takes for an option.
+    platform = Platform(var=tmp_path)  # the stand-ins on free ports
+    (tmp_path / "log").mkdir()
+    (tmp_path / "run").mkdir()
+    (tmp_path / "dev-webhook-secret").write_text("-starts-like-an-option")
+    try:
+        platform._start_standins()  # raises when they do not answer
+        assert platform._pid("standins") is not None
+    finally:
+        pid = platform._pid("standins")
+        if pid:
+            os.kill(pid, signal.SIGTERM)
