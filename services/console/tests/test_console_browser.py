@@ -22,7 +22,8 @@ import httpx
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from collections_core.auth import mint_token
 from collections_core.clock import FileClock
@@ -133,6 +134,13 @@ class Person:
     def text(self) -> str:
         return self.driver.find_element(By.TAG_NAME, "body").text
 
+    def wait_for(self, fragment: str, timeout: float = 20) -> str:
+        """The page's text once it shows ``fragment``: after a click the browser may
+        still show the page before (the assertion then fails after the timeout)."""
+        WebDriverWait(self.driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(
+            lambda driver: fragment in driver.find_element(By.TAG_NAME, "body").text)
+        return self.text()
+
     def fill(self, field: str, value: str) -> None:
         element = self.driver.find_element(By.ID, field)
         # Date inputs take keys in the browser's locale format; the value is what the form posts.
@@ -150,7 +158,7 @@ def test_an_agent_is_refused_a_call_at_night_and_records_a_promise(platform, bro
     agent.photograph("desk")
     browser.find_element(By.CSS_SELECTOR, "form[action='/desk/claims'] button").click()
     assert "/cases/" in browser.current_url
-    assert account in agent.text()
+    assert account in agent.wait_for(account)
     countdown = browser.find_element(By.CSS_SELECTOR, "[data-seconds-left]")
     assert int(countdown.get_attribute("data-seconds-left")) > 0 and ":" in countdown.text
     browser.find_element(By.ID, "ask-permit").click()
@@ -192,10 +200,10 @@ def test_a_lapsed_agent_is_refused_work_and_told_why(platform, browser):
     supervisor.fill("cert-passed", "2028-03-01")
     supervisor.fill("cert-days", "365")  # expires on 2029-03-01
     browser.find_element(By.ID, "cert-submit").click()
-    assert "lapsed" in supervisor.text()
+    assert "lapsed" in supervisor.wait_for("lapsed")
     supervisor.photograph("certifications")
     bob = Person(browser, running.url("console")).sign_in("bob", "agent")
-    assert "lapsed" in bob.text()
+    assert "lapsed" in bob.wait_for("lapsed")
     browser.find_element(By.CSS_SELECTOR, "form[action='/desk/claims'] button").click()
     refusal = browser.find_element(By.ID, "claim-problem").text
     assert "Certification lapsed" in refusal and "conduct" in refusal and "2029-03-01" in refusal
@@ -208,7 +216,7 @@ def test_the_chinese_ui_and_the_compliance_ledger(platform, browser):
     Select(browser.find_element(By.ID, "language")).select_by_value("zh-CN")
     browser.find_element(By.CSS_SELECTOR, "form[action='/language'] button").click()
     officer.open(f"/compliance?customer_id={customer}")
-    page = officer.text()
+    page = officer.wait_for("联系记录查询")
     assert "联系记录查询" in page and "合作机构个人信息读取记录" in page
     assert "quiet-hours" in page and "bank-agent:alice" in page, "the refused call is on the ledger"
     assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN"
