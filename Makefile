@@ -13,7 +13,8 @@ PACKAGES := libs/collections-core services/overdue-detector services/case-router
 
 help:
 	@echo "make demo        the main job: the platform against a simulated bank, ending in a report"
-	@echo "                 (ACCOUNTS=5000 DAYS=200 SEED=7 DATABASE=sqlite|postgresql PACK=CN|US|UK)"
+	@echo "                 (ACCOUNTS=5000 DAYS=200 SEED=7 DATABASE=sqlite|postgresql PACK=CN|US|UK;"
+	@echo "                 CONSOLE=1 keeps the platform and the console up after the report, until Ctrl-C)"
 	@echo "make up          start Kafka, the four services and the console on SQLite in the background"
 	@echo "make down        stop everything make up started"
 	@echo "make test        set up from scratch and run every test (unit, integration, fault, end-to-end)"
@@ -82,9 +83,10 @@ DAYS ?= 200
 SEED ?= 7
 DATABASE ?= sqlite
 PACK ?= CN
+CONSOLE ?=
 
 demo: tools
-	$(PY) -m card_simulator.run --accounts $(ACCOUNTS) --days $(DAYS) --seed $(SEED) --database $(DATABASE) --pack $(PACK)
+	$(PY) -m card_simulator.run --accounts $(ACCOUNTS) --days $(DAYS) --seed $(SEED) --database $(DATABASE) --pack $(PACK) $(if $(CONSOLE),--console)
 
 up: tools
 	$(PY) deploy/local/local_platform.py up

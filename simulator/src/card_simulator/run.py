@@ -200,6 +200,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pack", choices=["CN", "US", "UK"], default="CN",
                         help="the notifier's contact-policy pack for the portfolio (default CN)")
     parser.add_argument("--out", type=Path, default=VAR / "demo" / "report.html", help="the HTML report")
+    parser.add_argument("--console", action="store_true",
+                        help="after the report, keep the platform and the collections console up until Ctrl-C")
     args = parser.parse_args(argv)
     if args.accounts < 1 or args.days < 1:
         parser.error("--accounts and --days must be at least 1")
@@ -216,16 +218,24 @@ def main(argv: list[str] | None = None) -> None:
     write_seed(home / "partners.yaml")
     print(f"starting Kafka, the four services on {args.database} and the notifier's stand-ins (state in {home})",
           file=sys.stderr)
+    browsing = False
     try:
         platform.start()
         result = asyncio.run(simulate(platform, clock_file=clock_file, accounts=args.accounts, days=args.days,
                                       seed=args.seed, database=args.database, pack=args.pack))
+        print(write_report(result, args.out))
+        if args.console:
+            browsing = True
+            print(f"the collections console: {platform.url('console')} (sign in: pick a role and a user name); "
+                  "Ctrl-C stops everything", file=sys.stderr)
+            while True:
+                time.sleep(3600)
     except KeyboardInterrupt:
-        print("\ninterrupted: stopping everything", file=sys.stderr)
-        raise SystemExit(130) from None
+        if not browsing:
+            print("\ninterrupted: stopping everything", file=sys.stderr)
+            raise SystemExit(130) from None
     finally:
         platform.stop()
-    print(write_report(result, args.out))
 
 
 def _fresh(home: Path) -> None:
