@@ -371,44 +371,51 @@ class ConsumerRunner:
                 metrics.EVENTS_DUPLICATE.labels(self.service, record.topic).inc()
                 continue
             seen[delivery.event_id] = inbox.HANDLED
-            inbox_rows.append([delivery.event_id, delivery.type, record.topic, record.partition, record.offset,
-                               inbox.HANDLED, now])
+            inbox_rows.append((delivery.event_id, delivery.type, record.topic, record.partition, record.offset,
+                               inbox.HANDLED, now))
             poison = delivery.poison
             if poison is None and delivery.type in self.batch_handlers:
                 if run and run[0].type != delivery.type:
-                    outbox_rows += await self._handle_run(connection, run, now)
+                    outbox_rows += await self._handle(connection, run, now)
                     run = []
                 run.append(delivery)
                 continue
             if run:
-                outbox_rows += await self._handle_run(connection, run, now)
+                outbox_rows += await self._handle(connection, run, now)
                 run = []
             if poison is None:
-                outbox_rows += await self._handle(connection, delivery, now)
+                outbox_rows += await self._handle(connection, [delivery], now)
             else:
-                inbox_rows[-1][5] = inbox.DEAD_LETTERED
+                inbox_rows[-1] = (*inbox_rows[-1][:5], inbox.DEAD_LETTERED, now)
                 outbox_rows.append(self._dead_letter(record, poison))
                 metrics.EVENTS_DEAD_LETTERED.labels(self.service, record.topic, delivery.type, poison.code).inc()
                 log.warning("dead-lettered", ce_id=delivery.event_id, topic=record.topic, partition=record.partition,
                             offset=record.offset, code=poison.code, reason=poison.reason)
         if run:
-            outbox_rows += await self._handle_run(connection, run, now)
+            outbox_rows += await self._handle(connection, run, now)
         await inbox.forget(connection, redriven)
-        await inbox.record(connection, [tuple(row) for row in inbox_rows])
+        await inbox.record(connection, inbox_rows)
         if not outbox_rows:
             return []
         work = UnitOfWork(connection, self.codec, self.clock, now=now)
         work.records = outbox_rows
         return await work.flush()
 
-    async def _handle_run(self, connection, run: list[Delivery], now) -> list[OutboxRecord]:
+    async def _handle(self, connection, run: list[Delivery], now) -> list[OutboxRecord]:
+        """Events of one type: all at once to its batch handler, or the one event to its
+        handler; what they emitted, for the outbox."""
         events = [delivery.event for delivery in run]
-        handler = self.batch_handlers[events[0].type]
-        work = UnitOfWork(connection, self.codec, self.clock, cause=events[0] if len(events) == 1 else None, now=now)
+        ce_type = events[0].type
+        batch_handler = self.batch_handlers.get(ce_type)
+        handler = self.handlers.get(ce_type) if batch_handler is None else None
+        if batch_handler is None and handler is None:
+            return []  # a known type this service does not act on
+        alone = len(events) == 1
+        work = UnitOfWork(connection, self.codec, self.clock, cause=events[0] if alone else None, now=now)
         started = time.perf_counter()
-        token = current_event.set((events[0].id, events[0].trace.trace_id)) if len(events) == 1 else None
+        token = current_event.set((events[0].id, events[0].trace.trace_id)) if alone else None
         try:
-            await handler(events, work)
+            await (batch_handler(events, work) if batch_handler is not None else handler(events[0], work))
         except PoisonRecord as rejected:
             raise _HandlerRejected(rejected) from rejected
         except asyncio.CancelledError:
@@ -416,41 +423,15 @@ class ConsumerRunner:
         except Exception as error:
             if is_transient(error):
                 raise
-            metrics.EVENTS_FAILED.labels(self.service, run[0].record.topic, events[0].type, "handler").inc()
-            log.error("batch handler failed", ce_type=events[0].type, events=len(events), error=type(error).__name__)
+            metrics.EVENTS_FAILED.labels(self.service, run[0].record.topic, ce_type, "handler").inc()
+            log.error("handler failed", ce_type=ce_type, events=len(events), error=type(error).__name__)
             raise _HandlerFailed() from error
         finally:
             if token is not None:
                 current_event.reset(token)
         each = (time.perf_counter() - started) / len(events)
         for delivery in run:
-            self._instruments(delivery.record.topic, delivery.type).observe(each)
-        return work.records
-
-    async def _handle(self, connection, delivery: Delivery, now) -> list[OutboxRecord]:
-        event = delivery.event
-        assert event is not None
-        handler = self.handlers.get(event.type)
-        if handler is None:
-            return []  # a known type this service does not act on
-        work = UnitOfWork(connection, self.codec, self.clock, cause=event, now=now)
-        started = time.perf_counter()
-        token = current_event.set((event.id, event.trace.trace_id))
-        try:
-            await handler(event, work)
-        except PoisonRecord as rejected:
-            raise _HandlerRejected(rejected) from rejected
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
-            if is_transient(error):
-                raise
-            metrics.EVENTS_FAILED.labels(self.service, delivery.record.topic, event.type, "handler").inc()
-            log.error("handler failed", ce_type=event.type, error=type(error).__name__)
-            raise _HandlerFailed() from error
-        finally:
-            current_event.reset(token)
-        self._instruments(delivery.record.topic, event.type).observe(time.perf_counter() - started)
+            self._instruments(delivery.record.topic, ce_type).observe(each)
         return work.records
 
     def _instruments(self, topic: str, ce_type: str) -> _Instruments:
