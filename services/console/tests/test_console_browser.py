@@ -126,6 +126,9 @@ class Person:
         self.driver.find_element(By.ID, "subject").send_keys(subject)
         self.driver.find_element(By.ID, f"role-{role}").click()
         self.driver.find_element(By.ID, "sign-in").click()
+        # The click returns before the browser leaves the sign-in page; finding an element
+        # before then finds the sign-in page's, gone a moment later.
+        WebDriverWait(self.driver, 20).until(lambda driver: "/sign-in" not in driver.current_url)
         return self
 
     def open(self, path: str) -> None:
@@ -215,8 +218,12 @@ def test_the_chinese_ui_and_the_compliance_ledger(platform, browser):
     officer = Person(browser, running.url("console")).sign_in("carol", "compliance")
     Select(browser.find_element(By.ID, "language")).select_by_value("zh-CN")
     browser.find_element(By.CSS_SELECTOR, "form[action='/language'] button").click()
+    # The language form's redirect may still be loading; opening the ledger before it
+    # lands lets that redirect replace the ledger with the bare compliance page.
+    WebDriverWait(browser, 20, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda driver: driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN")
     officer.open(f"/compliance?customer_id={customer}")
-    page = officer.wait_for("联系记录查询")
+    page = officer.wait_for("bank-agent:alice")
     assert "联系记录查询" in page and "合作机构个人信息读取记录" in page
     assert "quiet-hours" in page and "bank-agent:alice" in page, "the refused call is on the ledger"
     assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN"
