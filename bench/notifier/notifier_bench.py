@@ -9,9 +9,18 @@ on PostgreSQL, with the duplicates the provider counted and the notifier's peak 
 4. deferred:   the service clock moves to 17:00 UTC; the deferred contacts go out.
 
 Events go straight into the handlers (the runtime's consume → inbox → outbox path is
-measured by bench/runtime); everything after that is the service's own code.
+measured by bench/runtime); everything after that is the service's own code. The
+dispatcher's rounds run as its worker runs them (``Dispatcher.dispatch_while_due``), on
+uvloop with the runtime's garbage-collector tuning, as ``serve()`` runs the service.
 
-    python bench/notifier/notifier_bench.py [--contacts 50000] [--database postgresql|sqlite]
+Besides the rates it prints the CPU seconds each process spent on the timed part
+(notifier, PostgreSQL's backends, the stand-in provider) and the load average, because on
+a shared machine the CPU per contact is the steadier figure.
+
+    python bench/notifier/notifier_bench.py [--contacts 50000] [--database postgresql|sqlite] [--profile FILE]
+
+``--profile FILE`` runs the timed part (requests, dispatch, deferred) under cProfile,
+writes the stats to FILE and prints the top functions by own time.
 
 Starts PostgreSQL under var/bench-notifier (port 35433) and stops it at the end.
 """
@@ -19,7 +28,9 @@ Starts PostgreSQL under var/bench-notifier (port 35433) and stops it at the end.
 from __future__ import annotations
 
 import argparse
-import asyncio
+import cProfile
+import os
+import pstats
 import resource
 import socket
 import subprocess
@@ -32,12 +43,14 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "deploy" / "local"))
 
 import httpx  # noqa: E402
+import uvloop  # noqa: E402
 from local_postgres import LocalPostgres  # noqa: E402
 
 from collections_core.clock import ControlledClock  # noqa: E402
 from collections_core.contracts.collections.v1 import contacts_pb2  # noqa: E402
 from collections_core.contracts.corebanking.v1 import customers_pb2  # noqa: E402
 from collections_core.migrations import upgrade  # noqa: E402
+from collections_core.service import tune_garbage_collector  # noqa: E402
 from collections_core.tracing import TraceContext  # noqa: E402
 from notifier.main import build_runtime  # noqa: E402
 from notifier.settings import NotifierSettings  # noqa: E402
@@ -68,10 +81,57 @@ async def through_handlers(runtime, messages) -> None:
             await handlers[events[0].type](events, work)
 
 
+def cpu_seconds(*pids: int) -> float:
+    """User + system CPU of the given processes so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def children_of(parent: int) -> list[int]:
+    """PostgreSQL's backends: the postmaster's children."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                    found.append(int(entry.name))
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+    return found
+
+
+class CpuMeter:
+    """CPU seconds of the notifier (this process), PostgreSQL and the provider over a phase."""
+
+    def __init__(self, postmaster: int | None, provider: int) -> None:
+        self.postmaster, self.provider = postmaster, provider
+        self.spent: dict[str, list[float]] = {}
+
+    def _now(self) -> tuple[float, float, float]:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        database = cpu_seconds(self.postmaster, *children_of(self.postmaster)) if self.postmaster else 0.0
+        return usage.ru_utime + usage.ru_stime, database, cpu_seconds(self.provider)
+
+    def start(self) -> None:
+        self._started = self._now()
+
+    def stop(self, phase: str) -> None:
+        self.spent[phase] = [end - start for start, end in zip(self._started, self._now(), strict=True)]
+
+    def total(self) -> list[float]:
+        return [sum(column) for column in zip(*self.spent.values(), strict=True)]
+
+
 async def dispatch_all(runtime) -> None:
-    """Rounds until one finds nothing due (a re-deferred contact is no longer due)."""
-    while await runtime.dispatcher.dispatch_due(runtime):
-        pass
+    """Rounds, as the dispatcher's worker runs them, until one finds nothing due (a
+    re-deferred contact is no longer due)."""
+    await runtime.dispatcher.dispatch_while_due(runtime)
 
 
 async def main() -> None:
@@ -80,6 +140,8 @@ async def main() -> None:
     parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--sms-batch", type=int, default=100, help="SMS per request to the provider (1: one each)")
+    parser.add_argument("--profile", metavar="FILE", help="run the timed part under cProfile, stats to FILE")
+    parser.add_argument("--dispatch-batch", type=int, default=1000, help="requests claimed per dispatch round")
     args = parser.parse_args()
     n = args.contacts
     base = ROOT / "var" / "bench-notifier"
@@ -92,6 +154,7 @@ async def main() -> None:
     else:
         base.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{base / f'notifier-{int(time.time())}.db'}"
+    postmaster = int((postgres.data / "postmaster.pid").read_text().split()[0]) if postgres else None
     port = free_port()
     provider = subprocess.Popen([sys.executable, "-m", "notifier.standins.sms_provider", "--port", str(port)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -107,6 +170,7 @@ async def main() -> None:
         clock = ControlledClock(datetime(2026, 11, 3, 6, tzinfo=UTC))
         settings = NotifierSettings(database_url=url, sms_provider_url=provider_url, default_pack="US",
                                     dispatch_concurrency=args.concurrency, sms_batch_size=args.sms_batch,
+                                    dispatch_batch_size=args.dispatch_batch,
                                     sms_receipts=False,
                                     sms_breaker_failures=1000, kafka_bootstrap_servers="127.0.0.1:9")
         runtime = build_runtime(settings, topics=[], clock=clock)
@@ -120,24 +184,40 @@ async def main() -> None:
             parameters={"amount_minor": str(10_000 + i), "currency": "CNY", "card_last4": f"{i % 10_000:04d}"}))
             for i in range(n)]
         figures = {}
+        meter = CpuMeter(postmaster, provider.pid)
         started = time.perf_counter()
         await through_handlers(runtime, customers)
         figures["customers"] = time.perf_counter() - started
         progress(f"customers: {n} in {figures['customers']:.1f}s")
+        profiler = cProfile.Profile() if args.profile else None
+        if profiler:
+            profiler.enable()
+        loads = [os.getloadavg()[0]]
+        meter.start()
         started = time.perf_counter()
         await through_handlers(runtime, requests)
         figures["requests"] = time.perf_counter() - started
+        meter.stop("requests")
         progress(f"requests: {n} in {figures['requests']:.1f}s")
+        meter.start()
         started = time.perf_counter()
         await dispatch_all(runtime)
         figures["dispatch"] = time.perf_counter() - started
+        meter.stop("dispatch")
         sent_now = httpx.get(f"{provider_url}/stats", timeout=10).json()["messages"]
         progress(f"dispatch: {sent_now} sent in {figures['dispatch']:.1f}s")
         # 17:00 UTC: daytime in every zone above, so every deferred contact is due and allowed.
         clock.set(datetime(2026, 11, 3, 17, tzinfo=UTC))
+        meter.start()
         started = time.perf_counter()
         await dispatch_all(runtime)
         figures["deferred"] = time.perf_counter() - started
+        meter.stop("deferred")
+        loads.append(os.getloadavg()[0])
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
+            pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(40)
         stats = httpx.get(f"{provider_url}/stats", timeout=10).json()
         sent_later = stats["messages"] - sent_now
         await runtime.database.dispose()
@@ -149,7 +229,8 @@ async def main() -> None:
             postgres.stop()
     total = figures["requests"] + figures["dispatch"] + figures["deferred"]
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"database={args.database} contacts={n} concurrency={args.concurrency} sms_batch={args.sms_batch}")
+    print(f"database={args.database} contacts={n} concurrency={args.concurrency} sms_batch={args.sms_batch} "
+          f"dispatch_batch={args.dispatch_batch} load average {loads[0]:.1f} → {loads[1]:.1f}")
     print(f"customers upserted (encrypt + upsert): {n / figures['customers']:,.0f}/s")
     print(f"requests judged (dedupe + policy + defer): {n / figures['requests']:,.0f}/s")
     print(f"sent at once: {sent_now} in {figures['dispatch']:.1f}s = {sent_now / figures['dispatch']:,.0f}/s "
@@ -159,7 +240,14 @@ async def main() -> None:
     print(f"provider: messages={stats['messages']} duplicates={stats['duplicates']} "
           f"requests={stats['requests']}")
     print(f"notifier peak RSS: {peak_mib:.0f} MiB")
+    for phase, (notifier, database, provider_cpu) in meter.spent.items():
+        print(f"CPU, {phase}: notifier {notifier:.2f}s, PostgreSQL {database:.2f}s, provider {provider_cpu:.2f}s")
+    notifier, database, provider_cpu = meter.total()
+    print(f"CPU per contact, timed part: notifier {notifier / n * 1e6:.0f} µs, "
+          f"PostgreSQL {database / n * 1e6:.0f} µs, provider {provider_cpu / n * 1e6:.0f} µs")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    # As serve() runs the service: uvicorn's event loop (uvloop) and the runtime's collector tuning.
+    tune_garbage_collector()
+    uvloop.run(main())

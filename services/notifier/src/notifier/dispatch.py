@@ -16,6 +16,10 @@ Each round takes up to a batch of due requests, in order of due time:
 3. a second unit of work settles the round: ``sent`` or ``failed`` with their
    events, in one statement.
 
+The worker runs rounds back to back while requests are due, the next round's step 1
+while the previous round's messages are with the providers (steps 2-3), so the
+process has work while a provider or the database answers (decision 0063).
+
 A crash between 1 and 3 leaves the requests ``sending``; once their lease is over
 a round sends them again under the same keys, which the provider answers with its
 first answer instead of a second message. A transient channel failure releases
@@ -38,7 +42,6 @@ from collections_core.faults import crash_point
 from collections_core.logs import get_logger
 from collections_core.service import ServiceRuntime
 from collections_core.unit_of_work import UnitOfWork
-from collections_core.wire import instant_to_proto
 from notifier import facts
 from notifier.channels import Accepted, ChannelUnavailable, Outgoing, Refused
 from notifier.crypto import PiiCipher
@@ -54,6 +57,7 @@ log = get_logger(__name__)
 # Fault tests kill the process here: the provider has the message, our database does not know yet.
 AFTER_HAND_OVER = "notifier-after-hand-over"
 WAITING = ("pending", "sending")
+ADDRESSES = {"sms": "phone", "email": "email", "letter": "address"}  # the contact point each channel sends to
 Result = Accepted | Refused | None  # None: the channel could not take it now
 
 
@@ -73,15 +77,14 @@ class Dispatcher:
                  channels: Mapping[str, Channel], packs: Mapping[str, Pack]) -> None:
         self.settings, self.cipher, self.catalogue = settings, cipher, catalogue
         self.channels, self.packs = channels, packs
+        self.bank_facts = settings.bank_facts
 
     async def run(self, runtime: ServiceRuntime) -> None:
         backoff = self.settings.dispatch_interval_seconds
         while True:
             try:
-                handled = await self.dispatch_due(runtime)
+                await self.dispatch_while_due(runtime)
                 backoff = self.settings.dispatch_interval_seconds
-                if handled:
-                    continue
             except asyncio.CancelledError:
                 raise
             except Exception as error:
@@ -92,16 +95,52 @@ class Dispatcher:
     async def dispatch_due(self, runtime: ServiceRuntime) -> int:
         """One round: every request due by the clock, up to a batch. Returns how many were
         claimed; raises ChannelUnavailable after the round when a channel could not take work."""
+        claimed, outgoing = await self.claim_and_prepare(runtime)
+        unavailable = await self.deliver(runtime, outgoing)
+        if unavailable:
+            raise ChannelUnavailable(", ".join(sorted(unavailable)))
+        return len(claimed)
+
+    async def dispatch_while_due(self, runtime: ServiceRuntime) -> int:
+        """Rounds back to back until one finds nothing due; returns how many requests they
+        claimed. The next round is claimed and prepared while the previous one's messages
+        are with the providers, so the process works while they answer; a round is handed
+        over only after the one before it settled. A channel that could not take work ends
+        the rounds (ChannelUnavailable) once the round in flight settled."""
+        claimed_in_all = 0
+        unavailable: set[str] = set()
+        delivering: asyncio.Task | None = None
+        try:
+            while True:
+                claimed, outgoing = await self.claim_and_prepare(runtime)
+                if delivering is not None:
+                    unavailable |= await delivering
+                    delivering = None
+                claimed_in_all += len(claimed)
+                if outgoing:
+                    delivering = asyncio.create_task(self.deliver(runtime, outgoing))
+                if not claimed or unavailable:
+                    break
+        finally:
+            if delivering is not None:
+                # Also when stopped: a prepared round is handed over and settled, not left to its lease.
+                unavailable |= await delivering
+        if unavailable:
+            raise ChannelUnavailable(", ".join(sorted(unavailable)))
+        return claimed_in_all
+
+    async def claim_and_prepare(self, runtime: ServiceRuntime) -> tuple[list[dict], list[tuple[dict, Outgoing]]]:
         async with runtime.unit_of_work() as work:
             claimed = await self.claim(work)
-            outgoing = await self.prepare(work, claimed) if claimed else []
+            return claimed, await self.prepare(work, claimed) if claimed else []
+
+    async def deliver(self, runtime: ServiceRuntime, outgoing: list[tuple[dict, Outgoing]]) -> set[str]:
+        """Hand a prepared round over and settle it; returns the channels that could not take work."""
         results, unavailable = await self.hand_over(outgoing)
         if results:
             async with runtime.unit_of_work() as work:
                 await self.settle(work, results)
-        if unavailable:
-            raise ChannelUnavailable(", ".join(sorted(unavailable)))
-        return len(claimed)
+        return unavailable
 
     async def claim(self, work: UnitOfWork) -> list[dict]:
         """The round's due requests, oldest due first, leased to this round."""
@@ -138,11 +177,12 @@ class Dispatcher:
         """Judge the pending requests again and render every one that goes out now."""
         judgement = await Judgement.load(work, self.packs, {request["customer_id"] for request in claimed})
         outgoing = []
+        clear: dict[tuple[str, str], str] = {}  # the round's decrypted contact points, one decryption each
         for request in claimed:
             if request["status"] == "pending" and not isinstance(judgement.decide(request), Allow):
                 continue
             try:
-                message = self._render(request, judgement.known[request["customer_id"]].customer)
+                message = self._render(request, judgement.known[request["customer_id"]].customer, clear)
             except TemplateInvalid as error:
                 judgement.fail(request, f"template: {error}")
                 continue
@@ -205,31 +245,41 @@ class Dispatcher:
                 judgement.fail(request, result.reason)
             else:
                 judgement.change(request, status="sent", provider_message_id=result.provider_message_id)
-                CONTACTS.labels(request["channel"], "sent").inc()
+                judgement.counts[CONTACTS, request["channel"], "sent"] += 1
                 work.emit(CONTACT_EVENTS, contacts_pb2.ContactSent(
                     request_id=request["request_id"], account_id=request["account_id"],
                     customer_id=request["customer_id"], case_id=request["case_id"],
-                    channel=CHANNEL_CODES[request["channel"]], sent_at=instant_to_proto(work.now),
+                    channel=CHANNEL_CODES[request["channel"]], sent_at=judgement.instant(work.now),
                     provider_message_id=result.provider_message_id), key=request["account_id"])
         await judgement.save()
 
-    def _render(self, request: Mapping, customer: facts.Customer) -> Outgoing:
-        owner, point = customer.customer_id, customer.row
-        opt_out_url = f"{self.settings.opt_out_base_url}/{self.cipher.lookup_hash('opt-out:' + owner)[:32]}"
-        parameters = {**json.loads(request["parameters"]), **self.settings.bank_facts,
-                      "customer_name": self.cipher.decrypt(point.name, owner, "name"), "opt_out_url": opt_out_url}
-        rendered = self.catalogue.render(request["template"], customer.language, parameters)
-        channel = request["channel"]
-        if channel == "sms":
-            to = self.cipher.decrypt(point.phone, owner, "phone")
-        elif channel == "email":
-            to = self.cipher.decrypt(point.email, owner, "email")
-        else:
-            to = self.cipher.decrypt(point.address, owner, "address")
+    def _render(self, request: Mapping, customer: facts.Customer, clear: dict[tuple[str, str], str]) -> Outgoing:
+        channel, template = request["channel"], request["template"]
+        # The link is an HMAC: worked out where it is used (e-mail headers, templates naming it).
+        opt_out_url = (self._clear(customer, "opt_out_url", clear)
+                       if channel == "email" or "opt_out_url" in self.catalogue.variables(template) else None)
+        parameters = {**json.loads(request["parameters"]), **self.bank_facts,
+                      "customer_name": self._clear(customer, "name", clear), "opt_out_url": opt_out_url}
+        rendered = self.catalogue.render(template, customer.language, parameters)
+        to = self._clear(customer, ADDRESSES[channel], clear)
         if not to:
             raise TemplateInvalid(f"the customer has no {channel} contact point")
         pack = self.packs[request["pack"]]
         return Outgoing(idempotency_key=request["request_id"], channel=channel, to=to, body=rendered.body,
-                        template=request["template"],
+                        template=template,
                         subject=rendered.subject, language=customer.language, opt_out_url=opt_out_url,
                         marking=pack.letter_marking)
+
+    def _clear(self, customer: facts.Customer, field: str, clear: dict[tuple[str, str], str]) -> str:
+        """A contact point's field in clear (or the customer's opt-out link), worked out
+        once per customer and round."""
+        key = (customer.customer_id, field)
+        value = clear.get(key)
+        if value is None:
+            owner = customer.customer_id
+            if field == "opt_out_url":
+                value = f"{self.settings.opt_out_base_url}/{self.cipher.lookup_hash('opt-out:' + owner)[:32]}"
+            else:
+                value = self.cipher.decrypt(getattr(customer.row, field), owner, field)
+            clear[key] = value
+        return value

@@ -28,7 +28,7 @@ class Customer:
     customer_id: str
     time_zone: str
     language: str
-    row: object  # the contact_points row, PII still encrypted
+    row: object | None  # the contact_points row, PII still encrypted (None: not loaded)
 
 
 @dataclass
@@ -59,16 +59,21 @@ async def load_customer(connection: AsyncConnection, customer_id: str) -> Custom
     return (await load_customers(connection, [customer_id])).get(customer_id)
 
 
-async def load_customers(connection: AsyncConnection, customer_ids: Iterable[str]) -> dict[str, Customer]:
+async def load_customers(connection: AsyncConnection, customer_ids: Iterable[str], *,
+                         encrypted: bool = True) -> dict[str, Customer]:
     """Locks the customers' rows (PostgreSQL) for the rest of the transaction, in one
     order, so two evaluations for one customer (dispatcher, call permits) never both
-    see room under a cap, and two runs never deadlock."""
+    see room under a cap, and two runs never deadlock. Without ``encrypted`` the
+    contact points' encrypted columns stay in the database (``Customer.row`` is None)."""
     ids = sorted(set(customer_ids))
     if not ids:
         return {}
-    rows = await connection.execute(select(contact_points).where(among(connection, contact_points.c.customer_id, ids))
-                                    .order_by(contact_points.c.customer_id).with_for_update())
-    return {row.customer_id: Customer(row.customer_id, row.time_zone, row.language, row) for row in rows}
+    points = contact_points.c
+    columns = points if encrypted else (points.customer_id, points.time_zone, points.language)
+    rows = await connection.execute(select(*columns).where(among(connection, points.customer_id, ids))
+                                    .order_by(points.customer_id).with_for_update())
+    return {row.customer_id: Customer(row.customer_id, row.time_zone, row.language, row if encrypted else None)
+            for row in rows}
 
 
 async def load_known(connection: AsyncConnection, customers: Iterable[Customer], now: datetime) -> dict[str, Known]:
@@ -116,12 +121,6 @@ def ledger_row(*, customer_id: str, account_id: str, channel: str, decision: str
 async def record(connection: AsyncConnection, **entry) -> int:
     result = await connection.execute(insert(contact_ledger).values(**ledger_row(**entry)))
     return result.inserted_primary_key[0]
-
-
-async def record_all(connection: AsyncConnection, rows: list[dict]) -> None:
-    """Ledger rows in the order given (ids follow it), one statement."""
-    if rows:
-        await connection.execute(insert(contact_ledger), rows)
 
 
 def as_utc(value: datetime) -> datetime:

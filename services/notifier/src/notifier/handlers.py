@@ -26,6 +26,7 @@ from collections_core.contracts.collections.v1 import contacts_pb2
 from collections_core.contracts.corebanking.v1 import customers_pb2
 from collections_core.unit_of_work import UnitOfWork
 from collections_core.wire import instant_from_proto
+from notifier import rows
 from notifier.crypto import PiiCipher
 from notifier.facts import among
 from notifier.judging import Judgement
@@ -133,15 +134,16 @@ class Notifier:
             fresh.append((event, request))
         if not fresh:
             return
-        judgement = await Judgement.load(work, self.packs, {request["customer_id"] for _, request in fresh})
+        judgement = await Judgement.load(work, self.packs, {request["customer_id"] for _, request in fresh},
+                                         encrypted=False)
         for event, request in fresh:
-            missing = self.catalogue.parameters_needed(request["template"]) - set(json.loads(request["parameters"]))
+            missing = self.catalogue.parameters_needed(request["template"]).difference(event.message.parameters)
             if missing:
                 # Fail at once, before any deferral: the router learns now, not at 08:00 tomorrow.
                 judgement.fail(request, f"template: missing parameters {', '.join(sorted(missing))}", cause=event)
             else:
                 judgement.decide(request, cause=event)
-        await work.connection.execute(contact_requests.insert(), [request for _, request in fresh])
+        await rows.insert_rows(work.connection, contact_requests, [request for _, request in fresh])
         await judgement.save(requests=False)
 
     def _request(self, message: contacts_pb2.ContactRequested, work: UnitOfWork) -> dict:

@@ -11,20 +11,21 @@ those one by one would load, and a contact allowed to go out earlier in the run
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, update
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from collections_core.codec import Event
 from collections_core.contracts.collections.v1 import contacts_pb2
 from collections_core.unit_of_work import UnitOfWork
 from collections_core.wire import instant_to_proto
-from notifier import facts
+from notifier import facts, rows
 from notifier.domain.policy import Allow, Attempt, Block, Defer, Pack, evaluate_contact
 from notifier.facts import Known, as_utc
 from notifier.metrics import CONTACTS, POLICY_DECISIONS
-from notifier.tables import contact_requests
+from notifier.tables import contact_ledger
 
 CONTACT_EVENTS = "collections.contact-events.v1"
 CHANNEL_CODES = {"sms": contacts_pb2.CHANNEL_SMS, "email": contacts_pb2.CHANNEL_EMAIL,
@@ -32,11 +33,6 @@ CHANNEL_CODES = {"sms": contacts_pb2.CHANNEL_SMS, "email": contacts_pb2.CHANNEL_
 # A request whose customer core banking has not told us about yet is looked at again after this.
 AWAITING_CONTACT_POINT = "awaiting-contact-point"
 RECHECK = timedelta(minutes=1)
-# What a judgement may change on a request row; every change names all of them.
-CHANGED = ("status", "due_at", "rule", "reason", "provider_message_id")
-
-_apply_changes = update(contact_requests).where(contact_requests.c.request_id == bindparam("b_request_id")).values(
-    {name: bindparam(f"b_{name}") for name in (*CHANGED, "updated_at")})
 
 
 class Judgement:
@@ -44,10 +40,17 @@ class Judgement:
         self.work, self.packs, self.known = work, packs, known
         self.ledger: list[dict] = []
         self.changes: dict[str, dict] = {}
+        # Metric increments of the run, added once each when it is saved: a labelled
+        # child looked up per contact cost more than the contact's policy evaluation.
+        self.counts: Counter[tuple] = Counter()
+        self.instants: dict[datetime, Timestamp] = {}
 
     @classmethod
-    async def load(cls, work: UnitOfWork, packs: Mapping[str, Pack], customer_ids: Iterable[str]) -> Judgement:
-        customers = await facts.load_customers(work.connection, customer_ids)
+    async def load(cls, work: UnitOfWork, packs: Mapping[str, Pack], customer_ids: Iterable[str], *,
+                   encrypted: bool = True) -> Judgement:
+        """The facts of every customer given; without ``encrypted`` the contact points'
+        encrypted columns are left unread (judging needs only the customers' zones)."""
+        customers = await facts.load_customers(work.connection, customer_ids, encrypted=encrypted)
         return cls(work, packs, await facts.load_known(work.connection, customers.values(), work.now))
 
     def decide(self, request: dict, cause: Event | None = None) -> Allow | Defer | Block | None:
@@ -67,9 +70,9 @@ class Judgement:
             decision = evaluate_contact(known.contact_facts(request["channel"], not_before=not_before,
                                                             expires_at=expires_at), self.packs[request["pack"]], now)
         if isinstance(decision, Allow):
-            POLICY_DECISIONS.labels("allow", "allowed").inc()
+            self.counts[POLICY_DECISIONS, "allow", "allowed"] += 1
             return decision
-        POLICY_DECISIONS.labels(type(decision).__name__.lower(), decision.rule).inc()
+        self.counts[POLICY_DECISIONS, type(decision).__name__.lower(), decision.rule] += 1
         self.ledger.append(facts.ledger_row(
             customer_id=request["customer_id"], account_id=request["account_id"], channel=request["channel"],
             decision="defer" if isinstance(decision, Defer) else "block", rule=decision.rule, at=now,
@@ -79,11 +82,11 @@ class Judgement:
             self.change(request, due_at=decision.until, rule=decision.rule)
             self.work.emit(CONTACT_EVENTS, contacts_pb2.ContactDeferred(
                 request_id=request["request_id"], account_id=request["account_id"], channel=channel,
-                rule=decision.rule, deferred_until=instant_to_proto(decision.until)),
+                rule=decision.rule, deferred_until=self.instant(decision.until)),
                 key=request["account_id"], cause=cause)
         else:
             self.change(request, status="blocked", rule=decision.rule)
-            CONTACTS.labels(request["channel"], "blocked").inc()
+            self.counts[CONTACTS, request["channel"], "blocked"] += 1
             self.work.emit(CONTACT_EVENTS, contacts_pb2.ContactBlocked(
                 request_id=request["request_id"], account_id=request["account_id"], channel=channel,
                 rule=decision.rule), key=request["account_id"], cause=cause)
@@ -101,26 +104,29 @@ class Judgement:
 
     def fail(self, request: dict, reason: str, cause: Event | None = None) -> None:
         self.change(request, status="failed", reason=reason)
-        CONTACTS.labels(request["channel"], "failed").inc()
+        self.counts[CONTACTS, request["channel"], "failed"] += 1
         self.work.emit(CONTACT_EVENTS, contacts_pb2.ContactFailed(
             request_id=request["request_id"], account_id=request["account_id"],
-            channel=CHANNEL_CODES[request["channel"]], reason=reason, failed_at=instant_to_proto(self.work.now)),
+            channel=CHANNEL_CODES[request["channel"]], reason=reason, failed_at=self.instant(self.work.now)),
             key=request["account_id"], cause=cause)
 
+    def instant(self, at: datetime) -> Timestamp:
+        """``at`` for an event, converted once per run (most of a run's events share one)."""
+        converted = self.instants.get(at)
+        if converted is None:
+            converted = self.instants[at] = instant_to_proto(at)
+        return converted
+
     def change(self, request: dict, **values) -> None:
-        request.update(values)
+        request.update(values, updated_at=self.work.now)
         self.changes[request["request_id"]] = request
 
     async def save(self, *, requests: bool = True) -> None:
         """The ledger rows in decision order, then (unless the caller inserts the
         requests itself) every changed request: one statement each."""
-        await facts.record_all(self.work.connection, self.ledger)
+        await rows.insert_rows(self.work.connection, contact_ledger, self.ledger)
         if requests:
-            await save_changes(self.work, self.changes.values())
-
-
-async def save_changes(work: UnitOfWork, requests: Iterable[dict]) -> None:
-    rows = [{"b_request_id": r["request_id"], "b_updated_at": work.now, **{f"b_{c}": r[c] for c in CHANGED}}
-            for r in requests]
-    if rows:
-        await work.connection.execute(_apply_changes, rows)
+            await rows.change_requests(self.work.connection, list(self.changes.values()))
+        for (metric, *labels), n in self.counts.items():
+            metric.labels(*labels).inc(n)
+        self.counts.clear()

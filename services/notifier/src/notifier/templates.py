@@ -77,22 +77,31 @@ class Catalogue:
         return found
 
     def has(self, key: str) -> bool:
-        return any(known == key for known, _ in self.keys())
+        return key in self._known_keys()
+
+    @cache
+    def _known_keys(self) -> frozenset[str]:
+        return frozenset(key for key, _ in self.keys())
+
+    @cache
+    def variables(self, key: str) -> frozenset[str]:
+        """Every name ``key`` reads in any language."""
+        found: set[str] = set()
+        for language in LANGUAGES:
+            path = self.directory / f"{key}.{language}.j2"
+            if path.exists():
+                found |= meta.find_undeclared_variables(self._environment.parse(path.read_text()))
+        return frozenset(found)
 
     @cache
     def parameters_needed(self, key: str) -> frozenset[str]:
         """What a request must carry for ``key`` in any language (the service and the
         contact point supply the rest)."""
-        needed: set[str] = set()
-        for language in LANGUAGES:
-            path = self.directory / f"{key}.{language}.j2"
-            if path.exists():
-                needed |= meta.find_undeclared_variables(self._environment.parse(path.read_text()))
-        return frozenset(needed - SUPPLIED)
+        return self.variables(key) - SUPPLIED
 
     def render(self, key: str, language: str, parameters: dict[str, str]) -> Rendered:
         try:
-            text = self._environment.get_template(f"{key}.{language_of(language)}.j2").render(**parameters)
+            text = self._environment.get_template(f"{key}.{language_of(language)}.j2").render(parameters)
         except TemplateError as error:
             raise TemplateInvalid(f"{key}: {error.message or type(error).__name__}") from None
         except (ValueError, TypeError) as error:

@@ -173,3 +173,74 @@ async def test_a_round_hands_its_sms_over_in_one_batch_and_a_bad_number_fails_al
     assert await statuses(runtime) == {**{f"R-{n}": "sent" for n in range(4)}, "R-BAD": "failed"}
     failed = [m.reason for kind, m in await emitted(runtime) if kind == "ContactFailed"]
     assert len(failed) == 1 and "HTTP 400" in failed[0]
+
+
+async def test_rounds_back_to_back_hand_a_round_over_only_after_the_one_before_settled(
+        notifier_runtime, sms_provider, deliver, emitted):
+    """The worker prepares the next round while the previous one is with the provider
+    (decision 0063); every contact still goes out once, in due order, and a round is
+    handed over only once the round before it is settled."""
+    runtime = await notifier_runtime(dispatch_batch_size=2, sms_batch_size=100)
+    for n in range(5):
+        await deliver(runtime, customer(f"C-{n}", "Asia/Shanghai", phone=f"+86138000000{n:02d}"), f"C-{n}")
+        await deliver(runtime, request(f"R-{n}", f"C-{n}"), f"C-{n}")
+    sms = runtime.dispatcher.channels["sms"]
+    handed_over: list[tuple[list[str], dict[str, str]]] = []
+    send_many = sms.send_many
+
+    async def watched(messages):
+        handed_over.append(([m.idempotency_key for m in messages], await statuses(runtime)))
+        return await send_many(messages)
+
+    sms.send_many = watched
+    assert await runtime.dispatcher.dispatch_while_due(runtime) == 5
+    assert [keys for keys, _ in handed_over] == [["R-0", "R-1"], ["R-2", "R-3"], ["R-4"]]
+    for done, (_, seen) in enumerate(handed_over):
+        assert all(seen[f"R-{n}"] == "sent" for n in range(2 * done)), "the rounds before are settled"
+    stats = await sms_provider.stats()
+    assert stats["messages"] == 5 and stats["duplicates"] == 0
+    assert await statuses(runtime) == {f"R-{n}": "sent" for n in range(5)}
+    assert [kind for kind, _ in await emitted(runtime)].count("ContactSent") == 5
+
+
+async def test_a_provider_down_mid_rounds_ends_them_with_the_prepared_round_released(
+        notifier_runtime, sms_provider, clock, deliver):
+    """The round prepared while the failing one was in flight is handed over too and,
+    failing, released (due now) instead of waiting out its lease; nothing goes twice."""
+    runtime = await notifier_runtime(dispatch_batch_size=1)
+    for n in range(3):
+        await deliver(runtime, customer(f"C-{n}", "Asia/Shanghai", phone=f"+86138000000{n:02d}"), f"C-{n}")
+        await deliver(runtime, request(f"R-{n}", f"C-{n}"), f"C-{n}")
+    await sms_provider.control(fail_next=100, fail_status=503)
+    with pytest.raises(ChannelUnavailable):
+        await runtime.dispatcher.dispatch_while_due(runtime)
+    async with runtime.database.reading() as connection:
+        rows = {r.request_id: (r.status, r.due_at.replace(tzinfo=UTC)) for r in await connection.execute(
+            select(contact_requests.c.request_id, contact_requests.c.status, contact_requests.c.due_at))}
+    assert rows == {"R-0": ("sending", clock.now()), "R-1": ("sending", clock.now()),
+                    "R-2": ("pending", clock.now())}, "both rounds released, the third never claimed"
+    await sms_provider.control(fail_next=0)
+    assert await runtime.dispatcher.dispatch_while_due(runtime) == 3
+    stats = await sms_provider.stats()
+    assert stats["messages"] == 3 and stats["duplicates"] == 0
+    assert await statuses(runtime) == {f"R-{n}": "sent" for n in range(3)}
+
+
+async def test_a_round_decrypts_each_customer_once_and_addresses_every_message_to_its_own_customer(
+        notifier_runtime, sms_provider, deliver):
+    runtime = await notifier_runtime(sms_batch_size=100)
+    for n, name in enumerate(["李雷", "韩梅梅"]):
+        await deliver(runtime, customers_pb2.CustomerUpserted(
+            customer_id=f"C-{n}", name=name, phone=f"+86138000000{n:02d}", email=f"c{n}@example.cn",
+            time_zone="Asia/Shanghai", language="zh-CN"), f"C-{n}")
+    for request_id, customer_id in [("R-A", "C-0"), ("R-B", "C-1"), ("R-C", "C-0")]:
+        await deliver(runtime, request(request_id, customer_id), customer_id)
+    cipher = runtime.dispatcher.cipher
+    decrypted: list[tuple[str, str]] = []
+    decrypt = cipher.decrypt
+    cipher.decrypt = lambda stored, owner, field: decrypted.append((owner, field)) or decrypt(stored, owner, field)
+    assert await runtime.dispatcher.dispatch_due(runtime) == 3
+    assert sorted(decrypted) == [("C-0", "name"), ("C-0", "phone"), ("C-1", "name"), ("C-1", "phone")]
+    sent = {m["reference"]: (m["to"], m["text"]) for m in await sms_provider.messages()}
+    assert sent["R-A"][0] == sent["R-C"][0] == "+8613800000000" and sent["R-B"][0] == "+8613800000001"
+    assert "韩梅梅" in sent["R-B"][1] and all("李雷" in sent[r][1] for r in ("R-A", "R-C"))

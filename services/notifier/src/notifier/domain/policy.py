@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -193,9 +193,11 @@ def _time_rules(facts: ContactFacts, pack: Pack) -> list[tuple[str, TimeRule]]:
     return rules
 
 
+@lru_cache(maxsize=8192)
 def _local_instant(day: date, clock_time: time, zone: ZoneInfo) -> datetime:
     """The instant the customer's clock shows ``clock_time`` on ``day``: the first of
-    two when the clock is set back (fold=0), and past the gap when it is set forward."""
+    two when the clock is set back (fold=0), and past the gap when it is set forward.
+    Remembered: a run asks it for the same few days and zones thousands of times."""
     return datetime.combine(day, clock_time, tzinfo=zone).astimezone(UTC)
 
 
