@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Protocol, runtime_checkable
@@ -57,6 +58,7 @@ log = get_logger(__name__)
 # Fault tests kill the process here: the provider has the message, our database does not know yet.
 AFTER_HAND_OVER = "notifier-after-hand-over"
 WAITING = ("pending", "sending")
+GAUGES_EVERY_SECONDS = 1.0
 ADDRESSES = {"sms": "phone", "email": "email", "letter": "address"}  # the contact point each channel sends to
 Result = Accepted | Refused | None  # None: the channel could not take it now
 
@@ -78,6 +80,7 @@ class Dispatcher:
         self.settings, self.cipher, self.catalogue = settings, cipher, catalogue
         self.channels, self.packs = channels, packs
         self.bank_facts = settings.bank_facts
+        self._gauges_due = 0.0  # time.monotonic() at which the pending-contact gauges are counted again
 
     async def run(self, runtime: ServiceRuntime) -> None:
         backoff = self.settings.dispatch_interval_seconds
@@ -166,11 +169,14 @@ class Dispatcher:
                 .values(due_at=lease, updated_at=now).returning(*contact_requests.c))).mappings().all()
             was_due = {row.request_id: row.was_due for row in taken}
             rows = [{**row, "was_due": was_due[row["request_id"]]} for row in rows]
-        waiting = (await connection.execute(
-            select(func.count(), func.min(contact_requests.c.requested_at))
-            .where(contact_requests.c.status.in_(WAITING)))).one()
-        PENDING.set(waiting[0])
-        OLDEST_PENDING_AGE.set((now - as_utc(waiting[1])).total_seconds() if waiting[1] else 0)
+        if time.monotonic() >= self._gauges_due:
+            # Counting every waiting request is a scan of them all: once a second is plenty for a scrape.
+            self._gauges_due = time.monotonic() + GAUGES_EVERY_SECONDS
+            waiting = (await connection.execute(
+                select(func.count(), func.min(contact_requests.c.requested_at))
+                .where(contact_requests.c.status.in_(WAITING)))).one()
+            PENDING.set(waiting[0])
+            OLDEST_PENDING_AGE.set((now - as_utc(waiting[1])).total_seconds() if waiting[1] else 0)
         return sorted((dict(row) for row in rows), key=lambda r: (as_utc(r["was_due"]), r["request_id"]))
 
     async def prepare(self, work: UnitOfWork, claimed: list[dict]) -> list[tuple[dict, Outgoing]]:

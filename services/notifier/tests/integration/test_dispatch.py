@@ -8,6 +8,7 @@ from collections_core.contracts.collections.v1 import contacts_pb2
 from collections_core.contracts.corebanking.v1 import customers_pb2
 from collections_core.wire import instant_to_proto
 from notifier.channels import ChannelUnavailable
+from notifier.metrics import PENDING
 from notifier.tables import contact_requests
 from sqlalchemy import select
 
@@ -244,3 +245,20 @@ async def test_a_round_decrypts_each_customer_once_and_addresses_every_message_t
     sent = {m["reference"]: (m["to"], m["text"]) for m in await sms_provider.messages()}
     assert sent["R-A"][0] == sent["R-C"][0] == "+8613800000000" and sent["R-B"][0] == "+8613800000001"
     assert "韩梅梅" in sent["R-B"][1] and all("李雷" in sent[r][1] for r in ("R-A", "R-C"))
+
+
+async def test_the_pending_gauges_are_counted_at_most_once_a_second(notifier_runtime, sms_provider, deliver):
+    runtime = await notifier_runtime()
+    await deliver(runtime, customer("C-1", "Asia/Shanghai"), "C-1")
+    await deliver(runtime, request("R-1", "C-1"), "C-1")
+    await deliver(runtime, customer("C-UK", "Europe/London", phone="+447700900123", language="en"), "C-UK")
+    await deliver(runtime, request("R-UK", "C-UK"), "C-UK")  # 01:00 in London: deferred, still waiting
+    await runtime.dispatcher.dispatch_due(runtime)
+    assert PENDING._value.get() == 2, "counted in the round, before it settled"
+    await deliver(runtime, request("R-2", "C-1", template="reminder.sms", parameters={**OVERDUE, "due_date": "2"}),
+                  "C-1")
+    await runtime.dispatcher.dispatch_due(runtime)
+    assert PENDING._value.get() == 2, "not counted again within the second"
+    runtime.dispatcher._gauges_due = 0.0  # the second is over
+    await runtime.dispatcher.dispatch_due(runtime)
+    assert PENDING._value.get() == 1
