@@ -69,7 +69,7 @@ contact_requests = Table(
     Column("provider_message_id", String(128), nullable=True),
     Column("requested_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
-    Index("contact_requests_due", "due_at", postgresql_where=text("status IN ('pending', 'sending')"),
+    Index("contact_requests_due", "due_at", "request_id", postgresql_where=text("status IN ('pending', 'sending')"),
           sqlite_where=text("status IN ('pending', 'sending')")),
     Index("contact_requests_provider", "provider_message_id"),
 )
