@@ -18,12 +18,12 @@ JWT_SECRET = "notifier-test-secret-of-32-bytes!!"
 CLEAR = ("王小明", "+8613812345678", "13812345678", "zhang.wei@example.cn", "世纪大道100号", "200120")
 
 
-def bearer(*roles: str, subject: str = "alice") -> dict:
-    return {"Authorization": f"Bearer {mint_token(JWT_SECRET, subject, roles, ttl_seconds=300)}"}
+def bearer(role: str, subject: str = "alice") -> dict:
+    return {"Authorization": f"Bearer {mint_token(JWT_SECRET, subject, [role], ttl_seconds=300)}"}
 
 
-AGENT, SUPERVISOR, COMPLIANCE = bearer("agent"), bearer("supervisor", subject="sam"), bearer("compliance")
-GATEWAY = bearer("agency-gateway", subject="agency-gateway")
+# Minted when a request is sent: a constant minted at import would expire during a long run.
+AGENT, SUPERVISOR, COMPLIANCE, GATEWAY = ("agent",), ("supervisor", "sam"), ("compliance",), ("agency-gateway",)
 
 
 @pytest.fixture
@@ -55,65 +55,67 @@ def logs():
 
 
 async def test_staff_see_contact_details_masked(api):
-    for headers in (AGENT, SUPERVISOR, COMPLIANCE):
-        answer = await api.get("/v1/customers/C-1/contact-details", headers=headers)
+    for role in (AGENT, SUPERVISOR, COMPLIANCE):
+        answer = await api.get("/v1/customers/C-1/contact-details", headers=bearer(*role))
         assert answer.status_code == 200, answer.text
         assert {k: answer.json()[k] for k in ("name", "phone", "email", "address")} == {
             "name": "王**", "phone": "+86138****5678", "email": "z***@example.cn", "address": "****, 上海市, 上海, CN"}
         assert not [clear for clear in CLEAR if clear in answer.text]
     assert (await api.get("/v1/customers/C-1/contact-details", headers=bearer("operations"))).status_code == 403
     assert (await api.get("/v1/customers/C-1/contact-details")).status_code == 401
-    assert (await api.get("/v1/customers/C-NOBODY/contact-details", headers=AGENT)).status_code == 404
+    assert (await api.get("/v1/customers/C-NOBODY/contact-details", headers=bearer(*AGENT))).status_code == 404
 
 
 async def test_a_reveal_needs_a_reason_and_an_agent_or_supervisor(api):
     refused = [
-        await api.post("/v1/customers/C-1/contact-details/reveals", json={}, headers=AGENT),
-        await api.post("/v1/customers/C-1/contact-details/reveals", json={"reason": "   "}, headers=AGENT),
-        await api.post("/v1/customers/C-1/contact-details/reveals", json={"reason": "call back",
-                                                                          "fields": ["salary"]}, headers=AGENT),
+        await api.post("/v1/customers/C-1/contact-details/reveals", json={}, headers=bearer(*AGENT)),
+        await api.post("/v1/customers/C-1/contact-details/reveals", json={"reason": "   "}, headers=bearer(*AGENT)),
+        await api.post("/v1/customers/C-1/contact-details/reveals", headers=bearer(*AGENT),
+                       json={"reason": "call back", "fields": ["salary"]}),
     ]
     assert [r.status_code for r in refused] == [422, 422, 422]
     assert all(r.headers["content-type"] == "application/problem+json" for r in refused)
     compliance = await api.post("/v1/customers/C-1/contact-details/reveals", json={"reason": "audit sample"},
-                                headers=COMPLIANCE)
+                                headers=bearer(*COMPLIANCE))
     assert compliance.status_code == 403
     unknown = await api.post("/v1/customers/C-NOBODY/contact-details/reveals", json={"reason": "call back"},
-                             headers=AGENT)
+                             headers=bearer(*AGENT))
     assert unknown.status_code == 404
-    audit = (await api.get("/v1/audit/pii-reveals", headers=COMPLIANCE)).json()
+    audit = (await api.get("/v1/audit/pii-reveals", headers=bearer(*COMPLIANCE))).json()
     assert audit["reveals"] == [], "a refused reveal leaves no audit row"
     assert not [clear for r in [*refused, compliance, unknown] for clear in CLEAR if clear in r.text]
 
 
 async def test_a_reveal_answers_in_clear_and_is_audited_never_logged(api, logs):
-    answer = await api.post("/v1/customers/C-1/contact-details/reveals", headers=AGENT,
+    answer = await api.post("/v1/customers/C-1/contact-details/reveals", headers=bearer(*AGENT),
                             json={"reason": "customer asked to confirm the number", "fields": ["phone", "name"]})
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["details"] == {"name": "王小明", "phone": "+8613812345678"}
     assert body["revealed_at"].startswith("2026-11-02T01:00:00"), "the service clock's time"
-    everything = await api.post("/v1/customers/C-2/contact-details/reveals", headers=SUPERVISOR,
+    everything = await api.post("/v1/customers/C-2/contact-details/reveals", headers=bearer(*SUPERVISOR),
                                 json={"reason": "letter returned, checking the address"})
     assert everything.json()["details"]["address"] == "浦东新区世纪大道100号, 上海市, 上海, 200120, CN"
 
-    audit = await api.get("/v1/audit/pii-reveals", headers=COMPLIANCE)
+    audit = await api.get("/v1/audit/pii-reveals", headers=bearer(*COMPLIANCE))
     assert audit.status_code == 200
     rows = audit.json()["reveals"]
     assert [(r["customer_id"], r["actor"], r["fields"]) for r in rows] == [
         ("C-2", "sam", ["name", "phone", "email", "address"]), ("C-1", "alice", ["name", "phone"])]
     assert rows[1]["reason"] == "customer asked to confirm the number" and rows[1]["roles"] == ["agent"]
     assert rows[1]["revealed_at"].startswith("2026-11-02T01:00:00")
-    by_actor = (await api.get("/v1/audit/pii-reveals", params={"actor": "alice"}, headers=COMPLIANCE)).json()
-    by_customer = (await api.get("/v1/audit/pii-reveals", params={"customer_id": "C-2"}, headers=COMPLIANCE)).json()
+    by_actor = (await api.get("/v1/audit/pii-reveals", params={"actor": "alice"},
+                              headers=bearer(*COMPLIANCE))).json()
+    by_customer = (await api.get("/v1/audit/pii-reveals", params={"customer_id": "C-2"},
+                                 headers=bearer(*COMPLIANCE))).json()
     assert [r["customer_id"] for r in by_actor["reveals"]] == ["C-1"]
     assert [r["actor"] for r in by_customer["reveals"]] == ["sam"]
-    first = (await api.get("/v1/audit/pii-reveals", params={"limit": 1}, headers=COMPLIANCE)).json()
+    first = (await api.get("/v1/audit/pii-reveals", params={"limit": 1}, headers=bearer(*COMPLIANCE))).json()
     after = (await api.get("/v1/audit/pii-reveals", params={"limit": 1, "cursor": first["next_cursor"]},
-                           headers=COMPLIANCE)).json()
+                           headers=bearer(*COMPLIANCE))).json()
     assert [r["customer_id"] for r in first["reveals"] + after["reveals"]] == ["C-2", "C-1"]
     assert after["next_cursor"] is None
-    assert (await api.get("/v1/audit/pii-reveals", headers=AGENT)).status_code == 403
+    assert (await api.get("/v1/audit/pii-reveals", headers=bearer(*AGENT))).status_code == 403
 
     written = logs.getvalue()
     assert "contact details revealed" in written and "C-1" in written
@@ -130,11 +132,11 @@ async def test_compliance_searches_the_ledger_by_agent_agency_or_rule_alone(api)
     bob = {"kind": "agency", "id": "bob", "agency_id": "AG-1"}
     for n, (customer, caller, headers) in enumerate([("C-1", alice, AGENT), ("C-2", bob, GATEWAY),
                                                      ("C-UK", alice, AGENT), ("C-2", alice, AGENT)]):
-        answer = await api.post("/v1/call-permits", json=permit(n, customer, caller), headers=headers)
+        answer = await api.post("/v1/call-permits", json=permit(n, customer, caller), headers=bearer(*headers))
         assert answer.status_code == 200, answer.text
 
     async def search(**filters) -> list[tuple]:
-        answer = await api.get("/v1/contact-ledger", params=filters, headers=COMPLIANCE)
+        answer = await api.get("/v1/contact-ledger", params=filters, headers=bearer(*COMPLIANCE))
         assert answer.status_code == 200, answer.text
         return [(e["customer_id"], e["actor"], e["decision"], e["rule"]) for e in answer.json()["entries"]]
 
@@ -152,7 +154,7 @@ async def test_compliance_searches_the_ledger_by_agent_agency_or_rule_alone(api)
     pages, cursor = [], None
     while True:
         page = (await api.get("/v1/contact-ledger", params={"limit": 3, **({"cursor": cursor} if cursor else {})},
-                              headers=COMPLIANCE)).json()
+                              headers=bearer(*COMPLIANCE))).json()
         pages.append([e["id"] for e in page["entries"]])
         if not (cursor := page["next_cursor"]):
             break
@@ -162,16 +164,16 @@ async def test_compliance_searches_the_ledger_by_agent_agency_or_rule_alone(api)
 
     for bad in ({"decision": "maybe"}, {"limit": 0}, {"limit": 501}, {"cursor": "abc"}, {"since": "1700000000"},
                 {"since": "2026-11-02T01:00:00"}, {"actor": "a b"}, {"rule": ""}):
-        answer = await api.get("/v1/contact-ledger", params=bad, headers=COMPLIANCE)
+        answer = await api.get("/v1/contact-ledger", params=bad, headers=bearer(*COMPLIANCE))
         assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json", bad
-    assert (await api.get("/v1/contact-ledger", headers=SUPERVISOR)).status_code == 403
+    assert (await api.get("/v1/contact-ledger", headers=bearer(*SUPERVISOR))).status_code == 403
 
 
 async def test_compliance_reads_the_lint_status_of_every_template(api):
-    answer = await api.get("/v1/templates/lint", headers=COMPLIANCE)
+    answer = await api.get("/v1/templates/lint", headers=bearer(*COMPLIANCE))
     assert answer.status_code == 200
     templates = answer.json()["templates"]
     assert {"template": "overdue.sms", "purpose": "overdue", "channel": "sms", "language": "zh-CN", "ok": True,
             "findings": []} in templates
     assert {t["language"] for t in templates} == {"zh-CN", "en"} and all(t["ok"] for t in templates)
-    assert (await api.get("/v1/templates/lint", headers=AGENT)).status_code == 403
+    assert (await api.get("/v1/templates/lint", headers=bearer(*AGENT))).status_code == 403
