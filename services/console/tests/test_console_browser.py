@@ -163,7 +163,7 @@ def test_an_agent_is_refused_a_call_at_night_and_records_a_promise(platform, bro
     assert "/desk" in browser.current_url
     agent.photograph("desk")
     browser.find_element(By.CSS_SELECTOR, "form[action='/desk/claims'] button").click()
-    assert "/cases/" in browser.current_url
+    WebDriverWait(browser, 20).until(lambda driver: "/cases/" in driver.current_url)
     assert account in agent.wait_for(account)
     assert browser.find_element(By.ID, "contact-phone").text == "+86139****9000", "masked until revealed"
     assert "+8613900139000" not in agent.text()
@@ -237,6 +237,8 @@ def test_a_lapsed_agent_is_refused_work_and_told_why(platform, browser):
     bob = Person(browser, running.url("console")).sign_in("bob", "agent")
     assert "lapsed" in bob.wait_for("lapsed")
     browser.find_element(By.CSS_SELECTOR, "form[action='/desk/claims'] button").click()
+    # The desk before the click has an (empty) claim-problem too: wait for the refusal's page.
+    bob.wait_for("Certification lapsed")
     refusal = browser.find_element(By.ID, "claim-problem").text
     assert "Certification lapsed" in refusal and "conduct" in refusal and "2029-03-01" in refusal
     bob.photograph("desk-certification-lapsed")
