@@ -5,8 +5,8 @@ fetching and sorting every due request (decision 0063)."""
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 
 WAITING = "status IN ('pending', 'sending')"
 
