@@ -81,15 +81,17 @@ async def through_handlers(runtime, messages) -> None:
             await handlers[events[0].type](events, work)
 
 
-def cpu_seconds(*pids: int) -> float:
-    """User + system CPU of the given processes so far (Linux /proc)."""
+def cpu_seconds(*pids: int, reaped: bool = False) -> float:
+    """User + system CPU of the given processes so far (Linux /proc); with ``reaped``, also
+    that of their children which have exited (PostgreSQL's backends and autovacuum workers
+    come and go during a run)."""
     total = 0
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except (FileNotFoundError, ProcessLookupError):
             continue
-        total += int(fields[11]) + int(fields[12])
+        total += int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if reaped else 0)
     return total / os.sysconf("SC_CLK_TCK")
 
 
@@ -115,7 +117,8 @@ class CpuMeter:
 
     def _now(self) -> tuple[float, float, float]:
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        database = cpu_seconds(self.postmaster, *children_of(self.postmaster)) if self.postmaster else 0.0
+        database = (cpu_seconds(self.postmaster, reaped=True) + cpu_seconds(*children_of(self.postmaster))
+                    if self.postmaster else 0.0)
         return usage.ru_utime + usage.ru_stime, database, cpu_seconds(self.provider)
 
     def start(self) -> None:
