@@ -22,9 +22,9 @@ from sqlalchemy import insert, select
 from agency_gateway import metrics
 from agency_gateway.domain.placement import ENDED
 from agency_gateway.domain.pii import minimum_view
-from agency_gateway.handlers import ACTIVITY_KINDS, placement_summary
-from agency_gateway.idempotency import once, request_fingerprint, require_key
-from agency_gateway.partner_auth import PartnerPrincipal, partner_with
+from agency_gateway.handlers import ACTIVITY_KINDS, permit_of, placement_summary, with_permit
+from agency_gateway.idempotency import once, replay, request_fingerprint, require_key, stored_answer
+from agency_gateway.partner_auth import PartnerPrincipal, active_partner, check_active, partner_with, require_active
 from agency_gateway.partners import secret_matches
 from agency_gateway.tables import call_permits, partners, pii_access_audit, placements, webhook_deliveries
 from collections_core.http import Problem, problems
@@ -119,7 +119,7 @@ async def list_placements(request: Request, principal: Annotated[PartnerPrincipa
                           account_id: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
                           cursor: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
                           limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict:
-    query = select(placements).where(placements.c.partner_id == principal.partner_id)
+    query = select(placements, active_partner(principal)).where(placements.c.partner_id == principal.partner_id)
     if status is not None:
         query = query.where(placements.c.status == status)
     if kind is not None:
@@ -131,14 +131,28 @@ async def list_placements(request: Request, principal: Annotated[PartnerPrincipa
         query = query.where(placements.c.placement_id > after)
     async with request.app.state.runtime.database.reading() as connection:
         rows = (await connection.execute(query.order_by(placements.c.placement_id).limit(limit + 1))).all()
+        if rows:
+            check_active(rows[0])
+        else:
+            await require_active(connection, principal)
     page = rows[:limit]
     return {"placements": [placement_summary(r) for r in page],
             "next_cursor": _cursor(page[-1].placement_id) if len(rows) > limit else None}
 
 
 async def _owned(connection, principal: PartnerPrincipal, placement_id: str):
-    """The partner's own placement still in its hands, else 404 (not its own) or 410 (ended)."""
-    row = (await connection.execute(select(placements).where(placements.c.placement_id == placement_id))).first()
+    """The partner's own placement still in its hands, else 401 (the partner is no longer
+    active), 404 (not its own) or 410 (ended)."""
+    row = (await connection.execute(select(placements, active_partner(principal)).where(
+        placements.c.placement_id == placement_id))).first()
+    if row is None:
+        await require_active(connection, principal)
+    else:
+        check_active(row)
+    return _in_hands(principal, row)
+
+
+def _in_hands(principal: PartnerPrincipal, row):
     if row is None or row.partner_id != principal.partner_id:
         raise Problem(404, "Not found", "no such placement")
     if row.status in ENDED:
@@ -173,13 +187,27 @@ async def get_placement(request: Request, placement_id: ID,
 
 
 async def _write(request: Request, principal: PartnerPrincipal, key: str | None, placement_id: str, body: dict,
-                 status: int, action):
+                 status: int, action, permit_id: str | None = None):
+    """A write under an Idempotency-Key. One statement reads what it needs: the
+    placement, whether the partner is active, the key's stored answer and (for a call)
+    the permit; the checks then run in the order of the rules: 401, replay, 404/410."""
     key = require_key(key)
     fingerprint = request_fingerprint(request.method, request.url.path, body)
 
     async def write(work):
-        placement = await _owned(work.connection, principal, placement_id)
-        return await action(work, placement)
+        row = (await work.connection.execute(with_permit(
+            select(placements, active_partner(principal), *stored_answer(principal.partner_id, key)),
+            permit_id).where(placements.c.placement_id == placement_id))).first()
+        stored = row
+        if row is None:  # no such placement: the same checks, one statement each
+            await require_active(work.connection, principal)
+            stored = (await work.connection.execute(select(*stored_answer(principal.partner_id, key)))).one()
+        else:
+            check_active(row)
+        answered = replay(stored, fingerprint)
+        if answered is not None:
+            return answered
+        return await action(work, _in_hands(principal, row), permit_of(row, permit_id))
 
     return await once(request.app.state.runtime.unit_of_work, principal.partner_id, key, fingerprint, status, write)
 
@@ -191,7 +219,7 @@ async def acknowledge(request: Request, placement_id: ID,
                       idempotency_key: IdempotencyKey = None):
     gateway = request.app.state.gateway
     return await _write(request, principal, idempotency_key, placement_id, {}, 200,
-                        lambda work, placement: gateway.acknowledge(work, placement))
+                        lambda work, placement, _permit: gateway.acknowledge(work, placement))
 
 
 class MoneyIn(BaseModel):
@@ -227,9 +255,9 @@ async def report_activity(request: Request, placement_id: ID, activity: Activity
     promised = Money(activity.promised_amount.amount_minor, activity.promised_amount.currency) \
         if activity.promised_amount else None
     return await _write(request, principal, idempotency_key, placement_id, activity.model_dump(mode="json"), 201,
-                        lambda work, placement: gateway.report_activity(
+                        lambda work, placement, permit: gateway.report_activity(
                             work, placement, activity.kind, activity.occurred_at, activity.note, promised,
-                            activity.promised_on, activity.permit_id))
+                            activity.promised_on, activity.permit_id, permit), activity.permit_id)
 
 
 class ReturnIn(BaseModel):
@@ -243,7 +271,7 @@ async def return_placement(request: Request, placement_id: ID, returned: ReturnI
                            idempotency_key: IdempotencyKey = None):
     gateway = request.app.state.gateway
     return await _write(request, principal, idempotency_key, placement_id, returned.model_dump(), 200,
-                        lambda work, placement: gateway.return_placement(work, placement, returned.reason))
+                        lambda work, placement, _permit: gateway.return_placement(work, placement, returned.reason))
 
 
 # -- call permits (the bank's contact policy, via the notifier) ---------------------
@@ -305,9 +333,13 @@ async def partner_deliveries(request: Request,
                              principal: Annotated[PartnerPrincipal, Depends(partner_with("placements:read"))],
                              limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict:
     async with request.app.state.runtime.database.reading() as connection:
-        rows = (await connection.execute(select(webhook_deliveries).where(
+        rows = (await connection.execute(select(webhook_deliveries, active_partner(principal)).where(
             webhook_deliveries.c.partner_id == principal.partner_id)
             .order_by(webhook_deliveries.c.created_at.desc()).limit(limit))).all()
+        if rows:
+            check_active(rows[0])
+        else:
+            await require_active(connection, principal)
     return {"deliveries": [delivery_view(r) for r in rows]}
 
 
