@@ -12,7 +12,7 @@ import uuid
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 
 from agency_gateway import metrics
 from agency_gateway.cipher import Keyring
@@ -71,12 +71,12 @@ def placement_summary(row) -> dict:
             "ended_at": _iso(row.ended_at), "end_reason": row.end_reason}
 
 
-def with_permit(query, permit_id: str | None):
-    """``query`` (on placements) reading also the call permit ``permit_id`` and the
-    activity that already went by it, as ``permit_*`` columns (null when there is none)."""
-    if permit_id is None:
-        return query
+def with_permit(query):
+    """``query`` (on placements) reading also the call permit named by the parameter
+    ``permit_id`` and the activity that already went by it, as ``permit_*`` columns
+    (null when there is none)."""
     used = activities.alias("used")
+    permit_id = bindparam("permit_id")
     return query.add_columns(
         call_permits.c.permit_id.label("permit_found"), call_permits.c.partner_id.label("permit_partner_id"),
         call_permits.c.placement_id.label("permit_placement_id"),

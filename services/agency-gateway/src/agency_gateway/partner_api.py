@@ -17,14 +17,21 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 
 from agency_gateway import metrics
 from agency_gateway.domain.placement import ENDED
 from agency_gateway.domain.pii import minimum_view
 from agency_gateway.handlers import ACTIVITY_KINDS, permit_of, placement_summary, with_permit
-from agency_gateway.idempotency import once, replay, request_fingerprint, require_key, stored_answer
-from agency_gateway.partner_auth import PartnerPrincipal, active_partner, check_active, partner_with, require_active
+from agency_gateway.idempotency import STORED_ANSWER, as_key, once, replay, request_fingerprint, require_key
+from agency_gateway.partner_auth import (
+    ACTIVE_PARTNER,
+    PartnerPrincipal,
+    as_partner,
+    check_active,
+    partner_with,
+    require_active,
+)
 from agency_gateway.partners import secret_matches
 from agency_gateway.tables import call_permits, partners, pii_access_audit, placements, webhook_deliveries
 from collections_core.http import Problem, problems
@@ -119,7 +126,7 @@ async def list_placements(request: Request, principal: Annotated[PartnerPrincipa
                           account_id: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
                           cursor: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
                           limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict:
-    query = select(placements, active_partner(principal)).where(placements.c.partner_id == principal.partner_id)
+    query = select(placements, ACTIVE_PARTNER).where(placements.c.partner_id == principal.partner_id)
     if status is not None:
         query = query.where(placements.c.status == status)
     if kind is not None:
@@ -130,7 +137,8 @@ async def list_placements(request: Request, principal: Annotated[PartnerPrincipa
     if after is not None:
         query = query.where(placements.c.placement_id > after)
     async with request.app.state.runtime.database.reading() as connection:
-        rows = (await connection.execute(query.order_by(placements.c.placement_id).limit(limit + 1))).all()
+        rows = (await connection.execute(query.order_by(placements.c.placement_id).limit(limit + 1),
+                                         as_partner(principal))).all()
         if rows:
             check_active(rows[0])
         else:
@@ -140,11 +148,17 @@ async def list_placements(request: Request, principal: Annotated[PartnerPrincipa
             "next_cursor": _cursor(page[-1].placement_id) if len(rows) > limit else None}
 
 
+_PLACEMENT = select(placements, ACTIVE_PARTNER).where(placements.c.placement_id == bindparam("placement_id"))
+# What a write reads first, in one statement (_write).
+_FOR_WRITE = _PLACEMENT.add_columns(*STORED_ANSWER)
+_FOR_WRITE_BY_PERMIT = with_permit(_FOR_WRITE)
+_STORED = select(*STORED_ANSWER)
+
+
 async def _owned(connection, principal: PartnerPrincipal, placement_id: str):
     """The partner's own placement still in its hands, else 401 (the partner is no longer
     active), 404 (not its own) or 410 (ended)."""
-    row = (await connection.execute(select(placements, active_partner(principal)).where(
-        placements.c.placement_id == placement_id))).first()
+    row = (await connection.execute(_PLACEMENT, {"placement_id": placement_id, **as_partner(principal)})).first()
     if row is None:
         await require_active(connection, principal)
     else:
@@ -195,13 +209,15 @@ async def _write(request: Request, principal: PartnerPrincipal, key: str | None,
     fingerprint = request_fingerprint(request.method, request.url.path, body)
 
     async def write(work):
-        row = (await work.connection.execute(with_permit(
-            select(placements, active_partner(principal), *stored_answer(principal.partner_id, key)),
-            permit_id).where(placements.c.placement_id == placement_id))).first()
+        parameters = {"placement_id": placement_id, **as_partner(principal), **as_key(principal.partner_id, key)}
+        if permit_id is None:
+            row = (await work.connection.execute(_FOR_WRITE, parameters)).first()
+        else:
+            row = (await work.connection.execute(_FOR_WRITE_BY_PERMIT, {**parameters, "permit_id": permit_id})).first()
         stored = row
         if row is None:  # no such placement: the same checks, one statement each
             await require_active(work.connection, principal)
-            stored = (await work.connection.execute(select(*stored_answer(principal.partner_id, key)))).one()
+            stored = (await work.connection.execute(_STORED, as_key(principal.partner_id, key))).one()
         else:
             check_active(row)
         answered = replay(stored, fingerprint)
@@ -333,9 +349,9 @@ async def partner_deliveries(request: Request,
                              principal: Annotated[PartnerPrincipal, Depends(partner_with("placements:read"))],
                              limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict:
     async with request.app.state.runtime.database.reading() as connection:
-        rows = (await connection.execute(select(webhook_deliveries, active_partner(principal)).where(
+        rows = (await connection.execute(select(webhook_deliveries, ACTIVE_PARTNER).where(
             webhook_deliveries.c.partner_id == principal.partner_id)
-            .order_by(webhook_deliveries.c.created_at.desc()).limit(limit))).all()
+            .order_by(webhook_deliveries.c.created_at.desc()).limit(limit), as_partner(principal))).all()
         if rows:
             check_active(rows[0])
         else:

@@ -4,7 +4,7 @@ operation needs, within the partner's rate limit, from a partner that is still a
 The dependency reads nothing from the database on most requests (the token's claims
 are cached, the rate limit is spent from a lease in memory). That the partner is
 still active (not suspended, its client not replaced) is checked on every request
-in the route's own first statement, with ``active_partner`` as one more column,
+in the route's own first statement, with ``ACTIVE_PARTNER`` as one more column,
 so it costs no round trip of its own; ``require_active`` is the statement on its own,
 for the rare path where the route's statement finds no row to carry it."""
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import exists, select
+from sqlalchemy import bindparam, exists, select
 
 from agency_gateway import metrics
 from agency_gateway.oauth import InvalidToken
@@ -41,20 +41,27 @@ def _unauthorized(detail: str) -> Problem:
 _NOT_ACTIVE = "the partner is not active"
 
 
-def active_partner(principal: PartnerPrincipal):
-    """A column that is true while the principal's partner is active with this client."""
-    return exists().where(partners.c.partner_id == principal.partner_id, partners.c.status == "active",
-                          partners.c.client_id == principal.client_id).label("partner_active")
+# A column that is true while the principal's partner is active with this client; built
+# once (statements built per request cost as much CPU as their round trip on SQLite):
+# execute it with ``as_partner(principal)`` among the parameters.
+ACTIVE_PARTNER = exists().where(
+    partners.c.partner_id == bindparam("active_partner_id"), partners.c.status == "active",
+    partners.c.client_id == bindparam("active_client_id")).label("partner_active")
+_REQUIRE_ACTIVE = select(ACTIVE_PARTNER)
+
+
+def as_partner(principal: PartnerPrincipal) -> dict:
+    return {"active_partner_id": principal.partner_id, "active_client_id": principal.client_id}
 
 
 def check_active(row) -> None:
-    """401 unless ``row`` (read with ``active_partner``) says the partner is active."""
+    """401 unless ``row`` (read with ``ACTIVE_PARTNER``) says the partner is active."""
     if not row.partner_active:
         raise _unauthorized(_NOT_ACTIVE)
 
 
 async def require_active(connection, principal: PartnerPrincipal) -> None:
-    check_active((await connection.execute(select(active_partner(principal)))).one())
+    check_active((await connection.execute(_REQUIRE_ACTIVE, as_partner(principal))).one())
 
 
 def partner_with(*scopes: str):
