@@ -12,7 +12,7 @@ import uuid
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 
 from agency_gateway import metrics
 from agency_gateway.cipher import Keyring
@@ -69,6 +69,28 @@ def placement_summary(row) -> dict:
             "acknowledged_at": _iso(row.acknowledged_at),
             "expires_on": row.expires_on.isoformat() if row.expires_on else None,
             "ended_at": _iso(row.ended_at), "end_reason": row.end_reason}
+
+
+def with_permit(query):
+    """``query`` (on placements) reading also the call permit named by the parameter
+    ``permit_id`` and the activity that already went by it, as ``permit_*`` columns
+    (null when there is none)."""
+    used = activities.alias("used")
+    permit_id = bindparam("permit_id")
+    return query.add_columns(
+        call_permits.c.permit_id.label("permit_found"), call_permits.c.partner_id.label("permit_partner_id"),
+        call_permits.c.placement_id.label("permit_placement_id"),
+        call_permits.c.customer_id.label("permit_customer_id"), call_permits.c.decision.label("permit_decision"),
+        call_permits.c.rule.label("permit_rule"), used.c.activity_id.label("permit_used_by"),
+    ).select_from(placements.outerjoin(call_permits, call_permits.c.permit_id == permit_id).outerjoin(
+        used, used.c.permit_id == call_permits.c.permit_id))
+
+
+def permit_of(row, permit_id: str | None) -> Permit | None:
+    if permit_id is None or row.permit_found is None:
+        return None
+    return Permit(row.permit_found, row.permit_partner_id, row.permit_placement_id, row.permit_customer_id,
+                  row.permit_decision, row.permit_rule, row.permit_used_by)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -285,8 +307,9 @@ class Gateway:
 
     async def report_activity(self, work: UnitOfWork, placement, kind: str, occurred_at: datetime,
                               note: str | None, promised: Money | None, promised_on: date | None,
-                              permit_id: str | None) -> dict:
-        refusal = check_permit(kind, permit_id, await self._permit(work, permit_id), PermitPlacement(
+                              permit_id: str | None, permit: Permit | None) -> dict:
+        """``permit``: the one ``permit_id`` names, read with the placement (``with_permit``)."""
+        refusal = check_permit(kind, permit_id, permit, PermitPlacement(
             placement.placement_id, placement.partner_id, placement.customer_id))
         if refusal is not None:
             raise Problem(409 if refusal.conflict else 422, "Activity refused", refusal.detail, reason=refusal.reason)
@@ -307,16 +330,6 @@ class Gateway:
         work.emit(AGENCY_EVENTS, message, key=placement.account_id)
         return {"activity_id": activity_id, "placement_id": placement.placement_id, "kind": kind,
                 "occurred_at": occurred_at.isoformat(), "reported_at": work.now.isoformat()}
-
-    async def _permit(self, work: UnitOfWork, permit_id: str | None) -> Permit | None:
-        if permit_id is None:
-            return None
-        row = (await work.connection.execute(
-            select(call_permits, activities.c.activity_id).outerjoin(
-                activities, activities.c.permit_id == call_permits.c.permit_id)
-            .where(call_permits.c.permit_id == permit_id))).first()
-        return None if row is None else Permit(row.permit_id, row.partner_id, row.placement_id, row.customer_id,
-                                               row.decision, row.rule, row.activity_id)
 
     async def return_placement(self, work: UnitOfWork, placement, reason: str) -> dict:
         recovered = (await work.connection.execute(

@@ -10,7 +10,7 @@ import json
 from collections.abc import Awaitable, Callable
 
 from fastapi.responses import JSONResponse
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from agency_gateway.tables import idempotency_keys
@@ -33,20 +33,42 @@ def require_key(key: str | None) -> str:
     return key
 
 
+def _stored_answer() -> list:
+    stored = select(idempotency_keys).where(idempotency_keys.c.owner == bindparam("stored_owner"),
+                                            idempotency_keys.c.key == bindparam("stored_key"))
+    return [stored.with_only_columns(column).scalar_subquery().label(f"stored_{column.name}")
+            for column in (idempotency_keys.c.request_hash, idempotency_keys.c.status_code, idempotency_keys.c.body)]
+
+
+# The first answer to a key, as columns (null when there is none) that a write's own
+# first statement reads along with what it needs; parameters from ``as_key``.
+STORED_ANSWER = _stored_answer()
+
+
+def as_key(owner: str, key: str) -> dict:
+    return {"stored_owner": owner, "stored_key": key}
+
+
+def replay(row, fingerprint: str) -> JSONResponse | None:
+    """The stored answer again for a retry (``row`` read with ``STORED_ANSWER``), else None."""
+    if row.stored_request_hash is None:
+        return None
+    if row.stored_request_hash != fingerprint:
+        raise Problem(422, "Idempotency-Key reused", "this Idempotency-Key was used for a different request")
+    return JSONResponse(json.loads(row.stored_body), status_code=row.stored_status_code,
+                        headers={"Idempotent-Replayed": "true"})
+
+
 async def once(unit_of_work, owner: str, key: str, fingerprint: str, status: int,
-               write: Callable[[UnitOfWork], Awaitable[dict]]) -> JSONResponse:
+               write: Callable[[UnitOfWork], Awaitable[dict | JSONResponse]]) -> JSONResponse:
+    """``write`` looks up the key's stored answer itself (``STORED_ANSWER``, ``replay``)
+    and returns it as a JSONResponse, or writes and returns the new answer's body."""
     for _ in range(2):
         try:
             async with unit_of_work() as work:
-                stored = (await work.connection.execute(select(idempotency_keys).where(
-                    idempotency_keys.c.owner == owner, idempotency_keys.c.key == key))).first()
-                if stored is not None:
-                    if stored.request_hash != fingerprint:
-                        raise Problem(422, "Idempotency-Key reused",
-                                      "this Idempotency-Key was used for a different request")
-                    return JSONResponse(json.loads(stored.body), status_code=stored.status_code,
-                                        headers={"Idempotent-Replayed": "true"})
                 body = await write(work)
+                if isinstance(body, JSONResponse):
+                    return body  # a replay: nothing was written
                 await work.connection.execute(insert(idempotency_keys).values(
                     owner=owner, key=key, request_hash=fingerprint, status_code=status,
                     body=json.dumps(body), created_at=work.now))

@@ -36,6 +36,14 @@ class SigningKey:
     private_pem: str
     public_jwk: dict
     retired_at: datetime | None
+    public_key: ec.EllipticCurvePublicKey
+
+
+# A verified token's claims are kept (bounded) until it expires: a partner sends the
+# same token for minutes, and an ES256 verification per request was a tenth of the
+# partner API's CPU (docs/benchmarks.md). Only signatures are taken on trust again:
+# the lifetime and the signing key are checked on every request.
+_VERIFIED_TOKENS_KEPT = 10_000
 
 
 class InvalidToken(Exception):
@@ -49,6 +57,7 @@ class PartnerTokens:
         self._keys: dict[str, SigningKey] = {}
         self._loaded_at = float("-inf")
         self._lock = asyncio.Lock()
+        self._verified: dict[str, tuple[str, dict]] = {}  # token -> (kid, claims)
 
     @property
     def _grace(self) -> timedelta:
@@ -64,7 +73,8 @@ class PartnerTokens:
                     signing_keys.c.retired_at.is_(None),
                     signing_keys.c.retired_at > datetime.now(UTC) - self._grace)))).all()
             self._keys = {r.kid: SigningKey(r.kid, self.keyring.open(r.private_key, r.kid), json.loads(r.public_jwk),
-                                            r.retired_at) for r in rows}
+                                            r.retired_at, ECAlgorithm.from_jwk(r.public_jwk)) for r in rows}
+            self._verified = {token: known for token, known in self._verified.items() if known[0] in self._keys}
             self._loaded_at = time.monotonic()
 
     async def rotate(self, connection) -> str:
@@ -107,21 +117,35 @@ class PartnerTokens:
         return jwt.encode(claims, key.private_pem, algorithm=ALGORITHM, headers={"kid": key.kid}), ttl
 
     async def verify(self, token: str, database) -> dict:
+        await self.refresh(database)
+        known = self._verified.get(token)
+        if known is not None:
+            kid, claims = known
+            # The key may have left the set (its grace ended) and the token may have expired since.
+            if kid in self._keys and time.time() < claims["exp"] + self.settings.auth_leeway_seconds:
+                return claims
+            del self._verified[token]
+        claims, kid = await self._verify_signature(token, database)
+        if len(self._verified) >= _VERIFIED_TOKENS_KEPT:
+            self._verified.pop(next(iter(self._verified)))  # the oldest entry
+        self._verified[token] = (kid, claims)
+        return claims
+
+    async def _verify_signature(self, token: str, database) -> tuple[dict, str]:
         try:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.PyJWTError:
             raise InvalidToken("the token is malformed") from None
-        await self.refresh(database)
         if kid not in self._keys:
             await self.refresh(database, force=True)  # rotated on another instance
         key = self._keys.get(kid)
         if key is None:
             raise InvalidToken("the token is signed with an unknown key")
         try:
-            return jwt.decode(token, ECAlgorithm.from_jwk(json.dumps(key.public_jwk)), algorithms=[ALGORITHM],
+            return jwt.decode(token, key.public_key, algorithms=[ALGORITHM],
                               audience=self.settings.partner_token_audience,
                               issuer=self.settings.partner_token_issuer, leeway=self.settings.auth_leeway_seconds,
-                              options={"require": ["exp", "sub", "partner_id"]})
+                              options={"require": ["exp", "sub", "partner_id"]}), kid
         except jwt.ExpiredSignatureError:
             raise InvalidToken("the token has expired") from None
         except jwt.InvalidSignatureError:

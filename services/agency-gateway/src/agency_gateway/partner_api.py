@@ -17,14 +17,21 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 
 from agency_gateway import metrics
 from agency_gateway.domain.placement import ENDED
 from agency_gateway.domain.pii import minimum_view
-from agency_gateway.handlers import ACTIVITY_KINDS, placement_summary
-from agency_gateway.idempotency import once, request_fingerprint, require_key
-from agency_gateway.partner_auth import PartnerPrincipal, partner_with
+from agency_gateway.handlers import ACTIVITY_KINDS, permit_of, placement_summary, with_permit
+from agency_gateway.idempotency import STORED_ANSWER, as_key, once, replay, request_fingerprint, require_key
+from agency_gateway.partner_auth import (
+    ACTIVE_PARTNER,
+    PartnerPrincipal,
+    as_partner,
+    check_active,
+    partner_with,
+    require_active,
+)
 from agency_gateway.partners import secret_matches
 from agency_gateway.tables import call_permits, partners, pii_access_audit, placements, webhook_deliveries
 from collections_core.http import Problem, problems
@@ -119,7 +126,7 @@ async def list_placements(request: Request, principal: Annotated[PartnerPrincipa
                           account_id: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
                           cursor: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
                           limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict:
-    query = select(placements).where(placements.c.partner_id == principal.partner_id)
+    query = select(placements, ACTIVE_PARTNER).where(placements.c.partner_id == principal.partner_id)
     if status is not None:
         query = query.where(placements.c.status == status)
     if kind is not None:
@@ -130,15 +137,36 @@ async def list_placements(request: Request, principal: Annotated[PartnerPrincipa
     if after is not None:
         query = query.where(placements.c.placement_id > after)
     async with request.app.state.runtime.database.reading() as connection:
-        rows = (await connection.execute(query.order_by(placements.c.placement_id).limit(limit + 1))).all()
+        rows = (await connection.execute(query.order_by(placements.c.placement_id).limit(limit + 1),
+                                         as_partner(principal))).all()
+        if rows:
+            check_active(rows[0])
+        else:
+            await require_active(connection, principal)
     page = rows[:limit]
     return {"placements": [placement_summary(r) for r in page],
             "next_cursor": _cursor(page[-1].placement_id) if len(rows) > limit else None}
 
 
+_PLACEMENT = select(placements, ACTIVE_PARTNER).where(placements.c.placement_id == bindparam("placement_id"))
+# What a write reads first, in one statement (_write).
+_FOR_WRITE = _PLACEMENT.add_columns(*STORED_ANSWER)
+_FOR_WRITE_BY_PERMIT = with_permit(_FOR_WRITE)
+_STORED = select(*STORED_ANSWER)
+
+
 async def _owned(connection, principal: PartnerPrincipal, placement_id: str):
-    """The partner's own placement still in its hands, else 404 (not its own) or 410 (ended)."""
-    row = (await connection.execute(select(placements).where(placements.c.placement_id == placement_id))).first()
+    """The partner's own placement still in its hands, else 401 (the partner is no longer
+    active), 404 (not its own) or 410 (ended)."""
+    row = (await connection.execute(_PLACEMENT, {"placement_id": placement_id, **as_partner(principal)})).first()
+    if row is None:
+        await require_active(connection, principal)
+    else:
+        check_active(row)
+    return _in_hands(principal, row)
+
+
+def _in_hands(principal: PartnerPrincipal, row):
     if row is None or row.partner_id != principal.partner_id:
         raise Problem(404, "Not found", "no such placement")
     if row.status in ENDED:
@@ -173,13 +201,29 @@ async def get_placement(request: Request, placement_id: ID,
 
 
 async def _write(request: Request, principal: PartnerPrincipal, key: str | None, placement_id: str, body: dict,
-                 status: int, action):
+                 status: int, action, permit_id: str | None = None):
+    """A write under an Idempotency-Key. One statement reads what it needs: the
+    placement, whether the partner is active, the key's stored answer and (for a call)
+    the permit; the checks then run in the order of the rules: 401, replay, 404/410."""
     key = require_key(key)
     fingerprint = request_fingerprint(request.method, request.url.path, body)
 
     async def write(work):
-        placement = await _owned(work.connection, principal, placement_id)
-        return await action(work, placement)
+        parameters = {"placement_id": placement_id, **as_partner(principal), **as_key(principal.partner_id, key)}
+        if permit_id is None:
+            row = (await work.connection.execute(_FOR_WRITE, parameters)).first()
+        else:
+            row = (await work.connection.execute(_FOR_WRITE_BY_PERMIT, {**parameters, "permit_id": permit_id})).first()
+        stored = row
+        if row is None:  # no such placement: the same checks, one statement each
+            await require_active(work.connection, principal)
+            stored = (await work.connection.execute(_STORED, as_key(principal.partner_id, key))).one()
+        else:
+            check_active(row)
+        answered = replay(stored, fingerprint)
+        if answered is not None:
+            return answered
+        return await action(work, _in_hands(principal, row), permit_of(row, permit_id))
 
     return await once(request.app.state.runtime.unit_of_work, principal.partner_id, key, fingerprint, status, write)
 
@@ -191,7 +235,7 @@ async def acknowledge(request: Request, placement_id: ID,
                       idempotency_key: IdempotencyKey = None):
     gateway = request.app.state.gateway
     return await _write(request, principal, idempotency_key, placement_id, {}, 200,
-                        lambda work, placement: gateway.acknowledge(work, placement))
+                        lambda work, placement, _permit: gateway.acknowledge(work, placement))
 
 
 class MoneyIn(BaseModel):
@@ -227,9 +271,9 @@ async def report_activity(request: Request, placement_id: ID, activity: Activity
     promised = Money(activity.promised_amount.amount_minor, activity.promised_amount.currency) \
         if activity.promised_amount else None
     return await _write(request, principal, idempotency_key, placement_id, activity.model_dump(mode="json"), 201,
-                        lambda work, placement: gateway.report_activity(
+                        lambda work, placement, permit: gateway.report_activity(
                             work, placement, activity.kind, activity.occurred_at, activity.note, promised,
-                            activity.promised_on, activity.permit_id))
+                            activity.promised_on, activity.permit_id, permit), activity.permit_id)
 
 
 class ReturnIn(BaseModel):
@@ -243,7 +287,7 @@ async def return_placement(request: Request, placement_id: ID, returned: ReturnI
                            idempotency_key: IdempotencyKey = None):
     gateway = request.app.state.gateway
     return await _write(request, principal, idempotency_key, placement_id, returned.model_dump(), 200,
-                        lambda work, placement: gateway.return_placement(work, placement, returned.reason))
+                        lambda work, placement, _permit: gateway.return_placement(work, placement, returned.reason))
 
 
 # -- call permits (the bank's contact policy, via the notifier) ---------------------
@@ -305,9 +349,13 @@ async def partner_deliveries(request: Request,
                              principal: Annotated[PartnerPrincipal, Depends(partner_with("placements:read"))],
                              limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict:
     async with request.app.state.runtime.database.reading() as connection:
-        rows = (await connection.execute(select(webhook_deliveries).where(
+        rows = (await connection.execute(select(webhook_deliveries, ACTIVE_PARTNER).where(
             webhook_deliveries.c.partner_id == principal.partner_id)
-            .order_by(webhook_deliveries.c.created_at.desc()).limit(limit))).all()
+            .order_by(webhook_deliveries.c.created_at.desc()).limit(limit), as_partner(principal))).all()
+        if rows:
+            check_active(rows[0])
+        else:
+            await require_active(connection, principal)
     return {"deliveries": [delivery_view(r) for r in rows]}
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy import case
 from sqlalchemy.dialects import postgresql, sqlite
@@ -38,8 +38,10 @@ class RateLimiter:
         self._locks: dict[str, asyncio.Lock] = {}
         self._insert = postgresql.insert if database.dialect == "postgresql" else sqlite.insert
 
-    async def take(self, partner_id: str, per_second: int) -> float | None:
-        """None when the request may go ahead, else the seconds until the partner's next window."""
+    async def take(self, partner_id: str, per_second: int | Callable[[], Awaitable[int]]) -> float | None:
+        """None when the request may go ahead, else the seconds until the partner's next window.
+        ``per_second`` is the partner's limit, or a coroutine function that reads it, called
+        only when a lease is taken (most requests spend a lease in memory and read nothing)."""
         now = self._clock()
         window = math.floor(now)
         if self._spend(partner_id, window):
@@ -52,7 +54,8 @@ class RateLimiter:
             if self._spend(partner_id, window):
                 return None
             if self._leases.get(partner_id) != (window, _EXHAUSTED):
-                granted = await self._lease(partner_id, window, per_second)
+                limit = per_second if isinstance(per_second, int) else await per_second()
+                granted = await self._lease(partner_id, window, limit)
                 self._leases[partner_id] = (window, granted - 1 if granted > 0 else _EXHAUSTED)
                 if granted > 0:
                     return None

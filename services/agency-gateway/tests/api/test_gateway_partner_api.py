@@ -168,6 +168,42 @@ async def test_writes_are_idempotent_and_a_return_ends_access(gateway):
     assert gone.status_code == 410 and gone.json()["reason"] == "customer unreachable"
 
 
+async def test_a_suspended_partner_is_refused_at_once_even_a_replay(gateway):
+    # Within the second the rate-limit lease is spent from memory: each route's own
+    # statement is what sees the suspension (partner_auth.active_partner).
+    partner = await gateway.partner("AG-1")
+    await gateway.place("PL-1")
+    headers = await gateway.token(partner)
+    note = {"kind": "note", "occurred_at": "2026-11-02T10:00:00+08:00", "note": "left a message"}
+    written = await gateway.client.post("/v1/placements/PL-1/activities", json=note,
+                                        headers={**headers, "Idempotency-Key": "n-1"})
+    assert written.status_code == 201
+    await gateway.client.patch("/v1/admin/partners/AG-1", json={"status": "suspended"}, headers=staff("operations"))
+    key = {"Idempotency-Key": "n-2"}
+    refused = [
+        await gateway.client.get("/v1/placements", headers=headers),
+        await gateway.client.get("/v1/placements/PL-1", headers=headers),
+        await gateway.client.get("/v1/placements/PL-NOPE", headers=headers),
+        await gateway.client.get("/v1/webhook-deliveries", headers=headers),
+        await gateway.client.post("/v1/placements/PL-1/activities", json=note,
+                                  headers={**headers, "Idempotency-Key": "n-1"}),  # would be a replay
+        await gateway.client.post("/v1/placements/PL-1/activities", json=note, headers={**headers, **key}),
+        await gateway.client.post("/v1/placements/PL-NOPE/activities", json=note, headers={**headers, **key}),
+        await gateway.client.post("/v1/placements/PL-1/acknowledgement", json={}, headers={**headers, **key}),
+        await gateway.client.post("/v1/placements/PL-1/call-permits", json={"agent_id": "a-1"},
+                                  headers={**headers, **key}),
+    ]
+    assert [r.status_code for r in refused] == [401] * len(refused), [r.text for r in refused]
+    async with gateway.runtime.database.reading() as connection:
+        assert (await connection.execute(select(func.count()).select_from(idempotency_keys))).scalar_one() == 1
+
+    await gateway.client.patch("/v1/admin/partners/AG-1", json={"status": "active"}, headers=staff("operations"))
+    again = await gateway.client.post("/v1/placements/PL-1/activities", json=note,
+                                      headers={**headers, "Idempotency-Key": "n-1"})
+    assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+    assert again.json() == written.json()
+
+
 def recovered(name: str) -> float:
     return REGISTRY.get_sample_value(name, {"service": "agency-gateway", "partner": "AG-1", "currency": "CNY"}) or 0.0
 
