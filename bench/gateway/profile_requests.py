@@ -23,7 +23,8 @@ import uuid
 from pathlib import Path
 
 from sqlalchemy import event
-from starlette.middleware.base import BaseHTTPMiddleware
+
+from collections_core.http import MeasureRequests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from partner_api import free_port, prepare_gateway  # noqa: E402
@@ -78,8 +79,8 @@ async def main() -> None:
     parser.add_argument("--profile", action="store_true", help="print the costliest functions (cProfile)")
     parser.add_argument("--top", type=int, default=35)
     parser.add_argument("--without-request-metrics", action="store_true",
-                        help="drop the runtime's request-metrics middleware (collections_core.http."
-                             "install_observability's _measure) to measure what it costs")
+                        help="drop the runtime's request-metrics middleware "
+                             "(collections_core.http.MeasureRequests) to measure what it costs")
     parser.add_argument("--only", help="the one kind of request to run (its name's first word, e.g. POST)")
     args = parser.parse_args()
 
@@ -98,7 +99,7 @@ async def main() -> None:
         app, runtime = await prepare_gateway(database_url, args.placements, permits=args.requests + 20)
         counter = StatementCounter(runtime.database.engine.sync_engine)
         if args.without_request_metrics:
-            app.user_middleware = [m for m in app.user_middleware if m.cls is not BaseHTTPMiddleware]
+            app.user_middleware = [m for m in app.user_middleware if m.cls is not MeasureRequests]
             app.middleware_stack = None  # rebuilt on the next call
         status, body = await call(app, "POST", "/oauth/token", {"content-type": "application/x-www-form-urlencoded"},
                                   b"grant_type=client_credentials&client_id=BENCH&client_secret=bench-client-secret")

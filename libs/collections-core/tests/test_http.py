@@ -77,6 +77,19 @@ async def test_an_unexpected_error_is_a_bare_500_problem_counted_and_logged_mask
     assert "Wang" not in line["exception"] and "13912345678" not in line["exception"]
 
 
+async def test_requests_are_counted_by_route_template_and_status(tmp_path):
+    def served(route: str, status: str) -> float:
+        labels = {"service": "http-probe", "method": "GET", "route": route, "status": status}
+        return REGISTRY.get_sample_value("cc_http_requests_total", labels) or 0.0
+
+    before = {key: served(*key) for key in [("/v1/things/{thing_id}", "422"), ("unmatched", "404")]}
+    async with client(app(tmp_path)) as http:
+        assert (await http.get("/v1/things/not-a-number")).status_code == 422
+        assert (await http.get("/v1/no-such-thing")).status_code == 404
+    assert {key: served(*key) - count for key, count in before.items()} == {
+        ("/v1/things/{thing_id}", "422"): 1, ("unmatched", "404"): 1}
+
+
 @pytest.mark.parametrize(("method", "path", "status", "header", "value"), [
     ("POST", "/v1/busy", 405, "allow", "GET"),
     ("GET", "/v1/busy", 429, "retry-after", "30"),
