@@ -379,7 +379,7 @@ def report(clean: Outcome, chaos: Outcome) -> str:
                                     for f in chaos.faults),
              "processes started again by the supervisor: "
              + (", ".join(f"{name} {n}" for name, n in sorted(chaos.revived.items())) or "none"),
-             f"records redelivered on the topics (same event id again, dropped by the inboxes): "
+             f"records published twice on the topics (same event id again, dropped by the inboxes): "
              f"clean {clean.redelivered}, chaos {chaos.redelivered}",
              f"{'':<{width}}  {'clean':>8}  {'chaos':>8}"]
     lines += [f"{what:<{width}}  {a!s:>8}  {b!s:>8}  {'ok' if ok else 'DIFFERS'}" for what, a, b, ok in rows]
