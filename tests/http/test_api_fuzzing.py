@@ -33,7 +33,7 @@ pytestmark = pytest.mark.integration
 SERVICES = [
     ("overdue_detector.main", "DETECTOR", ("operations",), ()),
     ("case_router.main", "ROUTER", ("agent", "supervisor"), ()),
-    ("notifier.main", "NOTIFIER", ("agent", "supervisor"), ()),
+    ("notifier.main", "NOTIFIER", ("agent", "supervisor", "compliance"), ()),
     ("agency_gateway.main", "GATEWAY", ("operations", "compliance"), ("/v1/admin/", "/v1/audit/")),
 ]
 MAX_EXAMPLES = 25

@@ -3,10 +3,13 @@ against the real platform: Kafka, the four services and the console started by
 deploy/local/local_platform.Platform on the session broker, all on one simulated
 clock at 21:30 in Shanghai.
 
-One customer goes past due; the agent takes the call task, is refused the call by the
-quiet-hours rule with the time calling opens, records a promise and sees it on the
-timeline; a supervisor overrides the stage with a reason; a lapsed agent is refused
-work and told why; the zh-CN UI renders Chinese; compliance reads the ledger.
+One customer goes past due; the agent takes the call task, sees the customer's contact
+details masked, is refused the call by the quiet-hours rule with the time calling opens,
+records a promise and sees it on the timeline, and reveals the details with a reason; a
+supervisor reassigns the task and the new assignee holds it; a supervisor overrides the
+stage with a reason; a lapsed agent is refused work and told why; the zh-CN UI renders
+Chinese; compliance reads the ledger by customer, agent or rule, the reveal on the audit
+and the templates' lint status.
 Each page is photographed into var/screenshots/console/, which the run keeps.
 """
 
@@ -160,8 +163,10 @@ def test_an_agent_is_refused_a_call_at_night_and_records_a_promise(platform, bro
     assert "/desk" in browser.current_url
     agent.photograph("desk")
     browser.find_element(By.CSS_SELECTOR, "form[action='/desk/claims'] button").click()
-    assert "/cases/" in browser.current_url
+    WebDriverWait(browser, 20).until(lambda driver: "/cases/" in driver.current_url)
     assert account in agent.wait_for(account)
+    assert browser.find_element(By.ID, "contact-phone").text == "+86139****9000", "masked until revealed"
+    assert "+8613900139000" not in agent.text()
     countdown = browser.find_element(By.CSS_SELECTOR, "[data-seconds-left]")
     assert int(countdown.get_attribute("data-seconds-left")) > 0 and ":" in countdown.text
     browser.find_element(By.ID, "ask-permit").click()
@@ -176,6 +181,30 @@ def test_an_agent_is_refused_a_call_at_night_and_records_a_promise(platform, bro
     timeline = browser.find_element(By.ID, "timeline").text
     assert "promise" in timeline and "alice" in timeline
     agent.photograph("case")
+    agent.fill("reveal-reason", "customer asked us to confirm the number")
+    browser.find_element(By.ID, "reveal-submit").click()
+    agent.wait_for("+8613900139000")
+    assert browser.find_element(By.ID, "contact-name").text == "Han Meimei"
+    assert browser.find_element(By.ID, "revealed").is_displayed()
+
+
+def test_a_supervisor_reassigns_a_task_and_the_new_assignee_holds_it(platform, browser):
+    running, account, _ = platform
+    token = {"Authorization": f"Bearer {mint_token(running.jwt_secret(), 'setup', ['supervisor'])}"}
+    case = httpx.get(f"{running.url('case-router')}/v1/accounts/{account}/case", headers=token, timeout=10).json()
+    task_id = next(t["task_id"] for t in case["tasks"] if t["queue"] == "early" and t["status"] == "waiting")
+    supervisor = Person(browser, running.url("console")).sign_in("sam", "supervisor")
+    supervisor.fill("reassign-task", task_id)
+    supervisor.fill("reassign-to", "dora")
+    supervisor.fill("reassign-reason", "alice is off sick today")
+    browser.find_element(By.ID, "reassign-submit").click()
+    # The form answers with a redirect; wait for it before signing out, or the sign-out races it.
+    WebDriverWait(browser, 20).until(lambda driver: "done=reassign" in driver.current_url)
+    dora = Person(browser, running.url("console")).sign_in("dora", "agent")
+    dora.open(f"/cases/{case['case_id']}")
+    assert f"You hold task {task_id}" in dora.wait_for(f"You hold task {task_id}")
+    assert "alice is off sick today" in browser.find_element(By.ID, "timeline").text
+    dora.photograph("case-reassigned")
 
 
 def test_a_supervisor_overrides_the_stage_with_a_reason(platform, browser):
@@ -208,6 +237,8 @@ def test_a_lapsed_agent_is_refused_work_and_told_why(platform, browser):
     bob = Person(browser, running.url("console")).sign_in("bob", "agent")
     assert "lapsed" in bob.wait_for("lapsed")
     browser.find_element(By.CSS_SELECTOR, "form[action='/desk/claims'] button").click()
+    # The desk before the click has an (empty) claim-problem too: wait for the refusal's page.
+    bob.wait_for("Certification lapsed")
     refusal = browser.find_element(By.ID, "claim-problem").text
     assert "Certification lapsed" in refusal and "conduct" in refusal and "2029-03-01" in refusal
     bob.photograph("desk-certification-lapsed")
@@ -227,4 +258,11 @@ def test_the_chinese_ui_and_the_compliance_ledger(platform, browser):
     assert "联系记录查询" in page and "合作机构个人信息读取记录" in page
     assert "quiet-hours" in page and "bank-agent:alice" in page, "the refused call is on the ledger"
     assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN"
+    assert "confirm the number" in browser.find_element(By.ID, "reveal-audit").text, "alice's reveal is audited"
+    assert "通过" in browser.find_element(By.ID, "template-lint").text
     officer.photograph("compliance-zh-CN")
+    for search in ("actor=alice", "rule=quiet-hours"):  # no customer id: by agent alone, by rule alone
+        officer.open(f"/compliance?{search}")
+        WebDriverWait(browser, 20).until(lambda driver: search in driver.current_url)
+        ledger = browser.find_element(By.ID, "ledger").text
+        assert customer in ledger and "bank-agent:alice" in ledger, search

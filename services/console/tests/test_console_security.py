@@ -75,3 +75,15 @@ def test_every_form_the_console_accepts_checks_the_csrf_token(console):
         answer = console.post(path.replace("{case_id}", "C-1").replace("{kind}", "note"),
                               data={"csrf_token": "guess"}, follow_redirects=False)
         assert answer.status_code == 403 and "CSRF" in answer.text, path
+
+
+def test_only_desk_staff_with_the_sessions_csrf_token_may_reveal_contact_details(console):
+    signed_in(console, "compliance", "carol")
+    csrf = csrf_of(console.get("/sign-in").text)
+    refused = console.post("/cases/C-1/reveal", data={"csrf_token": csrf, "reason": "audit sample"},
+                           follow_redirects=False)
+    assert refused.status_code == 403 and "Forbidden" in refused.text, "compliance reads the audit, not the details"
+    signed_in(console, "agent", "alice")
+    forged = console.post("/cases/C-1/reveal", data={"csrf_token": "guess", "reason": "call back"},
+                          follow_redirects=False)
+    assert forged.status_code == 403 and "CSRF" in forged.text

@@ -10,7 +10,8 @@ import pytest
 from collections_console.amounts import BadAmount, minor_units, shown
 from collections_console.charts import rate_bars, roll_rate_matrix
 from collections_console.i18n import choose_language, translations
-from collections_console.pages.compliance import ledger_matching, refusals_by_rule
+from collections_console.pages.compliance import PAGE_SIZE, ledger_filters, refusals_by_rule
+from collections_console.upstream import UpstreamProblem
 from collections_console.scripts import call_script, rule_explained
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
@@ -81,11 +82,27 @@ LEDGER = [{"actor": "bank-agent:alice", "decision": "defer", "rule": "quiet-hour
           {"actor": "agency:AG-1:bob", "decision": "block", "rule": "opt-out"},
           {"actor": "bank-agent:alice", "decision": "allow", "rule": None},
           {"actor": None, "decision": "defer", "rule": "quiet-hours"}]
+EMPTY_SEARCH = dict.fromkeys(("customer_id", "actor", "agency", "rule", "decision", "since", "partner_id"), "")
 
 
-def test_the_ledger_is_searched_by_agent_agency_and_rule():
-    assert len(ledger_matching(LEDGER, "alice", "")) == 2
-    assert len(ledger_matching(LEDGER, "agency:AG-1", "")) == 1
-    assert len(ledger_matching(LEDGER, "", "quiet-hours")) == 2
+def test_blocks_and_deferrals_are_counted_by_rule():
     counts = refusals_by_rule(LEDGER)
     assert counts["defer"]["quiet-hours"] == 2 and counts["block"]["opt-out"] == 1
+    assert sum(counts["defer"].values()) + sum(counts["block"].values()) == 3, "allowed contacts are not refusals"
+
+
+@pytest.mark.parametrize(("fields", "cursor", "query"), [
+    ({"actor": "alice"}, "", {"actor": "alice"}),
+    ({"agency": "AG-1", "partner_id": "P-1"}, "", {"agency": "AG-1"}),
+    ({"rule": "quiet-hours", "decision": "defer"}, "41", {"rule": "quiet-hours", "decision": "defer", "cursor": "41"}),
+    ({"since": "2029-03-13"}, "", {"since": "2029-03-13T00:00:00Z"}),
+    ({}, "", {}),
+])
+def test_the_ledger_search_asks_the_notifier_with_only_the_fields_filled_in(fields, cursor, query):
+    assert ledger_filters({**EMPTY_SEARCH, **fields}, cursor) == {**query, "limit": str(PAGE_SIZE)}
+
+
+def test_a_since_that_is_not_a_day_is_refused_before_the_notifier_is_asked():
+    with pytest.raises(UpstreamProblem) as refused:
+        ledger_filters({**EMPTY_SEARCH, "since": "yesterday"}, "")
+    assert refused.value.status == 422

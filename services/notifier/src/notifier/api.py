@@ -22,7 +22,7 @@ from collections_core.http import Problem, problems
 from collections_core.unit_of_work import UnitOfWork
 from collections_core.wire import instant_to_proto
 from notifier import facts
-from notifier.crypto import mask_email, mask_phone
+from notifier.domain.masking import mask_email, mask_phone
 from notifier.domain.policy import HOLDS, Allow, Block, Defer, evaluate_contact
 from notifier.facts import as_utc
 from notifier.handlers import upsert

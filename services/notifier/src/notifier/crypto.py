@@ -64,11 +64,3 @@ class PiiCipher:
         normalised = value.strip().lower()
         return hmac.new(self._lookup_key, normalised.encode(), hashlib.sha256).hexdigest()
 
-
-def mask_phone(phone: str) -> str:
-    return phone[:3] + "*" * max(len(phone) - 7, 0) + phone[-4:] if len(phone) > 7 else "*" * len(phone)
-
-
-def mask_email(email: str) -> str:
-    local, _, domain = email.partition("@")
-    return f"{local[:1]}***@{domain}" if domain else "***"

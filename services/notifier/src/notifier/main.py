@@ -19,6 +19,7 @@ from notifier.dispatch import Dispatcher
 from notifier.handlers import TOPICS, Notifier
 from notifier.rotation import key_rotation
 from notifier.settings import NotifierSettings
+from notifier.staff_api import router as staff_router
 from notifier.templates import Catalogue
 
 
@@ -71,7 +72,7 @@ def build_runtime(settings: NotifierSettings, topics: list[str] = TOPICS, clock:
 def create_app(settings: NotifierSettings | None = None, runtime: ServiceRuntime | None = None):
     settings = settings or NotifierSettings()
     runtime = runtime or build_runtime(settings)
-    app = runtime.app("notifier", routers=[router])
+    app = runtime.app("notifier", routers=[router, staff_router])
     app.state.notifier = runtime.notifier
     return app
 

@@ -10,6 +10,8 @@
 - ``contact_ledger``: every evaluation with its decision and rule, and every
   attempt by any channel, by the bank or an agency (``outcome`` set).
 - ``call_permits``: the answer to each permit request, kept for idempotency.
+- ``pii_reveals``: every time a member of staff saw a customer's contact details in
+  clear: who, which customer, which fields, why and when (written with the reveal).
 """
 
 from sqlalchemy import BigInteger, Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, Text, text
@@ -104,4 +106,17 @@ call_permits = Table(
     Column("customer_local_time", String(40), nullable=False),
     Column("outcome", String(16), nullable=True),
     Column("ledger_id", BigInteger, nullable=True),
+)
+
+pii_reveals = Table(
+    "pii_reveals", metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("customer_id", String(64), nullable=False),
+    Column("actor", String(80), nullable=False),  # the token's subject
+    Column("roles", String(120), nullable=False),  # comma-separated, as held at the reveal
+    Column("fields", String(40), nullable=False),  # comma-separated: name, phone, email, address
+    Column("reason", Text, nullable=False),
+    Column("revealed_at", DateTime(timezone=True), nullable=False),
+    Index("pii_reveals_customer", "customer_id", "id"),
+    Index("pii_reveals_actor", "actor", "id"),
 )

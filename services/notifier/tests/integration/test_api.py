@@ -111,7 +111,7 @@ async def test_opt_out_api_and_the_history_shows_masked_contact_points_only(api)
     assert history.status_code == 200
     assert "13800138000" not in text and "han.meimei" not in text and "韩梅梅" not in text
     body = history.json()
-    assert body["contact_points"]["phone"] == "+86*******8000"
+    assert body["contact_points"]["phone"] == "+86138****8000"
     assert [o["channel"] for o in body["opt_outs"]] == ["call"]
     ledger = [(e["decision"], e["rule"], e["actor"]) for e in body["ledger"]]
     assert ledger == [("block", "opt-out", "bank-agent:agent-1")]

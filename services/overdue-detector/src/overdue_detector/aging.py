@@ -24,7 +24,7 @@ trouble, not to the portfolio.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
 from datetime import date, timedelta
 from typing import NamedTuple
 
@@ -63,11 +63,15 @@ acct AS (
     SELECT a.account_id, a.customer_id, a.currency,
            COALESCE(cs.status, 'open') AS status,
            co.charged_off_day,
-           COALESCE(co.charged_off_day, :d) AS day
+           COALESCE(co.charged_off_day, :d) AS day,
+           COALESCE(s.past_due_minor, 0) > 0 AS reported_past_due, COALESCE(s.episode_open, :no) AS episode_open,
+           s.cured_on_day
     FROM ledger_accounts a
     JOIN scope ON scope.account_id = a.account_id
     LEFT JOIN current_status cs ON cs.account_id = a.account_id
     LEFT JOIN charge_off co ON co.account_id = a.account_id
+    -- Here, beside the account's own row, so a page of accounts finds its states by key.
+    LEFT JOIN delinquency_state s ON s.account_id = a.account_id
 ),
 counted AS (
     SELECT p.account_id, p.payment_id, p.amount_minor AS amount, p.value_day
@@ -108,14 +112,12 @@ SELECT 0 AS kind, acct.account_id, acct.customer_id, acct.currency, acct.status,
        CASE WHEN pa.latest_cycle_day IS NULL THEN 0
             ELSE pa.latest_balance - COALESCE(ps.amount, 0) END AS balance,
        COALESCE(pd.paid, 0) - COALESCE(pa.applied, 0) AS credit_available,
-       COALESCE(s.past_due_minor, 0) > 0 AS reported_past_due, COALESCE(s.episode_open, :no) AS episode_open,
-       s.cured_on_day,
+       acct.reported_past_due, acct.episode_open, acct.cured_on_day,
        NULL AS statement_id, 0 AS issue_rank
 FROM acct
 LEFT JOIN per_account pa ON pa.account_id = acct.account_id
 LEFT JOIN paid_since ps ON ps.account_id = acct.account_id
 LEFT JOIN paid pd ON pd.account_id = acct.account_id
-LEFT JOIN delinquency_state s ON s.account_id = acct.account_id
 UNION ALL
 -- The unpaid minimums whose reminder window opened after the last aged day and by D.
 SELECT 1, account_id, NULL, NULL, NULL, NULL, 0, remaining, 0, due_day, 0, 0, 1 = 0, 1 = 0, NULL,
@@ -175,8 +177,7 @@ def _parameters(business_date: date, policy: DelinquencyPolicy, reminded_until: 
             "since": day_number(reminded_until), "not_reversed": False, "no": False, "yes": True}
 
 
-def _facts_query(policy: DelinquencyPolicy, everyone: bool) -> str:
-    scope = _EVERYONE if everyone else _CANDIDATES + _IN_REMINDER_WINDOW
+def _facts_query(policy: DelinquencyPolicy, scope: str) -> str:
     return _FACTS.format(scope=scope, unpaid_minimums=unpaid_minimums(policy.payment_rule))
 
 
@@ -210,39 +211,38 @@ async def account_facts(connection: AsyncConnection, business_date: date, policy
                         reminded_until: date | None = None) -> list[DayAged]:
     """The facts of every account of the portfolio on `business_date` (reads the whole
     portfolio: for tests and checks; facts_of_day() reads only the day's candidates)."""
-    rows = (await connection.execute(text(_facts_query(policy, everyone=True) + " ORDER BY 2, 1, 17"),
+    rows = (await connection.execute(text(_facts_query(policy, _EVERYONE) + " ORDER BY 2, 1, 17"),
                                      _parameters(business_date, policy, reminded_until))).all()
     return _facts([r for r in rows if r.kind == 0], [r for r in rows if r.kind == 1], business_date, policy)
 
 
-async def facts_of_day(connection: AsyncConnection, business_date: date, policy: DelinquencyPolicy,
-                       reminded_until: date | None, page: int) -> AsyncIterator[list[DayAged]]:
-    """The daily aging's facts, in pages of `page` accounts by account id: every account
-    that can be delinquent on `business_date`, is charged off by then, was reported
-    delinquent or in an open episode (so its cure is seen), or has a minimum whose
-    reminder window opened after `reminded_until` (the last aged day; default the day
-    before). Computed by one statement into a temporary table; between pages the
-    caller may write (the pages are plain indexed reads, no cursor stays open)."""
+async def candidates(connection: AsyncConnection, business_date: date, policy: DelinquencyPolicy,
+                     reminded_until: date | None, after: str = "") -> list[str]:
+    """The accounts the daily aging reads on `business_date`, by account id, from the
+    first after `after`: every account that can be delinquent then, is charged off by
+    then, was reported delinquent or in an open episode (so its cure is seen), or has a
+    minimum whose reminder window opened after `reminded_until` (the last aged day;
+    default the day before). Each branch is an index range or a small table."""
+    scope = _CANDIDATES + _IN_REMINDER_WINDOW
+    rows = await connection.execute(text(
+        f"SELECT account_id FROM ({scope}) candidates WHERE account_id > :after ORDER BY account_id"),
+        {**_parameters(business_date, policy, reminded_until), "after": after})
+    return [account_id for (account_id,) in rows]
+
+
+def page_query(policy: DelinquencyPolicy, postgres: bool) -> str:
+    """The facts statement over a page of accounts given as :accounts (a list on
+    PostgreSQL, a JSON array on SQLite)."""
+    scope = ("SELECT unnest(CAST(:accounts AS varchar[])) AS account_id" if postgres
+             else "SELECT value AS account_id FROM json_each(:accounts)")
+    return _facts_query(policy, scope) + " ORDER BY 2, 1, 17"
+
+
+async def facts_of_accounts(connection: AsyncConnection, accounts: list[str], business_date: date,
+                            policy: DelinquencyPolicy, reminded_until: date | None) -> list[DayAged]:
+    """The aging facts of `accounts` (a page of candidates) on `business_date`, by account id."""
     postgres = connection.dialect.name == "postgresql"
-    # Gone with the transaction on PostgreSQL; SQLite drops it below. A failure rolls its creation back on both.
-    await connection.execute(text("CREATE TEMPORARY TABLE aging_facts " + ("ON COMMIT DROP " if postgres else "")
-                                  + "AS " + _facts_query(policy, everyone=False)),
-                             _parameters(business_date, policy, reminded_until))
-    await connection.execute(text("CREATE INDEX aging_facts_by_account ON aging_facts (account_id, kind)"))
-    if postgres:  # no autovacuum for temporary tables: without statistics each page could be a sort of them all
-        await connection.execute(text("ANALYZE aging_facts"))
-    after = ""
-    while True:
-        accounts = (await connection.execute(text(
-            "SELECT * FROM aging_facts WHERE account_id > :after AND kind = 0 ORDER BY account_id LIMIT :page"),
-            {"after": after, "page": page})).all()
-        if not accounts:
-            break
-        reminders = (await connection.execute(text(
-            "SELECT * FROM aging_facts WHERE account_id >= :first AND account_id <= :last AND kind = 1 "
-            "ORDER BY account_id, issue_rank"), {"first": accounts[0].account_id, "last": accounts[-1].account_id}
-        )).all()
-        yield _facts(accounts, reminders, business_date, policy)
-        after = accounts[-1].account_id
-    if not postgres:
-        await connection.execute(text("DROP TABLE aging_facts"))
+    rows = (await connection.execute(text(page_query(policy, postgres)), {
+        **_parameters(business_date, policy, reminded_until),
+        "accounts": list(accounts) if postgres else json.dumps(accounts)})).all()
+    return _facts([r for r in rows if r.kind == 0], [r for r in rows if r.kind == 1], business_date, policy)

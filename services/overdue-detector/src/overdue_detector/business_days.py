@@ -15,7 +15,10 @@ import asyncio
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import date
+from typing import NamedTuple
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -27,12 +30,13 @@ from overdue_detector import aging, delinquency_events, facts, metrics
 from overdue_detector.domain import DelinquencyPolicy, decide
 from overdue_detector.portfolio import portfolio
 from overdue_detector.states import StateRecorder, state_row
-from overdue_detector.tables import aged_days, closed_days, day_number, from_day_number
+from overdue_detector.tables import aged_days, aging_progress, closed_days, day_number, from_day_number
 
 log = get_logger(__name__)
-# Accounts decided between two yields to the event loop: at 10M accounts a day emits a
-# million events, and probes and the consumer's heartbeats must keep answering. A page
-# of 5,000 held the loop for ~0.3 s of decisions and event encoding (bench/aging).
+# Accounts aged per transaction (decision 0043). The event loop runs between pages: at
+# 10M accounts a day emits a million events, and probes and the consumer's heartbeats
+# must keep answering. A page of 5,000 held the loop for ~0.3 s of decisions and event
+# encoding (bench/aging).
 PAGE = 1_000
 
 
@@ -54,7 +58,6 @@ async def record_close(event: Event, work: UnitOfWork) -> None:
 
 async def age_closed_days(runtime, policy: DelinquencyPolicy, posting_topics: list[str]) -> None:
     """Between batches: age every closed day, oldest first, whose preceding postings are applied."""
-    service = runtime.settings.service_name
     while True:
         async with runtime.database.reading() as connection:
             day = (await connection.execute(
@@ -69,54 +72,112 @@ async def age_closed_days(runtime, policy: DelinquencyPolicy, posting_topics: li
             continue
         if not await runtime.consumer.consumed_past(json.loads(day.log_ends)):
             return
-        async with runtime.batch_unit_of_work() as work:
-            aged = await age_business_day(work, from_day_number(day.business_day), policy, service)
-            await work.connection.execute(delete(closed_days).where(closed_days.c.business_day == day.business_day))
-        if aged is not None:
-            metrics.count_emitted(service, aged)
+        try:
+            await age_business_day(runtime.batch_unit_of_work, from_day_number(day.business_day), policy,
+                                   runtime.settings.service_name)
+        except AgingTakenOver as taken:
+            log.warning("another replica is aging this business day", business_date=str(taken))
+            return
 
 
-async def age_business_day(work: UnitOfWork, business_date: date, policy: DelinquencyPolicy,
-                           service: str) -> Counter[str] | None:
+class AgingTakenOver(Exception):
+    """The day's progress moved on under this replica: another one is aging it."""
+
+
+class _Progress(NamedTuple):
+    aged_through: str  # the last account aged; "" sorts before every id
+    delinquent: int
+    emitted: Counter[str]
+
+
+async def age_business_day(units: Callable[[], AbstractAsyncContextManager[UnitOfWork]], business_date: date,
+                           policy: DelinquencyPolicy, service: str) -> Counter[str] | None:
     """Age every account as of `business_date`, once: SQL computes the facts of the
     day's candidates, domain.decide() decides per account, and states and events are
-    written back in bulk, page by page. Returns how many events of each type it
-    emitted; None when the day was already aged (a replay emits nothing) or is older
-    than the last aged day."""
-    connection = work.connection
-    if (await connection.execute(select(aged_days.c.business_day).where(
-            aged_days.c.business_day == day_number(business_date)))).first():
-        return None
-    last = await last_aged_day(connection)
-    if last is not None and business_date < last:
-        # Aging an older day after a newer one would turn reported state back in time.
-        log.warning("business day older than the last aged day ignored", business_date=business_date.isoformat(),
-                    last_aged=last.isoformat())
-        return None
+    written back in bulk. Page by page, each page one transaction of `units` (whose
+    commits hand the events to the relay) that also moves the day's cursor, so the
+    relay publishes while later pages are decided, the event loop answers between
+    pages, and an aging cut short resumes after the last page committed. Returns how
+    many events of each type the day emitted; None when the day was already aged (a
+    replay emits nothing) or is older than the last aged day."""
     started = time.perf_counter()
-    states = StateRecorder(connection)
-    types: Counter[str] = Counter()
-    delinquent = 0
-    async for page in aging.facts_of_day(connection, business_date, policy, reminded_until=last, page=PAGE):
-        recorded = []
-        for facts in page:
-            state = facts.state
-            delinquent += state.delinquent and not state.charged_off
-            decisions = decide(facts)
-            for decision in decisions.events:
-                types[delinquency_events.emit(work, decision, state.customer_id)] += 1
-            if decisions.record is not None:
-                recorded.append(state_row(decisions.record, decisions.episode))
-        await states.add(recorded)
-        # Page by page, not in one insert at the end: a day's events at 10M accounts
-        # are a million rows, and one insert of them held the event loop for seconds.
-        await work.flush()
+    day = day_number(business_date)
+    async with units() as work:
+        connection = work.connection
+        last = await last_aged_day(connection)
+        aged_before = (await connection.execute(select(aged_days.c.business_day).where(
+            aged_days.c.business_day == day))).first()
+        if aged_before or (last is not None and business_date < last):
+            if not aged_before:  # aging an older day after a newer one would turn reported state back in time
+                log.warning("business day older than the last aged day ignored",
+                            business_date=business_date.isoformat(), last_aged=last.isoformat())
+            await connection.execute(delete(closed_days).where(closed_days.c.business_day == day))
+            return None
+        progress = await _progress(connection, day)
+        accounts = await aging.candidates(connection, business_date, policy, reminded_until=last,
+                                          after=progress.aged_through)
+    for first in range(0, len(accounts), PAGE):
+        page = accounts[first:first + PAGE]
+        async with units() as work:
+            emitted, delinquent = await _age_page(work, page, business_date, policy, last)
+            progress = await _advance(work.connection, day, progress, _Progress(
+                page[-1], progress.delinquent + delinquent, progress.emitted + emitted))
+        metrics.count_emitted(service, emitted)
         await asyncio.sleep(0)
-    await states.write()
-    await connection.execute(insert(aged_days).values(
-        business_day=day_number(business_date), aged_at=work.now, accounts_delinquent=delinquent,
-        events_emitted=sum(types.values())))
-    summary = await portfolio(connection)
+    async with units() as work:
+        connection = work.connection
+        await _advance(connection, day, progress, None)
+        await connection.execute(insert(aged_days).values(
+            business_day=day, aged_at=work.now, accounts_delinquent=progress.delinquent,
+            events_emitted=sum(progress.emitted.values())))
+        await connection.execute(delete(closed_days).where(closed_days.c.business_day == day))
+        summary = await portfolio(connection)
     metrics.observe_portfolio(service, Counter(summary.accounts_per_bucket), summary.past_due_per_bucket)
     metrics.AGING_DURATION.labels(service).observe(time.perf_counter() - started)
-    return types
+    return progress.emitted
+
+
+async def _age_page(work: UnitOfWork, page: list[str], business_date: date, policy: DelinquencyPolicy,
+                    last: date | None) -> tuple[Counter[str], int]:
+    """Decide a page of accounts and write its states and events; returns the events
+    by type and how many of its accounts are delinquent."""
+    emitted: Counter[str] = Counter()
+    delinquent = 0
+    recorded = []
+    for facts in await aging.facts_of_accounts(work.connection, page, business_date, policy, last):
+        state = facts.state
+        delinquent += state.delinquent and not state.charged_off
+        decisions = decide(facts)
+        emitted.update(delinquency_events.emit(work, decisions.events, state.customer_id))
+        if decisions.record is not None:
+            recorded.append(state_row(decisions.record, decisions.episode))
+    states = StateRecorder(work.connection)
+    await states.add(recorded)
+    await states.write()
+    return emitted, delinquent
+
+
+async def _progress(connection: AsyncConnection, day: int) -> _Progress:
+    """Where the day's aging stands; a new aging records that it has begun."""
+    row = (await connection.execute(select(aging_progress).where(aging_progress.c.business_day == day))).first()
+    if row is not None:
+        return _Progress(row.aged_through, row.accounts_delinquent, Counter(json.loads(row.events_emitted)))
+    begun = _Progress("", 0, Counter())
+    await connection.execute(insert(aging_progress).values(
+        business_day=day, aged_through="", accounts_delinquent=0, events_emitted="{}"))
+    return begun
+
+
+async def _advance(connection: AsyncConnection, day: int, seen: _Progress, then: _Progress | None) -> _Progress | None:
+    """Move the day's cursor from `seen` to `then` (None: the day is done), or raise
+    AgingTakenOver when it is no longer at `seen` (a second replica aging the day)."""
+    where = (aging_progress.c.business_day == day) & (aging_progress.c.aged_through == seen.aged_through)
+    if then is None:
+        moved = await connection.execute(delete(aging_progress).where(where))
+    else:
+        moved = await connection.execute(update(aging_progress).where(where).values(
+            aged_through=then.aged_through, accounts_delinquent=then.delinquent,
+            events_emitted=json.dumps(then.emitted, sort_keys=True)))
+    if moved.rowcount != 1:
+        raise AgingTakenOver(from_day_number(day).isoformat())
+    return then

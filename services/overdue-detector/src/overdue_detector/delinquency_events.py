@@ -7,6 +7,8 @@ offer the same fields.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from collections_core.codec import type_of
 from collections_core.contracts.collections.v1 import delinquency_pb2
 from collections_core.money import Money
@@ -31,24 +33,30 @@ def state_to_proto(state) -> delinquency_pb2.DelinquencyState:
     return message
 
 
-def emit(work: UnitOfWork, decision: Decision, customer_id: str, payment_id: str = "") -> str:
-    """Queue the event for `decision` in the unit of work and return its type;
-    `payment_id` names what cured an episode."""
-    state = decision.snapshot
-    common = dict(account_id=state.account_id, customer_id=customer_id, business_date=date_to_proto(state.as_of))
-    if isinstance(decision, BecameDelinquent):
-        message = delinquency_pb2.AccountBecameDelinquent(**common, state=state_to_proto(state))
-    elif isinstance(decision, DelinquencyUpdated):
-        message = delinquency_pb2.DelinquencyUpdated(**common, state=state_to_proto(state),
-                                                     correction=decision.correction)
-    elif isinstance(decision, Cured):
-        message = delinquency_pb2.AccountCured(**common, cured_at=instant_to_proto(work.now), payment_id=payment_id)
-    elif isinstance(decision, PaymentDueSoon):
-        cycle = decision.cycle
-        message = delinquency_pb2.PaymentDueSoon(
-            **common, due_date=date_to_proto(cycle.due_date), amount_due=Money(cycle.amount, state.currency).to_proto(),
-            statement_id=cycle.statement_id)
-    else:
-        raise TypeError(f"no delinquency event for {decision!r}")
-    work.emit(DELINQUENCY, message, key=state.account_id)
-    return type_of(message)
+def emit(work: UnitOfWork, decisions: Sequence[Decision], customer_id: str, payment_id: str = "") -> list[str]:
+    """Queue the events for an account's `decisions` in the unit of work and return
+    their types; `payment_id` names what cured an episode."""
+    types = []
+    state_message, of = None, None
+    for decision in decisions:
+        state = decision.snapshot
+        common = dict(account_id=state.account_id, customer_id=customer_id, business_date=date_to_proto(state.as_of))
+        if isinstance(decision, (BecameDelinquent, DelinquencyUpdated)) and of is not state:
+            # A newly delinquent account's two events carry one state: build it once.
+            state_message, of = state_to_proto(state), state
+        if isinstance(decision, BecameDelinquent):
+            message = delinquency_pb2.AccountBecameDelinquent(**common, state=state_message)
+        elif isinstance(decision, DelinquencyUpdated):
+            message = delinquency_pb2.DelinquencyUpdated(**common, state=state_message, correction=decision.correction)
+        elif isinstance(decision, Cured):
+            message = delinquency_pb2.AccountCured(**common, cured_at=instant_to_proto(work.now), payment_id=payment_id)
+        elif isinstance(decision, PaymentDueSoon):
+            cycle = decision.cycle
+            message = delinquency_pb2.PaymentDueSoon(
+                **common, due_date=date_to_proto(cycle.due_date),
+                amount_due=Money(cycle.amount, state.currency).to_proto(), statement_id=cycle.statement_id)
+        else:
+            raise TypeError(f"no delinquency event for {decision!r}")
+        work.emit(DELINQUENCY, message, key=state.account_id)
+        types.append(type_of(message))
+    return types

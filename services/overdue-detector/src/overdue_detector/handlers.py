@@ -239,8 +239,7 @@ class Detector:
                 since = assess(after, on, self.policy)
         decisions = decide(PostingApplied(posting, episode, known=recorded is not None, reported=reported,
                                           restated=restated, since=since))
-        for decision in decisions.events:
-            delinquency_events.emit(work, decision, account.customer_id, payment_id)
+        delinquency_events.emit(work, decisions.events, account.customer_id, payment_id)
         if decisions.record is not None:
             await record_state(connection, decisions.record, decisions.episode)
         elif recorded is not None and decisions.episode != episode:

@@ -1,7 +1,7 @@
 """What collections was told of each account: its delinquency_state row, the
 reported state of an aged day with the episode (domain.Episode) as decide() left it.
 
-The daily aging records the states of a whole day in bulk (StateRecorder); a
+The daily aging records the states of each page of a day in bulk (StateRecorder); a
 handler records one account's (record_state)."""
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ def state_row(state: DayState, episode: Episode) -> tuple:
 
 
 class StateRecorder:
-    """Records the states a day's aging decided, in bulk: rows go to a temporary
-    table page by page (binary COPY on PostgreSQL), then one upsert writes them all."""
+    """Records the states a page of the aging decided, in bulk: rows go to a temporary
+    table (binary COPY on PostgreSQL), then one upsert writes them all."""
 
     def __init__(self, connection: AsyncConnection) -> None:
         self.connection = connection

@@ -112,6 +112,17 @@ closed_days = Table(
     Column("closed_at", DateTime(timezone=True), nullable=False),
 )
 
+# A business day being aged, page by page, each page its own transaction
+# (business_days.py): the last account aged and what the pages so far found, so an
+# aging cut short (a crash, a redeploy) resumes after that account.
+aging_progress = Table(
+    "aging_progress", metadata,
+    Column("business_day", Integer, primary_key=True),
+    Column("aged_through", String(64), nullable=False),
+    Column("accounts_delinquent", Integer, nullable=False),
+    Column("events_emitted", Text, nullable=False),  # JSON: events by type
+)
+
 # Postings whose account is not opened yet, as received (held.py).
 held_postings = Table(
     "held_postings", metadata,

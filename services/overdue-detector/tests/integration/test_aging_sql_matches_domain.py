@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import random
+from contextlib import asynccontextmanager
 from collections import Counter
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 
 from collections_core.database import Database
 from collections_core.migrations import upgrade
-from collections_core.clock import SystemClock
+from collections_core.clock import ControlledClock, SystemClock
 from collections_core.codec import EventCodec, TypeRegistry
-from collections_core.unit_of_work import UnitOfWork
+from collections_core.unit_of_work import UnitOfWork, unit_of_work_factory
 from overdue_detector import aging, business_days, delinquency_events
 from overdue_detector.domain import (
     AccountLedger,
@@ -36,6 +37,8 @@ from overdue_detector.positions import refresh_all_positions, refresh_position
 from overdue_detector.states import state_row
 from overdue_detector.tables import (
     accounts,
+    aged_days,
+    aging_progress,
     cycles,
     day_number,
     delinquency_state,
@@ -155,7 +158,8 @@ async def test_daily_aging_decides_as_the_domain_does(database_url, rule):
     ledgers = sorted((_stored_ids(ledger) for ledger in portfolio(seed=20261129, size=300)),
                      key=lambda ledger: ledger.account_id)
     database = Database(database_url)
-    codec, clock = EventCodec(TypeRegistry.of_contracts(), "/test"), SystemClock()
+    # One instant for every page's transaction: a cure's event carries it.
+    codec, clock = EventCodec(TypeRegistry.of_contracts(), "/test"), ControlledClock(datetime(2028, 1, 1, tzinfo=UTC))
     told = {ledger.account_id: (Episode(), False) for ledger in ledgers}  # episode, reported past due
     recorded: dict[str, tuple] = {}
     kinds: Counter[str] = Counter()
@@ -166,21 +170,22 @@ async def test_daily_aging_decides_as_the_domain_does(database_url, rule):
         last = None
         for offset in range(0, 190, 7):
             as_of = START + timedelta(days=offset)
-            async with database.transaction() as connection:
-                work = UnitOfWork(connection, codec, clock)
-                aged = await business_days.age_business_day(work, as_of, policy, "overdue-detector")
+            committed: list = []
+            aged = await business_days.age_business_day(unit_of_work_factory(database, codec, clock, committed.extend),
+                                                        as_of, policy, "overdue-detector")
+            async with database.reading() as connection:
                 states = {r.account_id: _row(r) for r in (await connection.execute(select(delinquency_state))).all()}
-            expected = UnitOfWork(None, codec, clock, now=work.now)
+            expected = UnitOfWork(None, codec, clock)
             for ledger in ledgers:
                 snapshot = assess(ledger, as_of, policy, last)
                 episode, reported_past_due = told[ledger.account_id]
                 decisions = decide(DayAged(snapshot, episode, reported_past_due, snapshot.status, snapshot.reminders))
-                for decision in decisions.events:
-                    kinds[delinquency_events.emit(expected, decision, f"C-{ledger.account_id}")] += 1
+                kinds.update(delinquency_events.emit(expected, decisions.events, f"C-{ledger.account_id}"))
                 if decisions.record is not None:
                     recorded[ledger.account_id] = _row(state_row(decisions.record, decisions.episode))
                     told[ledger.account_id] = (decisions.episode, decisions.record.delinquent)
-            assert [(r.key, r.value) for _, r in work.flushed] == [(r.key, r.value) for r in expected.records], as_of
+            assert [(r.key, r.value) for _, r in committed] == [(r.key, r.value) for r in expected.records], as_of
+            assert sum(aged.values()) == len(committed), as_of
             assert states == recorded, as_of
             last = as_of
         assert min(kinds.values()) > 5 and len(kinds) == 4, kinds  # every kind of decision was exercised
@@ -211,47 +216,125 @@ async def _refresh_positions_both_ways(database: Database, ledgers: list[Account
 
 
 async def test_a_large_day_is_aged_page_by_page_yielding_to_the_event_loop(database_url, monkeypatch):
-    """Issue 7 item 17: the day's events go to the outbox page by page, and other tasks
-    (probes, the consumer's heartbeats) run between pages, not after the whole day."""
+    """Issue 7 item 17: each page of the day is its own transaction whose events reach
+    the relay at its commit, and other tasks (probes, the consumer's heartbeats, the
+    relay) run between pages, not after the whole day."""
     monkeypatch.setattr(business_days, "PAGE", 25)
     policy = DelinquencyPolicy()
     ledgers = [_stored_ids(ledger) for ledger in portfolio(seed=20261130, size=300)]
     database = Database(database_url)
-    flushes: list[int] = []
-    ran_between: list[int] = []
+    commits: list[tuple[int, int]] = []  # (events handed over, ticks of the other task by then)
+    ticks = 0
+
+    async def other_task():
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
     try:
         await upgrade(database, MIGRATIONS)
         await _store(database, ledgers)
         await refresh_all_positions_in(database)
         as_of = START + timedelta(days=120)
-        async with database.transaction() as connection:
-            work = UnitOfWork(connection, EventCodec(TypeRegistry.of_contracts(), "/test"), SystemClock())
-            real_flush = work.flush
-
-            async def counted_flush():
-                flushes.append(len(work.records))
-                ran_between.append(ticks)
-                return await real_flush()
-
-            work.flush = counted_flush
-            ticks = 0
-
-            async def other_task():
-                nonlocal ticks
-                while True:
-                    ticks += 1
-                    await asyncio.sleep(0)
-
-            other = asyncio.create_task(other_task())
-            try:
-                aged = await business_days.age_business_day(work, as_of, policy, "overdue-detector")
-            finally:
-                other.cancel()
+        units = unit_of_work_factory(database, EventCodec(TypeRegistry.of_contracts(), "/test"), SystemClock(),
+                                     lambda stored: commits.append((len(stored), ticks)))
+        other = asyncio.create_task(other_task())
+        try:
+            aged = await business_days.age_business_day(units, as_of, policy, "overdue-detector")
+        finally:
+            other.cancel()
         delinquent = sum(assess(ledger, as_of, policy).delinquent for ledger in ledgers)
         assert delinquent > 2 * 25, "the day must span several pages"
-        assert len(flushes) > 2 and max(flushes) < sum(flushes) == len(work.flushed) == sum(aged.values())
-        assert ran_between == sorted(ran_between) and len(set(ran_between)) == len(ran_between), \
-            "the other task ran between every two pages"
+        pages = [events for events, _ in commits if events]
+        assert len(pages) > 2 and max(pages) < sum(pages) == sum(aged.values())
+        ran = [seen for _, seen in commits]
+        assert ran == sorted(ran) and len(set(ran)) == len(ran), "the other task ran between every two commits"
+    finally:
+        await database.dispose()
+
+
+class _Crash(Exception):
+    pass
+
+
+async def test_an_aging_cut_short_resumes_after_its_last_committed_page(database_url, monkeypatch):
+    """A crash in the middle of a day loses only the page in flight: aging the day again
+    starts after the last committed page, and the day's events are exactly once what
+    decide() gives, in order; the day's totals count the pages before the crash."""
+    monkeypatch.setattr(business_days, "PAGE", 25)
+    policy = DelinquencyPolicy()
+    ledgers = sorted((_stored_ids(ledger) for ledger in portfolio(seed=20261201, size=300)),
+                     key=lambda ledger: ledger.account_id)
+    database = Database(database_url)
+    codec, clock = EventCodec(TypeRegistry.of_contracts(), "/test"), ControlledClock(datetime(2028, 1, 1, tzinfo=UTC))
+    committed: list = []
+    units = unit_of_work_factory(database, codec, clock, committed.extend)
+    opened = 0
+
+    @asynccontextmanager
+    async def crashing_on_the_fourth():
+        nonlocal opened
+        async with units() as work:
+            yield work
+            opened += 1
+            if opened == 4:  # the third page, its writes done, before its commit
+                raise _Crash()
+
+    try:
+        await upgrade(database, MIGRATIONS)
+        await _store(database, ledgers)
+        await refresh_all_positions_in(database)
+        as_of = START + timedelta(days=120)
+        with pytest.raises(_Crash):
+            await business_days.age_business_day(crashing_on_the_fourth, as_of, policy, "overdue-detector")
+        assert 0 < len(committed)
+        aged = await business_days.age_business_day(units, as_of, policy, "overdue-detector")
+        expected = UnitOfWork(None, codec, clock)
+        for ledger in ledgers:
+            snapshot = assess(ledger, as_of, policy)
+            decisions = decide(DayAged(snapshot, Episode(), False, snapshot.status, snapshot.reminders))
+            delinquency_events.emit(expected, decisions.events, f"C-{ledger.account_id}")
+        assert len(expected.records) > 3 * 25
+        assert [(r.key, r.value) for _, r in committed] == [(r.key, r.value) for r in expected.records]
+        assert sum(aged.values()) == len(committed)
+        assert await business_days.age_business_day(units, as_of, policy, "overdue-detector") is None
+    finally:
+        await database.dispose()
+
+
+async def test_a_page_whose_cursor_moved_under_it_is_not_committed(database_url, monkeypatch):
+    """Two replicas can never both age a page: each page moves the day's cursor from
+    where this replica last left it, or rolls back and gives the day up."""
+    monkeypatch.setattr(business_days, "PAGE", 25)
+    policy = DelinquencyPolicy()
+    ledgers = [_stored_ids(ledger) for ledger in portfolio(seed=20261202, size=300)]
+    database = Database(database_url)
+    committed: list = []
+    units = unit_of_work_factory(database, EventCodec(TypeRegistry.of_contracts(), "/test"), SystemClock(),
+                                 committed.append)
+    opened = 0
+
+    @asynccontextmanager
+    async def another_replica_moves_on():
+        nonlocal opened
+        opened += 1
+        if opened == 3:  # after the first page: another replica ages the second page meanwhile
+            async with database.transaction() as connection:
+                await connection.execute(update(aging_progress).values(aged_through="ZZZ"))
+        async with units() as work:
+            yield work
+
+    try:
+        await upgrade(database, MIGRATIONS)
+        await _store(database, ledgers)
+        await refresh_all_positions_in(database)
+        with pytest.raises(business_days.AgingTakenOver):
+            await business_days.age_business_day(another_replica_moves_on, START + timedelta(days=120), policy,
+                                                 "overdue-detector")
+        assert len(committed) == 2 and committed[1], "the day begun and its first page committed, not the second"
+        async with database.reading() as connection:
+            assert (await connection.execute(select(aged_days))).first() is None
     finally:
         await database.dispose()
 

@@ -1,5 +1,6 @@
 """The agent desk: queues and the next task, the case page with its call panel and
-script, and the forms that record what happened on the call.
+script, the customer's contact details masked (revealed in clear, once, with a reason
+the notifier audits), and the forms that record what happened on the call.
 
 Every write goes to the case-router (or, for a call permit, the notifier) with the
 form's Idempotency-Key, and a problem answer is shown inline in the form that sent it."""
@@ -84,11 +85,11 @@ async def case(request: Request, case_id: Identifier, user: Staff):
 
 
 async def case_page(request: Request, user: User, case_id: str, *, errors: dict | None = None,
-                    permit: dict | None = None, status_code: int = 200):
+                    permit: dict | None = None, revealed: dict | None = None, status_code: int = 200):
     apis, settings, chosen = _apis(request), request.app.state.settings, language(request)
     view = await apis.router.call("GET", f"/v1/cases/{case_id}", user.token)
     try:
-        contact = await apis.notifier.call("GET", f"/v1/customers/{view['customer_id']}/contact-history", user.token)
+        contact = await apis.notifier.call("GET", f"/v1/customers/{view['customer_id']}/contact-details", user.token)
     except UpstreamProblem as problem:
         if problem.status == 401:
             raise
@@ -104,7 +105,8 @@ async def case_page(request: Request, user: User, case_id: str, *, errors: dict 
                   "retry_local": _in_zone(permit.get("retry_after"), contact)}
     return render(request, "case.html", status_code=status_code, case=view, contact=contact, held=held,
                   seconds_left=int((_instant(held["lease_expires_at"]) - now).total_seconds()) if held else 0,
-                  script=script, permit=permit, errors=errors or {}, outcomes=OUTCOMES, flags=FLAGS,
+                  script=script, permit=permit, revealed=revealed, errors=errors or {}, outcomes=OUTCOMES,
+                  flags=FLAGS,
                   money=lambda minor: shown(minor, view["currency"]))
 
 
@@ -114,7 +116,7 @@ def _in_zone(instant: str | None, contact: dict | None) -> str | None:
         return None
     at = _instant(instant)
     try:
-        zone = ZoneInfo(contact["contact_points"]["time_zone"]) if contact else None
+        zone = ZoneInfo(contact["time_zone"]) if contact else None
     except (ZoneInfoNotFoundError, KeyError, ValueError):
         zone = None
     return (at.astimezone(zone) if zone else at).strftime("%Y-%m-%d %H:%M %z")
@@ -132,6 +134,23 @@ async def ask_call_permit(request: Request, case_id: Identifier, user: Staff, fo
             raise
         return await case_page(request, user, case_id, errors={"permit": problem}, status_code=problem.status)
     return await case_page(request, user, case_id, permit=permit)
+
+
+@router.post("/cases/{case_id}/reveal")
+async def reveal_contact_details(request: Request, case_id: Identifier, user: Staff, form: Form):
+    """The customer's contact details in clear on this one page; the notifier audits the reveal."""
+    view = await _apis(request).router.call("GET", f"/v1/cases/{case_id}", user.token)
+    try:
+        answer = await _apis(request).notifier.call(
+            "POST", f"/v1/customers/{view['customer_id']}/contact-details/reveals", user.token,
+            json={"reason": _text(form, "reason")})
+    except UpstreamProblem as problem:
+        if problem.status == 401:
+            raise
+        return await case_page(request, user, case_id, errors={"reveal": problem}, status_code=problem.status)
+    page = await case_page(request, user, case_id, revealed=answer["details"])
+    page.headers["Cache-Control"] = "no-store"  # the clear values stay on this one page, not in a cache
+    return page
 
 
 def _text(form: FormData, name: str) -> str:

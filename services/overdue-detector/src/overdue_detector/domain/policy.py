@@ -7,6 +7,7 @@ them without touching the aging rules.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from enum import Enum
 
@@ -78,7 +79,8 @@ class Bucket(Enum):
         """The bucket holding `dpd` days past due under `policy`."""
         if type(dpd) is not int or dpd < 0:
             raise ValueError(f"days past due must be a non-negative int, got {dpd!r}")
-        for bucket, upper in zip(cls, policy.bucket_upper_bounds):
-            if dpd <= upper:
-                return bucket
-        return cls.M7_PLUS
+        # The first bucket whose upper bound is at least dpd; past the last, M7+.
+        return _IN_ORDER[bisect_left(policy.bucket_upper_bounds, dpd)]
+
+
+_IN_ORDER = tuple(Bucket)
