@@ -9,12 +9,14 @@ KUSTOMIZE_VERSION := v5.5.0
 KUSTOMIZE := .tools/bin/kustomize
 PACKAGES := libs/collections-core services/overdue-detector services/case-router services/notifier services/agency-gateway services/console simulator
 
-.PHONY: help venv tools deploy-tools browser-tools deploy-generate proto proto-check proto-baseline demo up down test bench-runtime bench-aging bench-notifier bench-gateway bench-router bench-e2e clean
+.PHONY: help venv tools deploy-tools browser-tools deploy-generate proto proto-check proto-baseline demo chaos up down test bench-runtime bench-aging bench-notifier bench-gateway bench-router bench-e2e clean
 
 help:
 	@echo "make demo        the main job: the platform against a simulated bank, ending in a report"
 	@echo "                 (ACCOUNTS=5000 DAYS=200 SEED=7 DATABASE=sqlite|postgresql PACK=CN|US|UK;"
 	@echo "                 CONSOLE=1 keeps the platform and the console up after the report, until Ctrl-C)"
+	@echo "make chaos       the same seeded simulation clean and under faults (SIGKILL of each service, broker"
+	@echo "                 and database restarts), comparing the final state (ACCOUNTS DAYS SEED DATABASE)"
 	@echo "make up          start Kafka, the four services and the console on SQLite in the background"
 	@echo "make down        stop everything make up started"
 	@echo "make test        set up from scratch and run every test (unit, integration, fault, end-to-end)"
@@ -25,7 +27,8 @@ help:
 	@echo "make bench-notifier run the notifier benchmark, 50,000 contacts on PostgreSQL (bench/notifier)"
 	@echo "make bench-gateway  the gateway's partner API beside a bare FastAPI endpoint (bench/gateway)"
 	@echo "make bench-router   run the case-router's business day, 50,000 delinquent accounts (bench/router)"
-	@echo "make bench-e2e      newly delinquent -> case -> SMS at the provider through the whole platform, peak RSS (bench/e2e)"
+	@echo "make bench-e2e      through the whole platform (bench/e2e), each with every process's peak RSS: newly delinquent"
+	@echo "                    -> case -> SMS at the provider; payment -> case closed -> the agency's recall webhook, p50/p99"
 
 $(VENV)/.installed: constraints.txt $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
@@ -83,10 +86,16 @@ DAYS ?= 200
 SEED ?= 7
 DATABASE ?= sqlite
 PACK ?= CN
+# make chaos has smaller defaults than make demo, and PostgreSQL (the outage is a real crash there)
+chaos_default = $(if $(filter file,$(origin $(1))),$(2),$($(1)))
 CONSOLE ?=
 
 demo: tools
 	$(PY) -m card_simulator.run --accounts $(ACCOUNTS) --days $(DAYS) --seed $(SEED) --database $(DATABASE) --pack $(PACK) $(if $(CONSOLE),--console)
+
+chaos: tools
+	$(PY) -m card_simulator.chaos --accounts $(call chaos_default,ACCOUNTS,200) --days $(call chaos_default,DAYS,40) \
+		--seed $(SEED) --database $(call chaos_default,DATABASE,postgresql)
 
 up: tools
 	$(PY) deploy/local/local_platform.py up
@@ -114,6 +123,7 @@ bench-router: tools
 
 bench-e2e: tools
 	$(PY) bench/e2e/delinquent_to_sms.py --accounts 2000
+	$(PY) bench/e2e/payment_to_recall.py --accounts 600 --rate 200
 
 clean: down
 	rm -rf var $(VENV) proto/node_modules .tools

@@ -7,25 +7,21 @@ PostgreSQL, the notifier's stand-ins), and the peak resident memory of every pro
 Every account gets one statement already past due and grace, then one business-day close
 makes all of them delinquent at once (mid-morning in Shanghai, inside the contact hours).
 The figure is accounts per second from publishing the close to the last reminder SMS in the
-stand-in provider's log. Payment → recall webhook latency is not measured here.
+stand-in provider's log. Payment → recall webhook latency: payment_to_recall.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
-import sys
 import tempfile
 import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "deploy" / "local"))
-
-from local_platform import SERVICES, Platform  # noqa: E402
+from common import peak_rss, platform_at, print_peaks
+from local_platform import Platform
 
 from card_simulator.bank import ACCOUNTS, BUSINESS_DAYS, CUSTOMERS, STATEMENTS, Posting, money  # noqa: E402
 from card_simulator.run import Publisher  # noqa: E402
@@ -36,12 +32,6 @@ from collections_core.wire import date_to_proto  # noqa: E402
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DAY = date(2031, 3, 4)  # a Tuesday, no public holiday
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _postings(accounts: int) -> tuple[list[Posting], Posting]:
@@ -69,13 +59,6 @@ def _sms_count(log: Path) -> int:
     return sum(1 for _ in open(path)) if path.exists() else 0
 
 
-def _peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 async def _run(platform: Platform, accounts: int, timeout: float) -> float:
     setup, close = _postings(accounts)
     at = datetime.combine(DAY, datetime.min.time(), SHANGHAI).replace(hour=10)
@@ -101,23 +84,16 @@ def main(argv: list[str] | None = None) -> None:
     home = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     clock = home / "clock"
     FileClock.write(clock, datetime.combine(DAY, datetime.min.time(), SHANGHAI).replace(hour=10))
-    platform = Platform(home, kafka_port=_free_port(), ports={name: _free_port() for name in SERVICES},
-                        database=args.database, postgres_port=_free_port(),
-                        extra_env={"CLOCK_FILE": str(clock), "LOG_LEVEL": "WARNING"},
-                        standin_ports={name: _free_port() for name in ("sms", "smtp", "print")})
+    platform = platform_at(home, args.database, {"CLOCK_FILE": str(clock), "LOG_LEVEL": "WARNING"})
     try:
         platform.start()
         seconds = asyncio.run(_run(platform, args.accounts, args.timeout))
-        pids = {name: int((home / "run" / f"{name}.pid").read_text()) for name in [*SERVICES, "standins"]}
-        pids["kafka"] = int(platform.broker.pid_file.read_text())
-        peaks = {name: _peak_rss_mib(pid) for name, pid in pids.items()}
+        peaks = peak_rss(platform)
     finally:
         platform.stop()
     print(f"{args.accounts} newly delinquent accounts → case → SMS at the provider in {seconds:.1f} s: "
           f"{args.accounts / seconds:,.0f} accounts/s ({args.database})")
-    for name, peak in peaks.items():
-        print(f"peak RSS {name:<17} {peak:8.1f} MiB")
-    print(f"peak RSS total             {sum(peaks.values()):8.1f} MiB")
+    print_peaks(peaks)
 
 
 if __name__ == "__main__":

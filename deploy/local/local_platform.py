@@ -48,6 +48,35 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def free_kafka_port() -> int:
+    """A free port whose next one is free too (the broker's controller listens on port + 1),
+    below the kernel's ephemeral range, so no port another process asks for later lands on it."""
+    import random
+
+    while True:
+        port = random.randrange(20000, 32000)
+        try:
+            for candidate in (port, port + 1):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
+
+
+def _alive(pid: int) -> bool:
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass  # reaped already, or not ours
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1) as response:
@@ -131,7 +160,6 @@ class Platform:
                 "CONSOLE_GATEWAY_URL": self.url("agency-gateway")}
 
     def start(self, timeout: float = 90.0) -> None:
-        secret = self.jwt_secret()
         if self._own_broker:
             self.broker.fetch()
             self.broker.start()
@@ -142,18 +170,9 @@ class Platform:
         (self.var / "run").mkdir(parents=True, exist_ok=True)
         (self.var / "log").mkdir(parents=True, exist_ok=True)
         self._start_standins()
-        for name, (module, prefix, _) in SERVICES.items():
-            if self._pid(name):
-                continue
-            env = {**os.environ, f"{prefix}_KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap,
-                   f"{prefix}_HTTP_PORT": str(self.ports[name]), f"{prefix}_AUTH_JWT_SECRET": secret,
-                   **(self._console_upstreams() if name in STATELESS else
-                      {f"{prefix}_DATABASE_URL": self._database_url(name)}), **self._wiring(name),
-                   **{f"{prefix}_{key}": value for key, value in self.extra_env.items()}}
-            with open(self.var / "log" / f"{name}.log", "a") as log:
-                process = subprocess.Popen([sys.executable, "-m", module], env=env, cwd=ROOT, stdout=log,
-                                           stderr=subprocess.STDOUT, start_new_session=True)
-            (self.var / "run" / f"{name}.pid").write_text(str(process.pid))
+        for name in SERVICES:
+            if not self._pid(name):
+                self._launch(name)
         deadline = time.monotonic() + timeout
         pending = dict(SERVICES)
         while pending and time.monotonic() < deadline:
@@ -165,6 +184,38 @@ class Platform:
             time.sleep(0.3)
         if pending:
             raise RuntimeError(f"not ready after {timeout:.0f} s: {', '.join(pending)} (see {self.var / 'log'})")
+
+    def _launch(self, name: str) -> None:
+        module, prefix, _ = SERVICES[name]
+        env = {**os.environ, f"{prefix}_KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap,
+               f"{prefix}_HTTP_PORT": str(self.ports[name]), f"{prefix}_AUTH_JWT_SECRET": self.jwt_secret(),
+               **(self._console_upstreams() if name in STATELESS else
+                  {f"{prefix}_DATABASE_URL": self._database_url(name)}), **self._wiring(name),
+               **{f"{prefix}_{key}": value for key, value in self.extra_env.items()}}
+        with open(self.var / "log" / f"{name}.log", "a") as log:
+            process = subprocess.Popen([sys.executable, "-m", module], env=env, cwd=ROOT, stdout=log,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+        (self.var / "run" / f"{name}.pid").write_text(str(process.pid))
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one service: no shutdown hook runs, whatever it held in memory is lost."""
+        pid = self._pid(name)
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            while _alive(pid):  # by its pid: a supervisor may already have started the next one
+                time.sleep(0.05)
+
+    def revive(self) -> list[str]:
+        """Start again every service whose process is gone (killed, or ended itself on a
+        fatal error such as a lost broker): what a process supervisor does in production."""
+        revived = [name for name in SERVICES if self._pid(name) is None]
+        for name in revived:
+            self._launch(name)
+        return revived
+
+    def ready(self) -> bool:
+        """Every service answers /readyz."""
+        return all(_ready(self.ports[name]) for name in SERVICES)
 
     def _start_standins(self) -> None:
         if self._pid("standins"):

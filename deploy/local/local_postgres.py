@@ -76,6 +76,12 @@ class LocalPostgres:
             self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
             _say("stopped")
 
+    def crash(self) -> None:
+        """Stop at once, as on a crash: no checkpoint, clients cut off, recovery on the next start."""
+        if self.data.exists() and self.is_running():
+            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+            _say("crashed (immediate stop)")
+
     def kill(self) -> None:
         pid_file = self.data / "postmaster.pid"
         if pid_file.exists():

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from card_simulator.agencies import write_seed
+from card_simulator.agencies import PARTNERS, SCOPES, write_seed
 from card_simulator.observe import by_labels, parse_metrics
 from card_simulator.report import cross_checks, write_report
 from card_simulator.run import portfolio_buckets, simulate
@@ -84,14 +84,29 @@ async def test_a_small_demo_run_reports_what_the_services_report(platform, tmp_p
     assert {k: int(v) for k, v in by_labels(metrics, "notifier_contacts_total", "channel", "outcome").items()
             if v} == figures.contacts
 
+    law_firm = next(p for p in PARTNERS if p.kind == "legal")
+    gateway = running.url("agency-gateway")
+    token = httpx.post(f"{gateway}/oauth/token", auth=(law_firm.partner_id, law_firm.client_secret),
+                       data={"grant_type": "client_credentials", "scope": SCOPES}, timeout=10).json()["access_token"]
+    listed = httpx.get(f"{gateway}/v1/placements", params={"limit": 200},
+                       headers={"Authorization": f"Bearer {token}"}, timeout=10).json()["placements"]
+    ours = {f"A{n:07d}" for n in range(1, 81)}
+    assert figures.placements_listed.get("legal", 0) == sum(p["account_id"] in ours for p in listed)
+
     out = tmp_path / "report.html"
     summary = write_report(result, out)
+    assert (f"placements with agencies: {figures.placements_listed.get('agency', 0)} (the router requested "
+            f"{figures.placements_requested.get('agency', 0)}); legal referrals to the law firm: "
+            f"{figures.placements_listed.get('legal', 0)}") in summary
     html = out.read_text(encoding="utf-8")
     assert "<svg" in html and "http" not in html.replace("http-equiv", ""), "self-contained: no links out"
     for bucket, count in last.platform_buckets.items():
         assert f"<td>{bucket}</td><td>{count}</td>" in html
     assert f"{len(result.days_run)}/{len(result.days_run)} days agree" in summary
     assert f"{figures.audited_contacts} contacts checked, 0 violations" in summary
+    for kind in ("agency", "legal"):
+        assert (f"<td>{kind}</td><td>{figures.placements_listed.get(kind, 0)}</td>"
+                f"<td>{figures.placements_requested.get(kind, 0)}</td>") in html
     for (channel, outcome), count in figures.contacts.items():
         assert f"<td>{channel}</td><td>{outcome}</td><td>{count}</td>" in html
     for variant, stages in cures["variants"].items():

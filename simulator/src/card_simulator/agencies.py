@@ -8,6 +8,7 @@ The gateway learns of them from a seed file the simulator writes (``write_seed``
 
 from __future__ import annotations
 
+import time
 import zlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -78,6 +79,7 @@ class Agencies:
         self.figures = {p.partner_id: PartnerFigures() for p in partners}
         self._first_seen: dict[str, date] = {}
         self._called_on: dict[str, date] = {}
+        self._tokens: dict[str, tuple[str, float]] = {}
 
     async def work(self, day: date, at: datetime, step: str) -> int:
         """Every partner works its open placements once a day; returns the requests made."""
@@ -86,11 +88,21 @@ class Agencies:
             made += await self._work_as(partner, day, at, step)
         return made
 
+    async def _headers(self, partner: Partner) -> dict[str, str]:
+        """A bearer token per partner, kept until shortly before it expires (wall clock, as
+        the gateway issues them), as a real partner keeps it."""
+        token, until = self._tokens.get(partner.partner_id, ("", 0.0))
+        if time.monotonic() >= until:
+            answer = await self.client.post(f"{self.gateway}/oauth/token",
+                                            auth=(partner.partner_id, partner.client_secret),
+                                            data={"grant_type": "client_credentials", "scope": SCOPES})
+            answer.raise_for_status()
+            token = answer.json()["access_token"]
+            self._tokens[partner.partner_id] = (token, time.monotonic() + answer.json()["expires_in"] * 0.8)
+        return {"Authorization": f"Bearer {token}"}
+
     async def _work_as(self, partner: Partner, day: date, at: datetime, step: str) -> int:
-        token = await self.client.post(f"{self.gateway}/oauth/token", auth=(partner.partner_id, partner.client_secret),
-                                       data={"grant_type": "client_credentials", "scope": SCOPES})
-        token.raise_for_status()
-        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        headers = await self._headers(partner)
         made, cursor, figures = 0, None, self.figures[partner.partner_id]
         while True:
             page = await self.client.get(f"{self.gateway}/v1/placements", headers=headers,

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import httpx
 
+from card_simulator.agencies import PARTNERS, SCOPES
 from card_simulator.audit import Attempt, BureauReport, Customer, Delivery, Rules, Violation, audit
 from card_simulator.customers import DeliveryLogs
 from card_simulator.observe import by_labels, scrape
@@ -32,6 +33,8 @@ class PlatformFigures:
     promise_kept: dict  # GET /v1/reports/promise-kept-rates
     roll_rates: dict  # GET /v1/reports/roll-rates
     timeline_entries: dict[str, int] = field(default_factory=dict)  # case timeline entry → count
+    placements_requested: dict[str, int] = field(default_factory=dict)  # agency | legal → the router's timelines
+    placements_listed: dict[str, int] = field(default_factory=dict)  # agency | legal → the gateway's partner API
     opt_outs: int = 0  # customers opted out of SMS, per the notifier's contact history
     ledger_attempts: dict[str, int] = field(default_factory=dict)  # channel → allowed attempts
     violations: list[Violation] = field(default_factory=list)
@@ -99,7 +102,31 @@ async def read_platform(client: httpx.AsyncClient, urls: dict[str, str], portfol
         placements=_ints(by_labels(gateway, "gateway_placements", "partner", "state")),
         cure_rates=cure.json(), promise_kept=promise.json(), roll_rates=roll.json())
     await _audit(client, urls, portfolio, logs, figures, rules_of(pack))
+    ours = {account.account_id for account in portfolio}
+    for placement in await partner_placements(client, urls["agency-gateway"]):
+        if placement["account_id"] in ours:
+            figures.placements_listed[placement["kind"]] = figures.placements_listed.get(placement["kind"], 0) + 1
     return figures
+
+
+async def partner_placements(client: httpx.AsyncClient, gateway: str) -> list[dict]:
+    """Every placement as each simulated partner lists it through the partner API (OAuth2
+    client credentials), with ``partner_id`` added."""
+    found = []
+    for partner in PARTNERS:
+        token = await client.post(f"{gateway}/oauth/token", auth=(partner.partner_id, partner.client_secret),
+                                  data={"grant_type": "client_credentials", "scope": SCOPES})
+        token.raise_for_status()
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        cursor = None
+        while True:
+            page = await client.get(f"{gateway}/v1/placements", headers=headers,
+                                    params={"limit": 200} | ({"cursor": cursor} if cursor else {}))
+            page.raise_for_status()
+            found += [placement | {"partner_id": partner.partner_id} for placement in page.json()["placements"]]
+            cursor = page.json()["next_cursor"]
+            if cursor is None:
+                return found
 
 
 async def _audit(client: httpx.AsyncClient, urls: dict[str, str], portfolio: list[Account], logs: DeliveryLogs,
@@ -138,6 +165,9 @@ async def _audit(client: httpx.AsyncClient, urls: dict[str, str], portfolio: lis
         customers[account.customer_id] = replace(customer, holds=customer.holds + holds_of(timeline))
         for entry in timeline:
             figures.timeline_entries[entry["entry"]] = figures.timeline_entries.get(entry["entry"], 0) + 1
+            if entry["entry"] == "placement-requested":
+                kind = entry["detail"].split(" ", 1)[0]
+                figures.placements_requested[kind] = figures.placements_requested.get(kind, 0) + 1
             if entry["entry"] == "credit-report-requested":
                 reports.append(BureauReport(account.customer_id, _instant(entry["at"])))
     deliveries = [Delivery(d.channel, d.at, d.request_id, templates.get(d.request_id, d.template))

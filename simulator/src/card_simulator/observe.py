@@ -55,10 +55,14 @@ async def scrape(client: httpx.AsyncClient, urls: dict[str, str]) -> dict[str, S
 _ACTIVITY = ("cc_events_consumed_total", "cc_events_published_total", "cc_consumer_lag", "cc_outbox_backlog")
 
 
-async def _activity(client: httpx.AsyncClient, urls: dict[str, str]) -> tuple[float, ...]:
+async def _activity(client: httpx.AsyncClient, urls: dict[str, str]) -> tuple[float, ...] | None:
     """Consumed, published, lag, backlog over every service; only those lines are parsed,
-    as this runs several times per simulated business day."""
-    answers = await asyncio.gather(*(client.get(f"{url}/metrics") for url in urls.values()))
+    as this runs several times per simulated business day. None while a service does not
+    answer (a chaos run restarts killed ones)."""
+    try:
+        answers = await asyncio.gather(*(client.get(f"{url}/metrics") for url in urls.values()))
+    except httpx.TransportError:
+        return None
     every = parse_metrics("\n".join(line for answer in answers for line in answer.text.splitlines()
                                     if line.startswith(_ACTIVITY)))
     return tuple(total(every, name) for name in _ACTIVITY)
@@ -71,8 +75,9 @@ async def settle(client: httpx.AsyncClient, urls: dict[str, str], outside: Calla
     deadline = time.monotonic() + timeout
     previous = None
     while True:
-        consumed, published, lag, backlog = await _activity(client, urls)
-        now = (consumed, published, outside())
+        activity = await _activity(client, urls)
+        consumed, published, lag, backlog = activity or (0, 0, -1, -1)
+        now = (consumed, published, outside()) if activity else None
         if lag == 0 and backlog == 0 and now == previous:
             return
         if time.monotonic() > deadline:

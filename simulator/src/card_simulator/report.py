@@ -85,6 +85,10 @@ def summary(result: RunResult) -> str:
             f"hardship {desk.hardships}, plans {desk.plans}, disputes {desk.disputes}")
         lines.append("policy decisions: " + ", ".join(f"{d} {r} {n}"
                                                         for (d, r), n in sorted(figures.decisions.items())))
+        requested, listed = figures.placements_requested, figures.placements_listed
+        lines.append(f"placements with agencies: {listed.get('agency', 0)} (the router requested "
+                     f"{requested.get('agency', 0)}); legal referrals to the law firm: {listed.get('legal', 0)} "
+                     f"(the router requested {requested.get('legal', 0)})")
         agree = sum(ok for _, _, _, ok in cross_checks(result))
         lines.append(f"cross-checks, simulator vs the services' APIs and metrics: "
                      f"{agree}/{len(cross_checks(result))} agree")
@@ -106,6 +110,10 @@ def cross_checks(result: RunResult) -> list[tuple[str, int, int, bool]]:
         ("e-mails at the SMTP sink vs e-mails the notifier counted sent",
          result.delivered.get("email", 0), figures.contacts.get(("email", "sent"), 0)),
         ("STOP replies sent vs customers opted out of SMS per the notifier", result.stop_replies, figures.opt_outs),
+        ("agency placements the router requested vs those the agencies list at the gateway",
+         figures.placements_requested.get("agency", 0), figures.placements_listed.get("agency", 0)),
+        ("legal referrals the router requested vs those the law firm lists at the gateway",
+         figures.placements_requested.get("legal", 0), figures.placements_listed.get("legal", 0)),
         ("promises agents and partners took vs promises the router judged or holds",
          result.desk.promises + sum(p.promises for p in result.agencies.values()),
          sum(n["kept"] + n["broken"] + n["active"] for n in figures.promise_kept.get("variants", {}).values())),
@@ -205,8 +213,12 @@ through the partner API in the simulation.</p>
 {_table(["partner", "placements by state", "acknowledged", "calls", "reached", "promises", "returned"],
         league_rows)}
 <h2>Legal referrals and credit-bureau reports</h2>
-<p>From the cases' timelines: placements requested {timeline.get("placement-requested", 0)},
-credit-bureau reports requested {timeline.get("credit-report-requested", 0)};
+<p>Legal referrals (the legal stage: the law firm) apart from agency placements, as the partners list
+them through the gateway's partner API, beside what the router's case timelines requested:</p>
+{_table(["placement", "at the gateway", "requested by the router"],
+        [[kind, figures.placements_listed.get(kind, 0), figures.placements_requested.get(kind, 0)]
+         for kind in ("agency", "legal")])}
+<p>From the cases' timelines: credit-bureau reports requested {timeline.get("credit-report-requested", 0)};
 open cases by stage: {escape(", ".join(f"{k} {n}" for k, n in sorted(figures.open_cases.items())) or "none")}.</p>
 <h2>Cross-checks</h2>
 {_table(["what", "simulator saw", "platform says", "agree"],

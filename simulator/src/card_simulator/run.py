@@ -13,6 +13,7 @@ import asyncio
 import sys
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
@@ -100,7 +101,10 @@ def _non_zero(buckets: dict[str, int]) -> dict[str, int]:
 async def _wait_until_aged(client: httpx.AsyncClient, detector: str, day: date, timeout: float) -> dict:
     deadline = time.monotonic() + timeout
     while True:
-        response = await client.get(f"{detector}/v1/portfolio")
+        try:
+            response = await client.get(f"{detector}/v1/portfolio")
+        except httpx.TransportError as error:  # restarting after a kill (chaos run)
+            response = httpx.Response(503, text=str(error))
         if response.status_code == 200 and response.json()["business_date"] == day.isoformat():
             return response.json()
         if time.monotonic() > deadline:
@@ -121,10 +125,12 @@ def _progress(done: int, total: int, day: date, delinquent: int, started: float)
 
 
 async def simulate(platform, *, clock_file: Path, accounts: int, days: int, seed: int, database: str = "sqlite",
-                   pack: str = "CN", day_timeout: float = 120.0, progress: bool = True) -> RunResult:
+                   pack: str = "CN", day_timeout: float = 120.0, progress: bool = True,
+                   disturb: Callable[[int, str], Awaitable[None]] | None = None) -> RunResult:
     """Run ``days`` business days of a seeded portfolio through ``platform`` (a running
     deploy/local ``Platform``): core banking publishes, customers react to what the
-    stand-ins delivered, and the clock moves on only once the platform is quiet."""
+    stand-ins delivered, and the clock moves on only once the platform is quiet.
+    ``disturb(day number, step)`` runs right after each publication (the chaos run's faults)."""
     result = RunResult(accounts=accounts, days=days, seed=seed, database=database)
     portfolio = generate(seed, accounts)
     bank = CoreBanking(portfolio, seed)
@@ -157,10 +163,14 @@ async def simulate(platform, *, clock_file: Path, accounts: int, days: int, seed
             FileClock.write(clock_file, morning)
             postings = (bank.open_accounts(day) if number == 1 else []) + bank.day(day)
             await publisher.publish(postings[:-1], morning)
+            if disturb:
+                await disturb(number, "morning")
             await customers_react(day, "morning", morning)
             close = datetime.combine(day, clock_time(18), BANK_ZONE)
             FileClock.write(clock_file, close)
             await publisher.publish(postings[-1:], close)
+            if disturb:
+                await disturb(number, "close")
             aged = await _wait_until_aged(client, urls["overdue-detector"], day, day_timeout)
             await customers_react(day, "close", close)
             snapshot = DaySnapshot(day, _non_zero(portfolio_buckets(aged)), bank.delinquent_by_bucket(day),
@@ -188,7 +198,7 @@ def portfolio_buckets(portfolio: dict) -> dict[str, int]:
 def main(argv: list[str] | None = None) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "deploy" / "local"))
     from local_platform import SERVICES as PLATFORM_PROCESSES
-    from local_platform import VAR, Platform
+    from local_platform import VAR, Platform, free_kafka_port
 
     from card_simulator.report import write_report
 
@@ -209,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     home.mkdir(parents=True, exist_ok=True)
     clock_file = home / "clock"
     FileClock.write(clock_file, datetime.combine(FIRST_DAY, clock_time(0), UTC) - timedelta(days=1))
-    platform = Platform(home, kafka_port=_free_port(), ports={name: _free_port() for name in PLATFORM_PROCESSES},
+    platform = Platform(home, kafka_port=free_kafka_port(), ports={name: _free_port() for name in PLATFORM_PROCESSES},
                         database=args.database, postgres_port=_free_port(),
                         extra_env={"CLOCK_FILE": str(clock_file), "LOG_LEVEL": "WARNING",
                                    "PARTNER_SEED_FILE": str(home / "partners.yaml"), "DEFAULT_PACK": args.pack},
