@@ -307,7 +307,7 @@ async def age_and_publish(database: Database, bootstrap: str, profile: bool) -> 
                 relay.hand_over(stored)
 
             units = unit_of_work_factory(database, codec, clock, hand_over)
-            aged = await business_days.age_business_day(units, BUSINESS_DATE, policy, SERVICE)
+            aged = await business_days.age_business_day(units, database.reading, BUSINESS_DATE, policy, SERVICE)
             emitted = sum(aged.values())
             aging_seconds = time.perf_counter() - started
             progress(f"{database.dialect}: aged in {aging_seconds:.2f} s, {emitted:,} events, "

@@ -27,7 +27,7 @@ from collections_core.codec import Event
 from collections_core.logs import get_logger
 from collections_core.unit_of_work import UnitOfWork
 from overdue_detector import aging, delinquency_events, facts, metrics
-from overdue_detector.domain import DelinquencyPolicy, decide
+from overdue_detector.domain import DayAged, DelinquencyPolicy, decide
 from overdue_detector.portfolio import portfolio
 from overdue_detector.states import StateRecorder, state_row
 from overdue_detector.tables import aged_days, aging_progress, closed_days, day_number, from_day_number
@@ -73,8 +73,8 @@ async def age_closed_days(runtime, policy: DelinquencyPolicy, posting_topics: li
         if not await runtime.consumer.consumed_past(json.loads(day.log_ends)):
             return
         try:
-            await age_business_day(runtime.batch_unit_of_work, from_day_number(day.business_day), policy,
-                                   runtime.settings.service_name)
+            await age_business_day(runtime.batch_unit_of_work, runtime.batch_database.reading,
+                                   from_day_number(day.business_day), policy, runtime.settings.service_name)
         except AgingTakenOver as taken:
             log.warning("another replica is aging this business day", business_date=str(taken))
             return
@@ -90,14 +90,17 @@ class _Progress(NamedTuple):
     emitted: Counter[str]
 
 
-async def age_business_day(units: Callable[[], AbstractAsyncContextManager[UnitOfWork]], business_date: date,
+async def age_business_day(units: Callable[[], AbstractAsyncContextManager[UnitOfWork]],
+                           reading: Callable[[], AbstractAsyncContextManager[AsyncConnection]], business_date: date,
                            policy: DelinquencyPolicy, service: str) -> Counter[str] | None:
     """Age every account as of `business_date`, once: SQL computes the facts of the
     day's candidates, domain.decide() decides per account, and states and events are
     written back in bulk. Page by page, each page one transaction of `units` (whose
     commits hand the events to the relay) that also moves the day's cursor, so the
     relay publishes while later pages are decided, the event loop answers between
-    pages, and an aging cut short resumes after the last page committed. Returns how
+    pages, and an aging cut short resumes after the last page committed. Each page's
+    facts are read (on a `reading` connection) while the page before is decided and
+    written, so the database and Python work side by side. Returns how
     many events of each type the day emitted; None when the day was already aged (a
     replay emits nothing) or is older than the last aged day."""
     started = time.perf_counter()
@@ -116,14 +119,29 @@ async def age_business_day(units: Callable[[], AbstractAsyncContextManager[UnitO
         progress = await _progress(connection, day)
         accounts = await aging.candidates(connection, business_date, policy, reminded_until=last,
                                           after=progress.aged_through)
-    for first in range(0, len(accounts), PAGE):
-        page = accounts[first:first + PAGE]
-        async with units() as work:
-            emitted, delinquent = await _age_page(work, page, business_date, policy, last)
-            progress = await _advance(work.connection, day, progress, _Progress(
-                page[-1], progress.delinquent + delinquent, progress.emitted + emitted))
-        metrics.count_emitted(service, emitted)
-        await asyncio.sleep(0)
+
+    async def facts_of(page: list[str]) -> list[DayAged]:
+        async with reading() as connection:
+            return await aging.facts_of_accounts(connection, page, business_date, policy, last)
+
+    pages = [accounts[first:first + PAGE] for first in range(0, len(accounts), PAGE)]
+    ahead = asyncio.ensure_future(facts_of(pages[0])) if pages else None
+    try:
+        for number, page in enumerate(pages):
+            facts = await ahead
+            # Nothing a page writes changes another page's facts (they are per account),
+            # so the next page's are read while this one is decided and written.
+            ahead = asyncio.ensure_future(facts_of(pages[number + 1])) if number + 1 < len(pages) else None
+            async with units() as work:
+                emitted, delinquent = await _age_page(work, facts)
+                progress = await _advance(work.connection, day, progress, _Progress(
+                    page[-1], progress.delinquent + delinquent, progress.emitted + emitted))
+            metrics.count_emitted(service, emitted)
+            await asyncio.sleep(0)
+    finally:
+        if ahead is not None and not ahead.done():
+            ahead.cancel()
+            await asyncio.gather(ahead, return_exceptions=True)
     async with units() as work:
         connection = work.connection
         await _advance(connection, day, progress, None)
@@ -137,14 +155,13 @@ async def age_business_day(units: Callable[[], AbstractAsyncContextManager[UnitO
     return progress.emitted
 
 
-async def _age_page(work: UnitOfWork, page: list[str], business_date: date, policy: DelinquencyPolicy,
-                    last: date | None) -> tuple[Counter[str], int]:
-    """Decide a page of accounts and write its states and events; returns the events
-    by type and how many of its accounts are delinquent."""
+async def _age_page(work: UnitOfWork, page: list[DayAged]) -> tuple[Counter[str], int]:
+    """Decide a page of accounts from their facts and write their states and events;
+    returns the events by type and how many of the accounts are delinquent."""
     emitted: Counter[str] = Counter()
     delinquent = 0
     recorded = []
-    for facts in await aging.facts_of_accounts(work.connection, page, business_date, policy, last):
+    for facts in page:
         state = facts.state
         delinquent += state.delinquent and not state.charged_off
         decisions = decide(facts)

@@ -172,7 +172,7 @@ async def test_daily_aging_decides_as_the_domain_does(database_url, rule):
             as_of = START + timedelta(days=offset)
             committed: list = []
             aged = await business_days.age_business_day(unit_of_work_factory(database, codec, clock, committed.extend),
-                                                        as_of, policy, "overdue-detector")
+                                                        database.reading, as_of, policy, "overdue-detector")
             async with database.reading() as connection:
                 states = {r.account_id: _row(r) for r in (await connection.execute(select(delinquency_state))).all()}
             expected = UnitOfWork(None, codec, clock)
@@ -241,7 +241,7 @@ async def test_a_large_day_is_aged_page_by_page_yielding_to_the_event_loop(datab
                                      lambda stored: commits.append((len(stored), ticks)))
         other = asyncio.create_task(other_task())
         try:
-            aged = await business_days.age_business_day(units, as_of, policy, "overdue-detector")
+            aged = await business_days.age_business_day(units, database.reading, as_of, policy, "overdue-detector")
         finally:
             other.cancel()
         delinquent = sum(assess(ledger, as_of, policy).delinquent for ledger in ledgers)
@@ -287,9 +287,10 @@ async def test_an_aging_cut_short_resumes_after_its_last_committed_page(database
         await refresh_all_positions_in(database)
         as_of = START + timedelta(days=120)
         with pytest.raises(_Crash):
-            await business_days.age_business_day(crashing_on_the_fourth, as_of, policy, "overdue-detector")
+            await business_days.age_business_day(crashing_on_the_fourth, database.reading, as_of, policy,
+                                                 "overdue-detector")
         assert 0 < len(committed)
-        aged = await business_days.age_business_day(units, as_of, policy, "overdue-detector")
+        aged = await business_days.age_business_day(units, database.reading, as_of, policy, "overdue-detector")
         expected = UnitOfWork(None, codec, clock)
         for ledger in ledgers:
             snapshot = assess(ledger, as_of, policy)
@@ -298,7 +299,7 @@ async def test_an_aging_cut_short_resumes_after_its_last_committed_page(database
         assert len(expected.records) > 3 * 25
         assert [(r.key, r.value) for _, r in committed] == [(r.key, r.value) for r in expected.records]
         assert sum(aged.values()) == len(committed)
-        assert await business_days.age_business_day(units, as_of, policy, "overdue-detector") is None
+        assert await business_days.age_business_day(units, database.reading, as_of, policy, "overdue-detector") is None
     finally:
         await database.dispose()
 
@@ -330,8 +331,8 @@ async def test_a_page_whose_cursor_moved_under_it_is_not_committed(database_url,
         await _store(database, ledgers)
         await refresh_all_positions_in(database)
         with pytest.raises(business_days.AgingTakenOver):
-            await business_days.age_business_day(another_replica_moves_on, START + timedelta(days=120), policy,
-                                                 "overdue-detector")
+            await business_days.age_business_day(another_replica_moves_on, database.reading,
+                                                 START + timedelta(days=120), policy, "overdue-detector")
         assert len(committed) == 2 and committed[1], "the day begun and its first page committed, not the second"
         async with database.reading() as connection:
             assert (await connection.execute(select(aged_days))).first() is None
