@@ -143,6 +143,17 @@ def serve_bare(port: int) -> None:
     serve(app, port)
 
 
+def gateway_database(work: Path, on_postgres: bool):
+    """The gateway's database URL under `work`, and the PostgreSQL server started for it (None: SQLite)."""
+    if not on_postgres:
+        return f"sqlite:///{work / 'gateway.db'}", None
+    from local_postgres import LocalPostgres
+    postgres = LocalPostgres(work / "pg", port=free_port())
+    postgres.start()
+    postgres.create_database("gateway")
+    return postgres.dsn("gateway"), postgres
+
+
 def free_port() -> int:
     import socket
     with socket.socket() as probe:
@@ -203,15 +214,7 @@ async def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
-    postgres = None
-    if args.postgres:
-        from local_postgres import LocalPostgres
-        postgres = LocalPostgres(work / "pg", port=free_port())
-        postgres.start()
-        postgres.create_database("gateway")
-        database_url = postgres.dsn("gateway")
-    else:
-        database_url = f"sqlite:///{work / 'gateway.db'}"
+    database_url, postgres = gateway_database(work, args.postgres)
     gateway_port, bare_port = free_port(), free_port()
     python = sys.executable
     me = str(Path(__file__).resolve())

@@ -27,7 +27,7 @@ from sqlalchemy import event
 from collections_core.http import MeasureRequests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from partner_api import free_port, prepare_gateway  # noqa: E402
+from partner_api import gateway_database, prepare_gateway  # noqa: E402
 
 
 class StatementCounter:
@@ -85,16 +85,7 @@ async def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="profile-gateway-"))
-    postgres = None
-    if args.postgres:
-        sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "deploy" / "local"))
-        from local_postgres import LocalPostgres
-        postgres = LocalPostgres(work / "pg", port=free_port())
-        postgres.start()
-        postgres.create_database("gateway")
-        database_url = postgres.dsn("gateway")
-    else:
-        database_url = f"sqlite:///{work / 'gateway.db'}"
+    database_url, postgres = gateway_database(work, args.postgres)
     try:
         app, runtime = await prepare_gateway(database_url, args.placements, permits=args.requests + 20)
         counter = StatementCounter(runtime.database.engine.sync_engine)
