@@ -176,8 +176,18 @@ def test_an_agent_is_refused_a_call_at_night_and_records_a_promise(platform, bro
     agent.photograph("case-call-refused")
     agent.fill("promise-amount", "300.00")
     agent.fill("promise-due", "2029-03-20")
-    browser.find_element(By.ID, "record-promise").click()
-    assert "300.00 CNY" in browser.find_element(By.ID, "promise-1").text
+    # A double submit: the same form, its Idempotency-Key with it, posted twice.
+    statuses = browser.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        const form = document.getElementById('record-promise').form;
+        const body = new URLSearchParams(new FormData(form));
+        const post = () => fetch(form.action, {method: 'POST', body}).then(answer => answer.status);
+        post().then(first => post().then(second => done([first, second])));""")
+    assert statuses == [200, 200], statuses
+    browser.refresh()
+    assert "300.00 CNY" in agent.wait_for("300.00 CNY")
+    assert browser.execute_script("return document.querySelectorAll('li[id^=\"promise-\"]').length") == 1, \
+        "the second submit recorded nothing"
     timeline = browser.find_element(By.ID, "timeline").text
     assert "promise" in timeline and "alice" in timeline
     agent.photograph("case")
