@@ -69,10 +69,11 @@ _MARK, _BETWEEN, _WITHIN = "\x1d", "\x1e", "\x1f"
 
 
 def _pack_headers(headers: Sequence[tuple[str, bytes | None]]) -> str:
-    if any(v is None for _, v in headers):
+    try:
+        body = _BETWEEN.join([k + _WITHIN + v.decode("latin-1") for k, v in headers])
+    except AttributeError:
         # Kafka allows a null header value (a dead letter keeps its record's); only JSON can say null.
         return json.dumps([[k, None if v is None else v.decode("latin-1")] for k, v in headers])
-    body = _BETWEEN.join([k + _WITHIN + v.decode("latin-1") for k, v in headers])
     if (body.count(_WITHIN) == len(headers) and body.count(_BETWEEN) == len(headers) - 1
             and _MARK not in body and "\x00" not in body):
         return _MARK + body
