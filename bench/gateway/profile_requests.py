@@ -78,6 +78,7 @@ async def main() -> None:
     parser.add_argument("--placements", type=int, default=2_000)
     parser.add_argument("--profile", action="store_true", help="print the costliest functions (cProfile)")
     parser.add_argument("--top", type=int, default=35)
+    parser.add_argument("--sort", default="cumulative", help="cProfile order: cumulative or tottime")
     parser.add_argument("--without-request-metrics", action="store_true",
                         help="drop the runtime's request-metrics middleware "
                              "(collections_core.http.MeasureRequests) to measure what it costs")
@@ -140,7 +141,7 @@ async def main() -> None:
                   f"({', '.join(f'{k} {v:.2f}' for k, v in per.items())})")
             if profiler:
                 stats = pstats.Stats(profiler)
-                stats.sort_stats("cumulative").print_stats(args.top)
+                stats.sort_stats(args.sort).print_stats(args.top)
     finally:
         if postgres is not None:
             postgres.stop()
