@@ -31,7 +31,7 @@ from agency_gateway.domain.placement import (
     expires_on,
     recall_reason_label,
 )
-from agency_gateway.row_inserts import RowInsert
+from agency_gateway.driver_statements import row_insert
 from agency_gateway.settings import GatewaySettings
 from agency_gateway.tables import (
     activities,
@@ -62,7 +62,7 @@ ACTIVITY_KINDS = {
 }
 
 
-_REPORT_ACTIVITY = RowInsert(activities)  # the partner API's hot insert (decision 0073)
+_REPORT_ACTIVITY = row_insert(activities)  # the partner API's hot insert (decision 0073)
 
 
 # What placement_summary reads: a page selects only these (each date column parsed costs CPU).
@@ -324,7 +324,7 @@ class Gateway:
         if refusal is not None:
             raise Problem(409 if refusal.conflict else 422, "Activity refused", refusal.detail, reason=refusal.reason)
         activity_id = uuid.uuid4().hex
-        await _REPORT_ACTIVITY(work.connection, {
+        await _REPORT_ACTIVITY.run(work.connection, {
             "activity_id": activity_id, "placement_id": placement.placement_id, "partner_id": placement.partner_id,
             "kind": kind, "occurred_at": occurred_at, "note": note, "reported_at": work.now, "permit_id": permit_id,
             "promised_amount_minor": promised.amount_minor if promised else None,

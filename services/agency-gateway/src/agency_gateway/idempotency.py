@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
-from agency_gateway.row_inserts import RowInsert
+from agency_gateway.driver_statements import row_insert
 from agency_gateway.tables import idempotency_keys
 from collections_core.http import Problem
 from collections_core.unit_of_work import UnitOfWork
@@ -46,7 +46,7 @@ def _stored_answer() -> list:
 STORED_ANSWER = _stored_answer()
 
 
-_STORE = RowInsert(idempotency_keys)
+_STORE = row_insert(idempotency_keys)
 
 
 def as_key(owner: str, key: str) -> dict:
@@ -73,7 +73,7 @@ async def once(unit_of_work, owner: str, key: str, fingerprint: str, status: int
                 body = await write(work)
                 if isinstance(body, JSONResponse):
                     return body  # a replay: nothing was written
-                await _STORE(work.connection, {
+                await _STORE.run(work.connection, {
                     "owner": owner, "key": key, "request_hash": fingerprint, "status_code": status,
                     "body": json.dumps(body), "created_at": work.now})
             return JSONResponse(body, status_code=status)
