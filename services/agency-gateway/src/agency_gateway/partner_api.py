@@ -22,8 +22,8 @@ from sqlalchemy import bindparam, insert, select
 
 from agency_gateway import metrics
 from agency_gateway.domain.placement import ENDED
-from agency_gateway.driver_statements import DriverStatement
 from agency_gateway.domain.pii import minimum_view
+from agency_gateway.driver_statements import DriverStatement
 from agency_gateway.handlers import ACTIVITY_KINDS, SUMMARY_COLUMNS, permit_of, placement_summary, with_permit
 from agency_gateway.idempotency import STORED_ANSWER, as_key, once, replay, request_fingerprint, require_key
 from agency_gateway.partner_auth import (
