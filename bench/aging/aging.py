@@ -73,7 +73,6 @@ from overdue_detector import aging as aging_sql  # noqa: E402
 from overdue_detector import business_days, delinquency_events  # noqa: E402
 from overdue_detector.domain import DelinquencyPolicy  # noqa: E402
 from overdue_detector.positions import refresh_all_positions  # noqa: E402
-from overdue_detector.states import StateRecorder  # noqa: E402
 from overdue_detector.settings import DetectorSettings  # noqa: E402
 from overdue_detector.tables import day_number  # noqa: E402
 
@@ -210,8 +209,7 @@ class Phases:
         self._restore = []
         self.wrap(aging_sql, "candidates", "aging SQL: the day's candidates (candidates)")
         self.wrap(aging_sql, "facts_of_accounts", "aging SQL: a page's facts (facts_of_accounts)")
-        self.wrap(StateRecorder, "add", "a page's states to a temporary table (StateRecorder.add)")
-        self.wrap(StateRecorder, "write", "a page's states upserted (StateRecorder.write)")
+        self.wrap(business_days, "record_states", "a page's states upserted (record_states)")
         self.wrap(UnitOfWork, "flush", "outbox insert, page by page (work.flush)")
         self.wrap(business_days, "portfolio", "portfolio summary SQL (portfolio)")
         return self

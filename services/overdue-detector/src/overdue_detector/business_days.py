@@ -29,7 +29,7 @@ from collections_core.unit_of_work import UnitOfWork
 from overdue_detector import aging, delinquency_events, facts, metrics
 from overdue_detector.domain import DayAged, DelinquencyPolicy, decide
 from overdue_detector.portfolio import portfolio
-from overdue_detector.states import StateRecorder, state_row
+from overdue_detector.states import record_states, state_row
 from overdue_detector.tables import aged_days, aging_progress, closed_days, day_number, from_day_number
 
 log = get_logger(__name__)
@@ -139,7 +139,7 @@ async def age_business_day(units: Callable[[], AbstractAsyncContextManager[UnitO
             seen = await before
             then = await _advance(work.connection, day, seen, _Progress(
                 through, seen.delinquent + delinquent, seen.emitted + emitted))
-            await _record_states(work.connection, recorded)
+            await record_states(work.connection, recorded)
         metrics.count_emitted(service, emitted)
         return then
 
@@ -182,20 +182,14 @@ def _decide_page(work: UnitOfWork, page: list[DayAged]) -> tuple[list[tuple], Co
     emitted: Counter[str] = Counter()
     delinquent = 0
     recorded = []
-    for facts in page:
-        state = facts.state
+    for account in page:
+        state = account.state
         delinquent += state.delinquent and not state.charged_off
-        decisions = decide(facts)
+        decisions = decide(account)
         emitted.update(delinquency_events.emit(work, decisions.events, state.customer_id))
         if decisions.record is not None:
             recorded.append(state_row(decisions.record, decisions.episode))
     return recorded, emitted, delinquent
-
-
-async def _record_states(connection: AsyncConnection, recorded: list[tuple]) -> None:
-    states = StateRecorder(connection)
-    await states.add(recorded)
-    await states.write()
 
 
 async def _progress(connection: AsyncConnection, day: int) -> _Progress:

@@ -1,12 +1,12 @@
 """What collections was told of each account: its delinquency_state row, the
 reported state of an aged day with the episode (domain.Episode) as decide() left it.
 
-The daily aging records the states of each page of a day in bulk (StateRecorder); a
+The daily aging records the states of each page of a day in bulk (record_states); a
 handler records one account's (record_state)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -16,12 +16,14 @@ from overdue_detector.tables import day_number, delinquency_state, from_day_numb
 
 _STATE_COLUMNS = ("account_id", "as_of_day", "dpd", "bucket", "past_due_minor", "cycles_past_due", "oldest_due_day",
                   "balance_minor", "charged_off", "episode_open", "cured_on_day")
-_RECORD_STATES = f"""
-INSERT INTO delinquency_state ({", ".join(_STATE_COLUMNS)})
-SELECT {", ".join(_STATE_COLUMNS)} FROM aging_states WHERE 1 = 1
-ON CONFLICT (account_id) DO UPDATE SET
-    {", ".join(f"{c} = excluded.{c}" for c in _STATE_COLUMNS[1:])}
-"""
+_UPSERT = f"ON CONFLICT (account_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _STATE_COLUMNS[1:])}"
+# PostgreSQL takes a page's rows as one array per column: one statement, one round trip.
+_RECORD_STATES_POSTGRESQL = (
+    f"INSERT INTO delinquency_state ({', '.join(_STATE_COLUMNS)}) SELECT * FROM unnest("
+    "$1::varchar[], $2::integer[], $3::integer[], $4::varchar[], $5::bigint[], $6::integer[], $7::integer[], "
+    f"$8::bigint[], $9::boolean[], $10::boolean[], $11::integer[]) {_UPSERT}")
+_RECORD_STATES_SQLITE = (f"INSERT INTO delinquency_state ({', '.join(_STATE_COLUMNS)}) "
+                         f"VALUES ({', '.join('?' * len(_STATE_COLUMNS))}) {_UPSERT}")
 
 
 def state_row(state: DayState, episode: Episode) -> tuple:
@@ -32,36 +34,15 @@ def state_row(state: DayState, episode: Episode) -> tuple:
             day_number(episode.cured_on) if episode.cured_on else None)
 
 
-class StateRecorder:
-    """Records the states a page of the aging decided, in bulk: rows go to a temporary
-    table (binary COPY on PostgreSQL), then one upsert writes them all."""
-
-    def __init__(self, connection: AsyncConnection) -> None:
-        self.connection = connection
-        self.postgres = connection.dialect.name == "postgresql"
-        self.created = False
-
-    async def add(self, rows: list[tuple]) -> None:
-        if not rows:
-            return
-        if not self.created:
-            await self.connection.execute(text(
-                "CREATE TEMPORARY TABLE aging_states (LIKE delinquency_state) ON COMMIT DROP" if self.postgres
-                else "CREATE TEMPORARY TABLE aging_states AS SELECT * FROM delinquency_state WHERE 0"))
-            self.created = True
-        raw = await driver_connection(self.connection)
-        if self.postgres:
-            await raw.copy_records_to_table("aging_states", columns=_STATE_COLUMNS, records=rows)
-        else:
-            await raw.executemany(f"INSERT INTO aging_states ({', '.join(_STATE_COLUMNS)}) "
-                                  f"VALUES ({', '.join('?' * len(_STATE_COLUMNS))})", rows)
-
-    async def write(self) -> None:
-        if not self.created:
-            return
-        await self.connection.execute(text(_RECORD_STATES))
-        if not self.postgres:
-            await self.connection.execute(text("DROP TABLE aging_states"))
+async def record_states(connection: AsyncConnection, rows: list[tuple]) -> None:
+    """Record the states a page of the aging decided (state_row()s), in one statement."""
+    if not rows:
+        return
+    raw = await driver_connection(connection)
+    if connection.dialect.name == "postgresql":
+        await raw.execute(_RECORD_STATES_POSTGRESQL, *(list(column) for column in zip(*rows)))
+    else:
+        await raw.executemany(_RECORD_STATES_SQLITE, rows)
 
 
 async def load_state(connection: AsyncConnection, account_id: str):
