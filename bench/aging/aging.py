@@ -180,6 +180,15 @@ class Phases:
         self.seconds[label] += ended - started
         self.spans.append((label, started, ended))
 
+    def covered(self, start: float, end: float) -> float:
+        """Seconds of [start, end] during which at least one phase ran (they overlap)."""
+        total, reached = 0.0, start
+        for _, s, e in sorted(self.spans, key=lambda span: span[1]):
+            s, e = max(s, reached), min(e, end)
+            if e > s:
+                total, reached = total + e - s, e
+        return total
+
     def during(self, start: float, end: float) -> list[str]:
         """The phases that overlapped [start, end] (where a probe was late)."""
         return sorted({label for label, s, e in self.spans if s < end and e > start})
@@ -300,13 +309,7 @@ async def age_and_publish(database: Database, bootstrap: str, profile: bool) -> 
             if profiler:
                 profiler.enable()
             started, cpu_started = time.perf_counter(), time.process_time()
-            types: Counter[str] = Counter()
-
-            def hand_over(stored) -> None:
-                types.update(dict(r.headers)["ce_type"].decode().rsplit(".", 1)[-1] for _, r in stored)
-                relay.hand_over(stored)
-
-            units = unit_of_work_factory(database, codec, clock, hand_over)
+            units = unit_of_work_factory(database, codec, clock, relay.hand_over)
             aged = await business_days.age_business_day(units, database.reading, BUSINESS_DATE, policy, SERVICE)
             emitted = sum(aged.values())
             aging_seconds = time.perf_counter() - started
@@ -330,12 +333,17 @@ async def age_and_publish(database: Database, bootstrap: str, profile: bool) -> 
                              relay_started + total_seconds - aging_seconds))
         stalls = [(fired - due, cpu, phases.during(due, fired) or ["python between the phases above"])
                   for due, fired, cpu in probe.stalls]
-        result = dict(emitted=emitted, types=types, aging=aging_seconds, total=total_seconds, cpu=cpu_seconds,
-                      phases=dict(phases.seconds), stored=sum(types.values()), probe_worst=probe.worst,
+        result = dict(emitted=emitted, aging=aging_seconds, total=total_seconds, cpu=cpu_seconds,
+                      phases=dict(phases.seconds), probe_worst=probe.worst,
+                      in_no_phase=aging_seconds - phases.covered(started, started + aging_seconds),
                       probe_samples=probe.samples, stalls=stalls,
                       peak_rss_mib=peak_rss_mib())  # before the yardstick reads every record back
         progress(f"{database.dialect}: yardstick, {emitted:,} records straight to the broker")
-        result["yardstick"] = await yardstick(bootstrap, await stored_records(database))
+        records = await stored_records(database)
+        # The day's events by type as the outbox holds them (not as the aging counted them).
+        result["types"] = Counter(dict(r.headers)["ce_type"].decode().rsplit(".", 1)[-1] for r in records)
+        result["stored"] = len(records)
+        result["yardstick"] = await yardstick(bootstrap, records)
         if profiler:
             out = io.StringIO()
             pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(35)
@@ -406,11 +414,10 @@ def report(engine: str, accounts: int, r: dict) -> bool:
           f"outbox {r['outbox_rows']:,} rows, {r['unpublished']} unpublished -> {'OK' if ok else 'FAILED'}")
     print(f"portfolio build          {r['counts']['build_seconds']:>14.1f} s  "
           f"(cycles {r['counts']['ledger_statement_cycles']:,}, payments {r['counts']['ledger_payments']:,})")
-    print("aging phases (seconds):")
-    inside = sum(v for k, v in r["phases"].items())
+    print("aging phases (seconds; pages overlap, so they add up to more than the aging):")
     for label, seconds in sorted(r["phases"].items(), key=lambda kv: -kv[1]):
         print(f"  {label:<46}{seconds:>8.2f}")
-    print(f"  {'rest: decisions, events, states; the relay between pages':<46}{r['aging'] - inside:>8.2f}")
+    print(f"  {'while none of them ran: decisions and events only':<46}{r['in_no_phase']:>8.2f}")
     if engine == "postgresql":
         verdict = ("met" if r["total"] <= 10 else "MISSED") if accounts == 1_000_000 else "n/a (set for 1M accounts)"
         print(f"target: 1M accounts aged and published within 10 s on PostgreSQL -> {verdict}")

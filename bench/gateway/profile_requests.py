@@ -45,6 +45,20 @@ class StatementCounter:
     def _statement(self, _conn, _cursor, statement, *_rest) -> None:
         self.counts[statement.lstrip().split(None, 1)[0].upper()] += 1
 
+    def count_driver_statements(self) -> None:
+        """SQLite: the statements sent on aiosqlite's connection itself, past SQLAlchemy (the
+        outbox's insert, the gateway's driver statements), counted as "VERB (driver)"."""
+        import aiosqlite
+
+        execute_fetchall = aiosqlite.Connection.execute_fetchall
+        counts = self.counts
+
+        async def counted(connection, sql, parameters=None):
+            counts[f"{sql.lstrip().split(None, 1)[0].upper()} (driver)"] += 1
+            return await execute_fetchall(connection, sql, parameters)
+
+        aiosqlite.Connection.execute_fetchall = counted
+
 
 async def call(app, method: str, path: str, headers: dict[str, str], body: bytes = b"",
                query: str = "") -> tuple[int, bytes]:
@@ -78,6 +92,7 @@ async def main() -> None:
     parser.add_argument("--placements", type=int, default=2_000)
     parser.add_argument("--profile", action="store_true", help="print the costliest functions (cProfile)")
     parser.add_argument("--top", type=int, default=35)
+    parser.add_argument("--sort", default="cumulative", help="cProfile order: cumulative or tottime")
     parser.add_argument("--without-request-metrics", action="store_true",
                         help="drop the runtime's request-metrics middleware "
                              "(collections_core.http.MeasureRequests) to measure what it costs")
@@ -89,6 +104,8 @@ async def main() -> None:
     try:
         app, runtime = await prepare_gateway(database_url, args.placements, permits=args.requests + 20)
         counter = StatementCounter(runtime.database.engine.sync_engine)
+        if not args.postgres:
+            counter.count_driver_statements()
         if args.without_request_metrics:
             app.user_middleware = [m for m in app.user_middleware if m.cls is not MeasureRequests]
             app.middleware_stack = None  # rebuilt on the next call
@@ -140,7 +157,7 @@ async def main() -> None:
                   f"({', '.join(f'{k} {v:.2f}' for k, v in per.items())})")
             if profiler:
                 stats = pstats.Stats(profiler)
-                stats.sort_stats("cumulative").print_stats(args.top)
+                stats.sort_stats(args.sort).print_stats(args.top)
     finally:
         if postgres is not None:
             postgres.stop()

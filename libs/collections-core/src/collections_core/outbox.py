@@ -69,10 +69,11 @@ _MARK, _BETWEEN, _WITHIN = "\x1d", "\x1e", "\x1f"
 
 
 def _pack_headers(headers: Sequence[tuple[str, bytes | None]]) -> str:
-    if any(v is None for _, v in headers):
+    try:
+        body = _BETWEEN.join([k + _WITHIN + v.decode("latin-1") for k, v in headers])
+    except AttributeError:
         # Kafka allows a null header value (a dead letter keeps its record's); only JSON can say null.
         return json.dumps([[k, None if v is None else v.decode("latin-1")] for k, v in headers])
-    body = _BETWEEN.join([k + _WITHIN + v.decode("latin-1") for k, v in headers])
     if (body.count(_WITHIN) == len(headers) and body.count(_BETWEEN) == len(headers) - 1
             and _MARK not in body and "\x00" not in body):
         return _MARK + body
@@ -90,6 +91,8 @@ async def insert_records(connection: AsyncConnection, records: Sequence[OutboxRe
     """Insert in order; returns each record with its id, for the relay."""
     if not records:
         return []
+    if len(records) == 1:
+        return await _insert_one(connection, records[0], now)
     if connection.dialect.name == "postgresql":
         return await _insert_postgresql(connection, records, now)
     # SQLite: the transaction began IMMEDIATE, so it holds the only write lock and
@@ -99,6 +102,26 @@ async def insert_records(connection: AsyncConnection, records: Sequence[OutboxRe
     await sqlite_insert_many(connection, outbox, _COPY_COLUMNS, [
         (first + i, r.topic, r.key, r.value, _pack_headers(r.headers), created_at) for i, r in enumerate(records)])
     return list(enumerate(records, start=first))
+
+
+async def _insert_one(connection: AsyncConnection, record: OutboxRecord, now: datetime) -> list[StoredRecord]:
+    # One event (an API write's usual case): one INSERT ... RETURNING id on the driver is
+    # one round trip, where the batch paths take two (SQLite: max(id) then the insert;
+    # PostgreSQL: nextval then COPY). The ids come as before: on SQLite the next after the
+    # largest, under the write lock BEGIN IMMEDIATE took; on PostgreSQL from the sequence.
+    raw = await driver_connection(connection)
+    values = (record.topic, record.key, record.value, _pack_headers(record.headers))
+    if connection.dialect.name == "postgresql":
+        row_id = await raw.fetchval(_INSERT_ONE_POSTGRESQL, *values, now)
+    else:
+        created_at = sqlite_instant(connection, outbox.c.created_at)(now)
+        row_id = (await raw.execute_fetchall(_INSERT_ONE_SQLITE, (*values, created_at)))[0][0]
+    return [(row_id, record)]
+
+
+_INSERT_ONE = "INSERT INTO outbox (topic, record_key, record_value, headers, created_at) VALUES ({}) RETURNING id"
+_INSERT_ONE_SQLITE = _INSERT_ONE.format("?, ?, ?, ?, ?")
+_INSERT_ONE_POSTGRESQL = _INSERT_ONE.format("$1, $2, $3, $4, $5")
 
 
 async def _insert_postgresql(connection: AsyncConnection, records: Sequence[OutboxRecord],

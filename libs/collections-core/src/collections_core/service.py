@@ -75,8 +75,9 @@ class ServiceRuntime:
         self.database = Database(settings.effective_database_url, service=settings.service_name,
                                  command_timeout=settings.database_statement_timeout_seconds)
         # Whole-portfolio jobs (a day's aging, a day's escalations) run statements far
-        # longer than a handler's: their own small pool with their own timeout.
-        self.batch_database = Database(settings.effective_database_url, pool_size=1, service=settings.service_name,
+        # longer than a handler's: their own small pool with their own timeout. Two,
+        # because the aging writes one page while it decides the next and reads a third.
+        self.batch_database = Database(settings.effective_database_url, pool_size=2, service=settings.service_name,
                                        command_timeout=settings.batch_statement_timeout_seconds)
         self.codec = EventCodec(TypeRegistry.of_contracts(), settings.source)
         holder = this_process()

@@ -10,9 +10,10 @@ import json
 from collections.abc import Awaitable, Callable
 
 from fastapi.responses import JSONResponse
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
+from agency_gateway.driver_statements import row_insert
 from agency_gateway.tables import idempotency_keys
 from collections_core.http import Problem
 from collections_core.unit_of_work import UnitOfWork
@@ -45,6 +46,9 @@ def _stored_answer() -> list:
 STORED_ANSWER = _stored_answer()
 
 
+_STORE = row_insert(idempotency_keys)
+
+
 def as_key(owner: str, key: str) -> dict:
     return {"stored_owner": owner, "stored_key": key}
 
@@ -69,9 +73,9 @@ async def once(unit_of_work, owner: str, key: str, fingerprint: str, status: int
                 body = await write(work)
                 if isinstance(body, JSONResponse):
                     return body  # a replay: nothing was written
-                await work.connection.execute(insert(idempotency_keys).values(
-                    owner=owner, key=key, request_hash=fingerprint, status_code=status,
-                    body=json.dumps(body), created_at=work.now))
+                await _STORE.run(work.connection, {
+                    "owner": owner, "key": key, "request_hash": fingerprint, "status_code": status,
+                    "body": json.dumps(body), "created_at": work.now})
             return JSONResponse(body, status_code=status)
         except IntegrityError:
             continue  # the same key committed concurrently: answer as a replay

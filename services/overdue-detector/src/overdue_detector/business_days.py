@@ -16,7 +16,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from datetime import date
 from typing import NamedTuple
 
@@ -98,9 +98,10 @@ async def age_business_day(units: Callable[[], AbstractAsyncContextManager[UnitO
     written back in bulk. Page by page, each page one transaction of `units` (whose
     commits hand the events to the relay) that also moves the day's cursor, so the
     relay publishes while later pages are decided, the event loop answers between
-    pages, and an aging cut short resumes after the last page committed. Each page's
-    facts are read (on a `reading` connection) while the page before is decided and
-    written, so the database and Python work side by side. Returns how
+    pages, and an aging cut short resumes after the last page committed. The database
+    and Python work side by side: each page's facts are read (on a `reading`
+    connection) while the page before is decided, and each page is decided while the
+    page before is still being written and committed. Returns how
     many events of each type the day emitted; None when the day was already aged (a
     replay emits nothing) or is older than the last aged day."""
     started = time.perf_counter()
@@ -124,24 +125,44 @@ async def age_business_day(units: Callable[[], AbstractAsyncContextManager[UnitO
         async with reading() as connection:
             return await aging.facts_of_accounts(connection, page, business_date, policy, last)
 
+    in_page_order = asyncio.Lock()  # fair: its waiters are served in turn
+
+    async def age_page(facts: list[DayAged], through: str, before: asyncio.Future[_Progress]) -> _Progress:
+        async with AsyncExitStack() as transaction:
+            # Pages begin their transactions in page order: on SQLite a later page
+            # could otherwise take the write lock first and wait for its predecessor.
+            async with in_page_order:
+                work = await transaction.enter_async_context(units())
+            recorded, emitted, delinquent = _decide_page(work, facts)
+            # The cursor moves in page order: this page's decisions were taken while
+            # the page before was still being written; its own writes wait for that commit.
+            seen = await before
+            then = await _advance(work.connection, day, seen, _Progress(
+                through, seen.delinquent + delinquent, seen.emitted + emitted))
+            await _record_states(work.connection, recorded)
+        metrics.count_emitted(service, emitted)
+        return then
+
     pages = [accounts[first:first + PAGE] for first in range(0, len(accounts), PAGE)]
     ahead = asyncio.ensure_future(facts_of(pages[0])) if pages else None
+    begun: asyncio.Future[_Progress] = asyncio.get_running_loop().create_future()
+    begun.set_result(progress)
+    in_flight: list[asyncio.Future[_Progress]] = [begun]
     try:
         for number, page in enumerate(pages):
             facts = await ahead
             # Nothing a page writes changes another page's facts (they are per account),
             # so the next page's are read while this one is decided and written.
             ahead = asyncio.ensure_future(facts_of(pages[number + 1])) if number + 1 < len(pages) else None
-            async with units() as work:
-                emitted, delinquent = await _age_page(work, facts)
-                progress = await _advance(work.connection, day, progress, _Progress(
-                    page[-1], progress.delinquent + delinquent, progress.emitted + emitted))
-            metrics.count_emitted(service, emitted)
-            await asyncio.sleep(0)
+            in_flight.append(asyncio.ensure_future(age_page(facts, page[-1], in_flight[-1])))
+            # At most two pages at once: one deciding in Python, the one before it writing.
+            progress = await in_flight.pop(0)
+        progress = await in_flight.pop()
     finally:
-        if ahead is not None and not ahead.done():
-            ahead.cancel()
-            await asyncio.gather(ahead, return_exceptions=True)
+        for pending in [ahead, *in_flight]:
+            if pending is not None and not pending.done():
+                pending.cancel()
+        await asyncio.gather(*(f for f in [ahead, *in_flight] if f is not None), return_exceptions=True)
     async with units() as work:
         connection = work.connection
         await _advance(connection, day, progress, None)
@@ -155,9 +176,9 @@ async def age_business_day(units: Callable[[], AbstractAsyncContextManager[UnitO
     return progress.emitted
 
 
-async def _age_page(work: UnitOfWork, page: list[DayAged]) -> tuple[Counter[str], int]:
-    """Decide a page of accounts from their facts and write their states and events;
-    returns the events by type and how many of the accounts are delinquent."""
+def _decide_page(work: UnitOfWork, page: list[DayAged]) -> tuple[list[tuple], Counter[str], int]:
+    """Decide a page of accounts from their facts and queue their events in `work`;
+    returns the states to record, the events by type and how many accounts are delinquent."""
     emitted: Counter[str] = Counter()
     delinquent = 0
     recorded = []
@@ -168,10 +189,13 @@ async def _age_page(work: UnitOfWork, page: list[DayAged]) -> tuple[Counter[str]
         emitted.update(delinquency_events.emit(work, decisions.events, state.customer_id))
         if decisions.record is not None:
             recorded.append(state_row(decisions.record, decisions.episode))
-    states = StateRecorder(work.connection)
+    return recorded, emitted, delinquent
+
+
+async def _record_states(connection: AsyncConnection, recorded: list[tuple]) -> None:
+    states = StateRecorder(connection)
     await states.add(recorded)
     await states.write()
-    return emitted, delinquent
 
 
 async def _progress(connection: AsyncConnection, day: int) -> _Progress:

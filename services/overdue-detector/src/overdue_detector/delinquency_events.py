@@ -8,6 +8,7 @@ offer the same fields.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from collections_core.codec import type_of
 from collections_core.contracts.collections.v1 import delinquency_pb2
@@ -19,8 +20,16 @@ from overdue_detector.domain import BecameDelinquent, Bucket, Cured, Decision, D
 DELINQUENCY = "collections.delinquency.v1"
 
 
+_BUCKETS = {bucket: delinquency_pb2.Bucket.Value(f"BUCKET_{bucket.name}") for bucket in Bucket}
+
+
 def bucket_to_proto(bucket: Bucket) -> int:
-    return delinquency_pb2.Bucket.Value(f"BUCKET_{bucket.name}")
+    return _BUCKETS[bucket]
+
+
+# A day's aging dates a hundred thousand events with a handful of dates: each date's
+# message is built once (a message passed to a constructor is copied, never shared).
+_date_message = lru_cache(maxsize=256)(date_to_proto)
 
 
 def state_to_proto(state) -> delinquency_pb2.DelinquencyState:
@@ -29,7 +38,7 @@ def state_to_proto(state) -> delinquency_pb2.DelinquencyState:
         past_due_amount=Money(state.past_due_amount, state.currency).to_proto(),
         balance=Money(state.balance, state.currency).to_proto(), cycles_past_due=state.cycles_past_due)
     if state.oldest_due_date is not None:
-        message.oldest_due_date.CopyFrom(date_to_proto(state.oldest_due_date))
+        message.oldest_due_date.CopyFrom(_date_message(state.oldest_due_date))
     return message
 
 
@@ -40,7 +49,7 @@ def emit(work: UnitOfWork, decisions: Sequence[Decision], customer_id: str, paym
     state_message, of = None, None
     for decision in decisions:
         state = decision.snapshot
-        common = dict(account_id=state.account_id, customer_id=customer_id, business_date=date_to_proto(state.as_of))
+        common = dict(account_id=state.account_id, customer_id=customer_id, business_date=_date_message(state.as_of))
         if isinstance(decision, (BecameDelinquent, DelinquencyUpdated)) and of is not state:
             # A newly delinquent account's two events carry one state: build it once.
             state_message, of = state_to_proto(state), state
@@ -53,7 +62,7 @@ def emit(work: UnitOfWork, decisions: Sequence[Decision], customer_id: str, paym
         elif isinstance(decision, PaymentDueSoon):
             cycle = decision.cycle
             message = delinquency_pb2.PaymentDueSoon(
-                **common, due_date=date_to_proto(cycle.due_date),
+                **common, due_date=_date_message(cycle.due_date),
                 amount_due=Money(cycle.amount, state.currency).to_proto(), statement_id=cycle.statement_id)
         else:
             raise TypeError(f"no delinquency event for {decision!r}")

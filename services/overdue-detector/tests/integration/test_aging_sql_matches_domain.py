@@ -321,6 +321,8 @@ async def test_a_page_whose_cursor_moved_under_it_is_not_committed(database_url,
         nonlocal opened
         opened += 1
         if opened == 3:  # after the first page: another replica ages the second page meanwhile
+            while len(committed) < 2:  # the first page is written while the second is decided
+                await asyncio.sleep(0.01)
             async with database.transaction() as connection:
                 await connection.execute(update(aging_progress).values(aged_through="ZZZ"))
         async with units() as work:
