@@ -3,13 +3,14 @@ service's clock (a simulated clock drives it as well as the system clock).
 
 Each round takes up to a batch of due requests, in order of due time:
 
-1. one unit of work claims them with one ``UPDATE … RETURNING`` (``SKIP LOCKED`` on
-   PostgreSQL, so dispatchers of several replicas take different rows) that moves
-   their ``due_at`` a lease ahead; judges the pending ones again, set-based, with
-   the ledger as it is now (opt-outs, holds and other contacts may have changed,
-   and a contact allowed earlier in the round counts toward the caps of the later
-   ones): a deferral moves ``due_at``, a block ends it; an allowed contact is
-   rendered, written to the ledger as an attempt and marked ``sending``;
+1. one unit of work claims them with one ``SELECT … FOR UPDATE SKIP LOCKED`` on
+   PostgreSQL (dispatchers of several replicas take different rows); judges the
+   pending ones again, set-based, with the ledger as it is now (opt-outs, holds and
+   other contacts may have changed, and a contact allowed earlier in the round counts
+   toward the caps of the later ones): a deferral moves ``due_at``, a block ends it;
+   an allowed contact is rendered, written to the ledger as an attempt and marked
+   ``sending`` with its ``due_at`` a lease ahead — one write per request, committed
+   before the hand-over (decision 0064);
 2. the channel adapters hand the round's messages over side by side (one pooled
    HTTP client, keep-alive), SMS in batches of ``sms_batch_size`` per request
    (decision 0062), each message under its idempotency key (the request id);
@@ -36,18 +37,18 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Protocol, runtime_checkable
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from collections_core.contracts.collections.v1 import contacts_pb2
 from collections_core.faults import crash_point
 from collections_core.logs import get_logger
 from collections_core.service import ServiceRuntime
 from collections_core.unit_of_work import UnitOfWork
-from notifier import facts
+from notifier import facts, rows
 from notifier.channels import Accepted, ChannelUnavailable, Outgoing, Refused
 from notifier.crypto import PiiCipher
 from notifier.domain.policy import Allow, Pack
-from notifier.facts import among, as_utc
+from notifier.facts import as_utc
 from notifier.judging import CHANNEL_CODES, CONTACT_EVENTS, Judgement
 from notifier.metrics import CONTACTS, OLDEST_PENDING_AGE, PENDING
 from notifier.settings import NotifierSettings
@@ -146,29 +147,16 @@ class Dispatcher:
         return unavailable
 
     async def claim(self, work: UnitOfWork) -> list[dict]:
-        """The round's due requests, oldest due first, leased to this round."""
+        """The round's due requests, oldest due first, locked by this round's transaction
+        (``SKIP LOCKED``: another replica's round takes others); ``prepare`` leases them."""
         now, connection = work.now, work.connection
-        lease = now + timedelta(seconds=self.settings.dispatch_claim_seconds)
-        due = (select(contact_requests.c.request_id, contact_requests.c.due_at.label("was_due"))
+        due = (select(contact_requests)
                .where(contact_requests.c.status.in_(WAITING), contact_requests.c.due_at <= now)
                .order_by(contact_requests.c.due_at, contact_requests.c.request_id)
                .limit(self.settings.dispatch_batch_size))
         if connection.dialect.name == "postgresql":
-            due = due.with_for_update(skip_locked=True).cte("due")
-            rows = (await connection.execute(
-                update(contact_requests).where(contact_requests.c.request_id == due.c.request_id)
-                .values(due_at=lease, updated_at=now).returning(*contact_requests.c, due.c.was_due)
-            )).mappings().all()
-        else:
-            # SQLite has one writer at a time, and its RETURNING cannot name the CTE's
-            # columns: the due rows, then their lease, in the same transaction.
-            taken = (await connection.execute(due)).all()
-            rows = (await connection.execute(
-                update(contact_requests).where(among(connection, contact_requests.c.request_id,
-                                                     [row.request_id for row in taken]))
-                .values(due_at=lease, updated_at=now).returning(*contact_requests.c))).mappings().all()
-            was_due = {row.request_id: row.was_due for row in taken}
-            rows = [{**row, "was_due": was_due[row["request_id"]]} for row in rows]
+            due = due.with_for_update(skip_locked=True)
+        rows = (await connection.execute(due)).mappings().all()
         if time.monotonic() >= self._gauges_due:
             # Counting every waiting request is a scan of them all: once a second is plenty for a scrape.
             self._gauges_due = time.monotonic() + GAUGES_EVERY_SECONDS
@@ -177,14 +165,19 @@ class Dispatcher:
                 .where(contact_requests.c.status.in_(WAITING)))).one()
             PENDING.set(waiting[0])
             OLDEST_PENDING_AGE.set((now - as_utc(waiting[1])).total_seconds() if waiting[1] else 0)
-        return sorted((dict(row) for row in rows), key=lambda r: (as_utc(r["was_due"]), r["request_id"]))
+        return [dict(row) for row in rows]
 
     async def prepare(self, work: UnitOfWork, claimed: list[dict]) -> list[tuple[dict, Outgoing]]:
         """Judge the pending requests again and render every one that goes out now."""
         judgement = await Judgement.load(work, self.packs, {request["customer_id"] for request in claimed})
         outgoing = []
         clear: dict[tuple[str, str], str] = {}  # the round's decrypted contact points, one decryption each
+        # The lease is written with the round's decisions, one write per request: a request
+        # handed over is not due again before the lease is over, so no other round resends it
+        # meanwhile; a deferral or a block below replaces it.
+        lease = work.now + timedelta(seconds=self.settings.dispatch_claim_seconds)
         for request in claimed:
+            judgement.change(request, due_at=lease)
             if request["status"] == "pending" and not isinstance(judgement.decide(request), Allow):
                 continue
             try:
@@ -236,28 +229,29 @@ class Dispatcher:
 
     async def settle(self, work: UnitOfWork, results: list[tuple[dict, Result]]) -> None:
         """The round's outcomes in one statement; a request a receipt settled meanwhile is left alone."""
-        connection = work.connection
-        sending = set((await connection.execute(
-            select(contact_requests.c.request_id).where(
-                among(connection, contact_requests.c.request_id, [request["request_id"] for request, _ in results]),
-                contact_requests.c.status == "sending").with_for_update())).scalars())
+        for request, result in results:
+            if result is None:
+                request.update(due_at=work.now)  # the next round tries again
+            elif isinstance(result, Refused):
+                request.update(status="failed", reason=result.reason)
+            else:
+                request.update(status="sent", provider_message_id=result.provider_message_id)
+            request.update(updated_at=work.now)
+        settled = await rows.settle_requests(work.connection, [request for request, _ in results])
         judgement = Judgement(work, self.packs, {})
         for request, result in results:
-            if request["request_id"] not in sending:
+            if result is None or request["request_id"] not in settled:
                 continue
-            if result is None:
-                judgement.change(request, due_at=work.now)  # the next round tries again
-            elif isinstance(result, Refused):
+            if isinstance(result, Refused):
                 judgement.fail(request, result.reason)
             else:
-                judgement.change(request, status="sent", provider_message_id=result.provider_message_id)
                 judgement.counts[CONTACTS, request["channel"], "sent"] += 1
                 work.emit(CONTACT_EVENTS, contacts_pb2.ContactSent(
                     request_id=request["request_id"], account_id=request["account_id"],
                     customer_id=request["customer_id"], case_id=request["case_id"],
                     channel=CHANNEL_CODES[request["channel"]], sent_at=judgement.instant(work.now),
                     provider_message_id=result.provider_message_id), key=request["account_id"])
-        await judgement.save()
+        await judgement.save(requests=False)
 
     def _render(self, request: Mapping, customer: facts.Customer, clear: dict[tuple[str, str], str]) -> Outgoing:
         channel, template = request["channel"], request["template"]

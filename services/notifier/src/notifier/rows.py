@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -36,6 +36,8 @@ _CHANGE_REQUESTS_SQL = (
     f"UPDATE contact_requests SET {', '.join(f'{name} = v.{name}' for name in CHANGED)} "
     f"FROM unnest({_CHANGE_ARRAYS}) AS v(request_id, {', '.join(CHANGED)}) "
     "WHERE contact_requests.request_id = v.request_id")
+# A settlement changes only the requests still in flight (a receipt may have settled one meanwhile).
+_SETTLE_REQUESTS_SQL = _CHANGE_REQUESTS_SQL + " AND contact_requests.status = 'sending' RETURNING contact_requests.request_id"
 
 
 async def insert_rows(connection: AsyncConnection, table: Table, rows: Sequence[dict]) -> None:
@@ -62,3 +64,19 @@ async def change_requests(connection: AsyncConnection, requests: Sequence[dict])
     raw = await driver_connection(connection)
     await raw.execute(_CHANGE_REQUESTS_SQL, [r["request_id"] for r in requests],
                       *([r[column] for r in requests] for column in CHANGED))
+
+
+async def settle_requests(connection: AsyncConnection, requests: Sequence[dict]) -> set[str]:
+    """Like ``change_requests``, for the requests still ``sending`` only; returns their ids."""
+    if not requests:
+        return set()
+    if connection.dialect.name != "postgresql":
+        sending = set((await connection.execute(select(contact_requests.c.request_id).where(
+            contact_requests.c.request_id.in_([r["request_id"] for r in requests]),
+            contact_requests.c.status == "sending"))).scalars())
+        await change_requests(connection, [r for r in requests if r["request_id"] in sending])
+        return sending
+    raw = await driver_connection(connection)
+    settled = await raw.fetch(_SETTLE_REQUESTS_SQL, [r["request_id"] for r in requests],
+                              *([r[column] for r in requests] for column in CHANGED))
+    return {row[0] for row in settled}

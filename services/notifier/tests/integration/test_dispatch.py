@@ -262,3 +262,46 @@ async def test_the_pending_gauges_are_counted_at_most_once_a_second(notifier_run
     runtime.dispatcher._gauges_due = 0.0  # the second is over
     await runtime.dispatcher.dispatch_due(runtime)
     assert PENDING._value.get() == 1
+
+
+async def _count_request_updates(runtime) -> None:
+    """A trigger (this test's database only) that counts every update of a request row."""
+    async with runtime.database.transaction() as connection:
+        await connection.exec_driver_sql("CREATE TABLE request_writes (request_id VARCHAR(64), status VARCHAR(12))")
+        if connection.dialect.name == "postgresql":
+            await connection.exec_driver_sql(
+                "CREATE FUNCTION count_request_write() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "INSERT INTO request_writes VALUES (NEW.request_id, NEW.status); RETURN NEW; END $$")
+            await connection.exec_driver_sql(
+                "CREATE TRIGGER request_written AFTER UPDATE ON contact_requests "
+                "FOR EACH ROW EXECUTE FUNCTION count_request_write()")
+        else:
+            await connection.exec_driver_sql(
+                "CREATE TRIGGER request_written AFTER UPDATE ON contact_requests FOR EACH ROW BEGIN "
+                "INSERT INTO request_writes VALUES (NEW.request_id, NEW.status); END")
+
+
+async def test_a_contact_sent_is_written_twice_by_the_dispatcher_its_decision_with_the_lease_then_its_outcome(
+        notifier_runtime, sms_provider, deliver, clock):
+    """Claim, decision and lease in one write, the settlement in a second (decision 0064): the
+    round's lease is committed before the hand-over, so the request is not due again meanwhile."""
+    runtime = await notifier_runtime(sms_batch_size=100)
+    for n in range(3):
+        await deliver(runtime, customer(f"C-{n}", "Asia/Shanghai", phone=f"+86138000000{n:02d}"), f"C-{n}")
+        await deliver(runtime, request(f"R-{n}", f"C-{n}"), f"C-{n}")
+    await _count_request_updates(runtime)
+    async with runtime.unit_of_work() as work:
+        round_ = await runtime.dispatcher.prepare(work, await runtime.dispatcher.claim(work))
+    async with runtime.database.reading() as connection:
+        leased = dict((await connection.execute(
+            select(contact_requests.c.request_id, contact_requests.c.due_at))).all())
+    lease_end = clock.now() + timedelta(seconds=runtime.settings.dispatch_claim_seconds)
+    assert {key: value.replace(tzinfo=UTC) for key, value in leased.items()} == {f"R-{n}": lease_end for n in range(3)}
+    async with runtime.unit_of_work() as work:
+        assert await runtime.dispatcher.claim(work) == [], "a leased round is not due again"
+    results, _ = await runtime.dispatcher.hand_over(round_)
+    async with runtime.unit_of_work() as work:
+        await runtime.dispatcher.settle(work, results)
+    async with runtime.database.reading() as connection:
+        writes = (await connection.exec_driver_sql("SELECT request_id, status FROM request_writes")).all()
+    assert sorted(writes) == sorted([(f"R-{n}", status) for n in range(3) for status in ("sending", "sent")])

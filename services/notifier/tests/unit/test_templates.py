@@ -4,7 +4,7 @@ class and each missing element."""
 import pytest
 from notifier.domain.sms_segments import encoding, segments
 from notifier.domain.template_lint import BANNED, LETTER_ELEMENTS, lint_template
-from notifier.templates import LANGUAGES, SAMPLE, Catalogue, TemplateInvalid, money
+from notifier.templates import LANGUAGES, SAMPLE, Catalogue, TemplateInvalid, join, money
 
 PURPOSES = ["reminder", "overdue", "collection", "collection-letter", "validation-notice", "bureau-prenotice",
             "promise-confirmation", "plan-confirmation", "opt-out-confirmation"]
@@ -95,3 +95,43 @@ def test_sms_segments(text, expected_encoding, expected_segments):
 def test_an_sms_over_its_segment_budget_is_caught():
     findings = lint_template("overdue.sms", "zh-CN", CLEAN["zh-CN"], frozenset(), "逾" * 300)
     assert [f.rule for f in findings] == ["sms-segments"]
+
+
+def _jinja_render(catalogue: Catalogue, key: str, language: str, parameters: dict) -> str:
+    """What Jinja2 itself makes of the template (or its error), for comparing the split rendering with."""
+    try:
+        return catalogue._environment.get_template(f"{key}.{language}.j2").render(parameters)
+    except Exception as error:  # the comparison is of whatever Jinja2 raises
+        return f"{type(error).__name__}: {error}"
+
+
+def _split_render(catalogue: Catalogue, key: str, language: str, parameters: dict) -> str:
+    try:
+        return join(catalogue._pieces(f"{key}.{language}.j2"), parameters)
+    except Exception as error:  # likewise
+        return f"{type(error).__name__}: {error}"
+
+
+def test_every_shipped_template_renders_split_exactly_as_jinja2_does_with_the_same_errors():
+    catalogue = Catalogue()
+    for key, language in catalogue.keys():
+        assert catalogue._pieces(f"{key}.{language}.j2") is not None, (key, language)  # not left to Jinja2
+        names = sorted(catalogue.variables(key))
+        cases = [SAMPLE, {**SAMPLE, "amount_minor": 7, "card_last4": None}, {**SAMPLE, "amount_minor": "12x"}]
+        cases += [{k: v for k, v in SAMPLE.items() if k not in gone}
+                  for gone in [{a} for a in names] + [{a, b} for a in names for b in names if a < b]]
+        for parameters in cases:
+            assert _split_render(catalogue, key, language, parameters) == \
+                _jinja_render(catalogue, key, language, parameters), (key, language, parameters)
+    without_money = {k: v for k, v in SAMPLE.items() if k not in ("amount_minor", "currency")}
+    assert _split_render(catalogue, "overdue.sms", "en", without_money) == "UndefinedError: 'currency' is undefined"
+
+
+def test_a_template_with_more_than_substitutions_is_rendered_by_jinja2(tmp_path):
+    (tmp_path / "logic.sms.en.j2").write_text("{% if late %}Late: {% endif %}{{ customer_name | upper }}\n")
+    (tmp_path / "plain.sms.en.j2").write_text("Dear {{ customer_name }}, {{ range }}\n")
+    catalogue = Catalogue(tmp_path)
+    assert catalogue._pieces("logic.sms.en.j2") is None and catalogue._pieces("plain.sms.en.j2") is None
+    assert catalogue.render("logic.sms", "en", {"late": True, "customer_name": "li"}).body == "Late: LI"
+    with pytest.raises(TemplateInvalid, match="no-such"):
+        catalogue.render("no-such.sms", "en", {})
