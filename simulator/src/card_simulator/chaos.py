@@ -75,8 +75,9 @@ class Chaos:
     """Inflicts the planned faults from the simulator's ``disturb`` hook and supervises
     the platform's processes while it runs (``async with``)."""
 
-    def __init__(self, platform, faults: list[Fault], down_seconds: float = 3.0, ready_timeout: float = 300.0) -> None:
-        self.platform, self.faults = platform, faults
+    def __init__(self, platform, faults: list[Fault], down_seconds: float = 3.0, ready_timeout: float = 300.0,
+                 evict: bool = False) -> None:
+        self.platform, self.faults, self.evict = platform, faults, evict
         self.down_seconds, self.ready_timeout = down_seconds, ready_timeout
         self.inflicted: list[Fault] = []
         self.revived: Counter[str] = Counter()
@@ -92,7 +93,7 @@ class Chaos:
 
     async def _supervise(self) -> None:
         while True:
-            self.revived.update(await asyncio.to_thread(self.platform.revive))
+            self.revived.update(await asyncio.to_thread(self.platform.revive, self.evict))
             await asyncio.sleep(0.5)
 
     async def __call__(self, day: int, step: str) -> None:
@@ -309,15 +310,16 @@ async def observe(platform, result: RunResult, topics: list[str]) -> Outcome:
 
 async def run_once(platform, clock_file: Path, *, accounts: int, days: int, seed: int, database: str,
                    faults: list[Fault] | None, topics: list[str], progress: bool = False,
-                   down_seconds: float = 3.0) -> Outcome:
-    """One simulation on a started ``platform``; with ``faults``, under chaos."""
+                   down_seconds: float = 3.0, history_days: int = 0, evict: bool = False) -> Outcome:
+    """One simulation on a started ``platform``; with ``faults``, under chaos (``evict``:
+    the supervisor evicts a dead service's consumer from its group, ``Platform.revive``)."""
     if faults is None:
         result = await simulate(platform, clock_file=clock_file, accounts=accounts, days=days, seed=seed,
-                                database=database, progress=progress)
+                                database=database, progress=progress, history_days=history_days)
         return await observe(platform, result, topics)
-    async with Chaos(platform, faults, down_seconds) as chaos:
+    async with Chaos(platform, faults, down_seconds, evict=evict) as chaos:
         result = await simulate(platform, clock_file=clock_file, accounts=accounts, days=days, seed=seed,
-                                database=database, progress=progress, disturb=chaos)
+                                database=database, progress=progress, history_days=history_days, disturb=chaos)
         await chaos._until_ready()  # noqa: SLF001 - a late exit is revived before reading
     outcome = await observe(platform, result, topics)
     outcome.faults, outcome.revived = chaos.inflicted, dict(chaos.revived)
@@ -352,8 +354,8 @@ def declared_topic_names() -> list[str]:
 
 
 async def run_pair(folder: Path, *, accounts: int, days: int, seed: int, database: str = "sqlite",
-                   outage: bool = True, progress: bool = False,
-                   down_seconds: float = 3.0) -> tuple[Outcome, Outcome]:
+                   outage: bool = True, progress: bool = False, down_seconds: float = 3.0,
+                   history_days: int = 0, evict: bool = False) -> tuple[Outcome, Outcome]:
     """The clean run, then the chaos run, each on a platform of its own under ``folder``."""
     topics = declared_topic_names()
     outcomes = []
@@ -363,7 +365,7 @@ async def run_pair(folder: Path, *, accounts: int, days: int, seed: int, databas
             await asyncio.to_thread(platform.start)
             outcomes.append(await run_once(platform, clock_file, accounts=accounts, days=days, seed=seed,
                                            database=database, faults=faults, topics=topics, progress=progress,
-                                           down_seconds=down_seconds))
+                                           down_seconds=down_seconds, history_days=history_days, evict=evict))
         finally:
             await asyncio.to_thread(platform.stop)
     return outcomes[0], outcomes[1]
@@ -399,10 +401,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="postgresql")
     parser.add_argument("--down-seconds", type=float, default=5.0, help="how long the broker and database stay down")
+    parser.add_argument("--history-days", type=int, default=0,
+                        help="open the accounts this many days before the first day, their arrears already run up")
+    parser.add_argument("--evict", action="store_true",
+                        help="evict a killed service's consumer from its group instead of waiting out its session")
     args = parser.parse_args(argv)
     folder = Path(__file__).resolve().parents[3] / "var" / "chaos"
     clean, chaos = asyncio.run(run_pair(folder, accounts=args.accounts, days=args.days, seed=args.seed,
-                                        database=args.database, progress=True, down_seconds=args.down_seconds))
+                                        database=args.database, progress=True, down_seconds=args.down_seconds,
+                                        history_days=args.history_days, evict=args.evict))
     text = report(clean, chaos)
     print(text)
     if "THE RUNS DIFFER" in text:
