@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import os
 import shutil
 import signal
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -109,7 +111,7 @@ class KafkaBroker:
         if (self.data / "meta.properties").exists():
             return
         self.data.mkdir(parents=True, exist_ok=True)
-        cluster_id = self._java("kafka.tools.StorageTool", "random-uuid").stdout.strip().splitlines()[-1]
+        cluster_id = _random_cluster_id()
         result = self._java("kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id,
                             "-c", str(properties))
         if result.returncode:
@@ -174,6 +176,15 @@ class KafkaBroker:
                 time.sleep(0.1)
         self.pid_file.unlink(missing_ok=True)
         _say("broker stopped")
+
+
+def _random_cluster_id() -> str:
+    """What ``kafka-storage random-uuid`` prints (16 random bytes, URL-safe base64 without
+    padding, never starting with "-"), without starting a JVM for it."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _run_async(coroutine):

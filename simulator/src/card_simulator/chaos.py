@@ -356,19 +356,30 @@ def declared_topic_names() -> list[str]:
 async def run_pair(folder: Path, *, accounts: int, days: int, seed: int, database: str = "sqlite",
                    outage: bool = True, progress: bool = False, down_seconds: float = 3.0,
                    history_days: int = 0, evict: bool = False) -> tuple[Outcome, Outcome]:
-    """The clean run, then the chaos run, each on a platform of its own under ``folder``."""
+    """The clean run, then the chaos run, each on a platform of its own under ``folder``.
+    The chaos run's platform starts while the clean run works: the two share nothing, and
+    the clean run spends most of its time waiting for its platform to go quiet."""
     topics = declared_topic_names()
-    outcomes = []
-    for name, faults in (("clean", None), ("chaos", plan(seed, days, database, outage))):
-        platform, clock_file = platform_at(folder / name, database)
-        try:
-            await asyncio.to_thread(platform.start)
+    (clean, clean_clock), (chaos, chaos_clock) = (platform_at(folder / name, database) for name in ("clean", "chaos"))
+    chaos_started = None
+    try:
+        await asyncio.to_thread(clean.start)
+        chaos_started = asyncio.ensure_future(asyncio.to_thread(chaos.start))
+        outcomes = []
+        for platform, clock_file, faults in ((clean, clean_clock, None),
+                                             (chaos, chaos_clock, plan(seed, days, database, outage))):
+            if faults is not None:
+                await asyncio.to_thread(clean.stop)
+                await chaos_started
             outcomes.append(await run_once(platform, clock_file, accounts=accounts, days=days, seed=seed,
                                            database=database, faults=faults, topics=topics, progress=progress,
                                            down_seconds=down_seconds, history_days=history_days, evict=evict))
-        finally:
+        return outcomes[0], outcomes[1]
+    finally:
+        if chaos_started is not None:
+            await asyncio.gather(chaos_started, return_exceptions=True)  # a start under way ends before the stop
+        for platform in (clean, chaos):
             await asyncio.to_thread(platform.stop)
-    return outcomes[0], outcomes[1]
 
 
 def report(clean: Outcome, chaos: Outcome) -> str:
