@@ -266,7 +266,6 @@ def create_topics(bootstrap: str, path: Path = TOPICS_FILE) -> list[str]:
     return _run_async(apply())
 
 
-
 def evict_members(bootstrap: str, group: str) -> int:
     """Tell ``group``'s coordinator that every member of it has left, as each member's own
     clean shutdown would (a LeaveGroup request per member); returns how many there were.

@@ -359,22 +359,17 @@ async def run_pair(folder: Path, *, accounts: int, days: int, seed: int, databas
     """The clean run, then the chaos run, each on a platform of its own under ``folder``.
     The chaos run's platform starts while the clean run works: the two share nothing, and
     the clean run spends most of its time waiting for its platform to go quiet."""
-    topics = declared_topic_names()
+    common = dict(accounts=accounts, days=days, seed=seed, database=database, topics=declared_topic_names(),
+                  progress=progress, down_seconds=down_seconds, history_days=history_days, evict=evict)
     (clean, clean_clock), (chaos, chaos_clock) = (platform_at(folder / name, database) for name in ("clean", "chaos"))
     chaos_started = None
     try:
         await asyncio.to_thread(clean.start)
         chaos_started = asyncio.ensure_future(asyncio.to_thread(chaos.start))
-        outcomes = []
-        for platform, clock_file, faults in ((clean, clean_clock, None),
-                                             (chaos, chaos_clock, plan(seed, days, database, outage))):
-            if faults is not None:
-                await asyncio.to_thread(clean.stop)
-                await chaos_started
-            outcomes.append(await run_once(platform, clock_file, accounts=accounts, days=days, seed=seed,
-                                           database=database, faults=faults, topics=topics, progress=progress,
-                                           down_seconds=down_seconds, history_days=history_days, evict=evict))
-        return outcomes[0], outcomes[1]
+        undisturbed = await run_once(clean, clean_clock, faults=None, **common)
+        await asyncio.to_thread(clean.stop)
+        await chaos_started
+        return undisturbed, await run_once(chaos, chaos_clock, faults=plan(seed, days, database, outage), **common)
     finally:
         if chaos_started is not None:
             await asyncio.gather(chaos_started, return_exceptions=True)  # a start under way ends before the stop
