@@ -32,8 +32,9 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from card_simulator.agencies import write_seed
-from card_simulator.customers import CHANNEL_LOGS
+from card_simulator.customers import CHANNEL_LOGS, DeliveryLogs
 from card_simulator.figures import READER_ROLES, SERVICES, partner_placements
+from card_simulator.observe import settle
 from card_simulator.population import generate
 from card_simulator.run import FIRST_DAY, RunResult, simulate
 from collections_core.auth import mint_token
@@ -43,6 +44,9 @@ STEPS = ("morning", "close")
 # Events that record a judgement on the way, not an outcome: how often the notifier defers
 # a request depends on the instants it judges it at (decision 0101), so they are shown, not compared.
 JUDGEMENTS = ("ContactDeferred",)
+# collections-core's retry_backoff_max_seconds: the longest a writer that failed (a locked or
+# crashed database, a lost broker) waits before it tries again, its metrics standing still.
+RETRY_BACKOFF_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -321,9 +325,21 @@ async def run_once(platform, clock_file: Path, *, accounts: int, days: int, seed
         result = await simulate(platform, clock_file=clock_file, accounts=accounts, days=days, seed=seed,
                                 database=database, progress=progress, history_days=history_days, disturb=chaos)
         await chaos._until_ready()  # noqa: SLF001 - a late exit is revived before reading
+    await _quiet_past_backoffs(platform)
     outcome = await observe(platform, result, topics)
     outcome.faults, outcome.revived = chaos.inflicted, dict(chaos.revived)
     return outcome
+
+
+async def _quiet_past_backoffs(platform) -> None:
+    """Quiet across two looks further apart than the longest retry backoff: a fault in the
+    last step can leave a writer waiting to retry while every metric stands still, which the
+    simulator's own short quiet check takes for done."""
+    token = mint_token(platform.jwt_secret(), "chaos-auditor", list(READER_ROLES), ttl_seconds=3600)
+    urls = {name: platform.url(name) for name in SERVICES}
+    logged = DeliveryLogs(platform.standins_log, [])
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+        await settle(client, urls, logged.size, timeout=300, gap=RETRY_BACKOFF_SECONDS + 1)
 
 
 def platform_at(home: Path, database: str, pack: str = "CN"):
