@@ -17,7 +17,7 @@ from card_simulator.figures import SERVICES
 from card_simulator.run import RunResult
 
 # Two platform start-ups (the second while the first run works), two runs and the faults'
-# restarts: 2 min 25 s at load 8 on this 2-core machine (decision 0102).
+# restarts: 1 min 32 s at load 1-3 on this 2-core machine, 2-3 min when it is shared (decision 0102).
 pytestmark = pytest.mark.timeout(900)
 
 ACCOUNTS, DAYS, SEED, HISTORY_DAYS = 10, 6, 54, 120
