@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import os
 import shutil
 import signal
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -109,7 +111,7 @@ class KafkaBroker:
         if (self.data / "meta.properties").exists():
             return
         self.data.mkdir(parents=True, exist_ok=True)
-        cluster_id = self._java("kafka.tools.StorageTool", "random-uuid").stdout.strip().splitlines()[-1]
+        cluster_id = _random_cluster_id()
         result = self._java("kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id,
                             "-c", str(properties))
         if result.returncode:
@@ -174,6 +176,15 @@ class KafkaBroker:
                 time.sleep(0.1)
         self.pid_file.unlink(missing_ok=True)
         _say("broker stopped")
+
+
+def _random_cluster_id() -> str:
+    """What ``kafka-storage random-uuid`` prints (16 random bytes, URL-safe base64 without
+    padding, never starting with "-"), without starting a JVM for it."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _run_async(coroutine):
@@ -253,6 +264,31 @@ def create_topics(bootstrap: str, path: Path = TOPICS_FILE) -> list[str]:
             await admin.close()
 
     return _run_async(apply())
+
+
+def evict_members(bootstrap: str, group: str) -> int:
+    """Tell ``group``'s coordinator that every member of it has left, as each member's own
+    clean shutdown would (a LeaveGroup request per member); returns how many there were.
+    For a group whose process was SIGKILLed: the one started in its place then joins at
+    once instead of waiting out the dead member's session timeout (decision 0102)."""
+    async def evict() -> int:
+        from aiokafka.admin import AIOKafkaAdminClient
+        from aiokafka.protocol.group import LeaveGroupRequest
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+        await admin.start()
+        try:
+            coordinator = await admin.find_coordinator(group)
+            [described] = await admin.describe_consumer_groups([group], group_coordinator_id=coordinator)
+            members = [member[0] for found in described.groups for member in found[5]]
+            for member_id in members:
+                # aiokafka's admin client has no LeaveGroup of its own; its connection does.
+                await admin._client.send(coordinator, LeaveGroupRequest(group, member_id))  # noqa: SLF001
+            return len(members)
+        finally:
+            await admin.close()
+
+    return _run_async(evict())
 
 
 def main() -> int:

@@ -32,6 +32,12 @@ def test_an_sms_at_22_00_local_is_a_quiet_hours_violation():
     assert "22:00" in found[0].detail
 
 
+def test_a_letter_handed_to_the_print_vendor_at_night_keeps_the_hours():
+    night = datetime(2027, 3, 2, 10, 0, tzinfo=UTC)  # 05:00 in New York
+    assert run(sent("l1", "C2", "letter", night, "collection-letter.letter")) == []
+    assert [v.rule for v in run(sent("s1", "C2", "sms", night))] == ["quiet-hours"]
+
+
 def test_hours_are_judged_in_the_customers_own_zone():
     found = run(sent("r1", "C2", "sms", SHANGHAI_10))  # 21:00 in New York: the end is exclusive
     assert [v.rule for v in found] == ["quiet-hours"]

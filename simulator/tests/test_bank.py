@@ -7,6 +7,7 @@ from datetime import date, timedelta
 import pytest
 
 from collections_core.contracts.corebanking.v1 import accounts_pb2, payments_pb2, statements_pb2
+from collections_core.wire import date_from_proto
 from card_simulator.bank import GRACE_DAYS, BUSINESS_DAYS, Bill, Book, CoreBanking, business_days
 from card_simulator.population import Segment, generate
 
@@ -130,3 +131,20 @@ def test_a_customer_who_keeps_promises_pays_the_arrears_by_the_promised_date_and
     assert keepers and breakers, "the seed must draw both kinds"
     assert all(a in paid and paid[a] <= promised[a] + timedelta(days=2) for a in keepers), "weekends may delay"
     assert all(bank.arrears(a, days[-1]) > 0 for a in breakers), "a promise breaker stays in arrears"
+
+
+def test_a_history_is_published_back_dated_on_the_first_day_and_leaves_its_bad_payers_in_arrears():
+    first = date(2027, 1, 4)
+    bank = CoreBanking(generate(54, 40), 54, history_days=120)
+    postings = bank.open_accounts(first) + bank.day(first)
+    opened = {date_from_proto(p.message.opened_on) for p in postings
+              if isinstance(p.message, accounts_pb2.AccountOpened)}
+    assert opened == {first - timedelta(days=120)}
+    cycles = [date_from_proto(p.message.cycle_date) for p in postings
+              if isinstance(p.message, statements_pb2.StatementIssued)]
+    assert min(cycles) >= first - timedelta(days=120) and len(cycles) > 3 * 40, "about four statements each"
+    assert sum(p.topic == BUSINESS_DAYS for p in postings) == 1, "no business day of the history is closed"
+    behind = {a for a, b in bank.books.items() if b.days_past_due(first) > 0}
+    assert behind and all(bank.books[a].account.segment not in (Segment.ALWAYS_PAYS, Segment.PAYS_WITHIN_GRACE)
+                          for a in behind), "those who pay paid through the history"
+    assert max(b.days_past_due(first) for b in bank.books.values()) > 60

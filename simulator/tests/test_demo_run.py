@@ -1,7 +1,11 @@
 """A small demo run through the real platform: Kafka, the four services and the notifier's
 stand-ins as processes, SQLite; customers react to what reached them, agents work the desk.
 The report's figures must agree with what the services' APIs say, and the compliance audit
-must find nothing."""
+must find nothing.
+
+The portfolio starts with 120 days of history (decision 0102): 18 of its 80 accounts are
+already 5 to 91 days past due on the first day, so ten business days reach every stage up to
+an agency placement, where a run without history needs five weeks to open its first cases."""
 
 from __future__ import annotations
 
@@ -26,6 +30,8 @@ from local_platform import SERVICES, Platform  # noqa: E402
 
 # About a minute on an idle machine; several times that when the machine is shared.
 pytestmark = pytest.mark.timeout(900)
+
+ACCOUNTS, DAYS, SEED, HISTORY_DAYS = 80, 10, 4, 120
 
 
 def _free_port() -> int:
@@ -54,11 +60,12 @@ def platform(kafka, tmp_path):
 
 async def test_a_small_demo_run_reports_what_the_services_report(platform, tmp_path):
     running, clock = platform
-    result = await simulate(running, clock_file=clock, accounts=80, days=36, seed=4, progress=False)
+    result = await simulate(running, clock_file=clock, accounts=ACCOUNTS, days=DAYS, seed=SEED, progress=False,
+                            history_days=HISTORY_DAYS)
 
-    assert len(result.days_run) == 36
+    assert len(result.days_run) == DAYS
     last = result.days_run[-1]
-    assert sum(last.bank_buckets.values()) > 0, "the seed must make some accounts delinquent within 36 days"
+    assert sum(last.bank_buckets.values()) > 0, "the seed leaves some accounts delinquent"
     assert result.mismatched_days == [], "the detector's buckets equal the bank's own book every day"
 
     token = mint_token(running.jwt_secret(), "auditor", ["operations"])
@@ -90,8 +97,9 @@ async def test_a_small_demo_run_reports_what_the_services_report(platform, tmp_p
                        data={"grant_type": "client_credentials", "scope": SCOPES}, timeout=10).json()["access_token"]
     listed = httpx.get(f"{gateway}/v1/placements", params={"limit": 200},
                        headers={"Authorization": f"Bearer {token}"}, timeout=10).json()["placements"]
-    ours = {f"A{n:07d}" for n in range(1, 81)}
+    ours = {f"A{n:07d}" for n in range(1, ACCOUNTS + 1)}
     assert figures.placements_listed.get("legal", 0) == sum(p["account_id"] in ours for p in listed)
+    assert figures.placements_listed.get("agency", 0) > 0, "the history brings accounts to the agency stage"
 
     out = tmp_path / "report.html"
     summary = write_report(result, out)

@@ -6,7 +6,9 @@ Pure: the run gathers the inputs, ``audit`` judges them. Checked, for every SMS,
 e-mail and letter that reached the outside world:
 
 - ``unledgered``: it has no allowed attempt in the notifier's ledger;
-- ``quiet-hours``: it arrived outside the pack's hours in the customer's own zone;
+- ``quiet-hours``: an SMS or e-mail arrived outside the pack's hours in the customer's own
+  zone (a letter goes to the print vendor at any hour: the post brings it in daytime, as the
+  notifier's packs say);
 - ``daily-cap``: more of the channel reached the customer on one local day than the cap;
 - ``opt-out``: an SMS arrived after the customer replied STOP or opted out of SMS;
 - ``hold``: it arrived while a blocking hold was on the customer;
@@ -96,7 +98,7 @@ def audit(deliveries: Iterable[Delivery], attempts: Iterable[Attempt], customers
         def flag(rule: str, detail: str) -> None:
             violations.append(Violation(rule, customer.customer_id, delivery.request_id, delivery.at, detail))
 
-        if not rules.allowed_from <= local.time() < rules.allowed_until:
+        if delivery.channel != "letter" and not rules.allowed_from <= local.time() < rules.allowed_until:
             flag("quiet-hours", f"{delivery.channel} at {local:%H:%M} {customer.time_zone}")
         per_day[customer.customer_id, delivery.channel, local.date()] += 1
         cap = rules.daily_caps.get(delivery.channel)

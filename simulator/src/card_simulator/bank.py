@@ -110,8 +110,17 @@ def _draw(*parts: object) -> int:
 
 
 class CoreBanking:
-    def __init__(self, portfolio: list[Account], seed: int) -> None:
+    """``history_days``: the accounts were opened that many calendar days before the first
+    business day run, and what they did since (statements, payments, reversals) is
+    published on that day, back-dated; no business day of the history is closed. The
+    portfolio then starts with its bad payers already in arrears, at every stage of the
+    ladder, so a short run reaches the later stages (decision 0102)."""
+
+    def __init__(self, portfolio: list[Account], seed: int, history_days: int = 0) -> None:
+        if history_days < 0:
+            raise ValueError("history_days cannot be negative")
         self.seed = seed
+        self.history_days = history_days
         self.books = {account.account_id: Book(account) for account in portfolio}
         self._last_day: date | None = None
         self._payment_number = 0
@@ -131,11 +140,28 @@ class CoreBanking:
                     customers_pb2.CONTACT_CHANNEL_LETTER, customers_pb2.CONTACT_CHANNEL_CALL)])))
             postings.append(Posting(ACCOUNTS, account.account_id, accounts_pb2.AccountOpened(
                 account_id=account.account_id, customer_id=customer.customer_id, currency=account.currency,
-                credit_limit=money(account.credit_limit_minor, account.currency), opened_on=date_to_proto(on))))
+                credit_limit=money(account.credit_limit_minor, account.currency),
+                opened_on=date_to_proto(on - timedelta(days=self.history_days)))))
         return postings
 
     def day(self, business_date: date) -> list[Posting]:
-        """Everything core banking publishes on one business day, ending with its close."""
+        """Everything core banking publishes on one business day, ending with its close
+        (on the first, preceded by the history's postings)."""
+        postings: list[Posting] = []
+        if self._last_day is None and self.history_days:
+            opened = business_date - timedelta(days=self.history_days)
+            self._last_day = opened - timedelta(days=1)
+            for past in business_days(opened, self.history_days):
+                if past >= business_date:
+                    break
+                postings += self._postings(past)
+        postings += self._postings(business_date)
+        postings.append(Posting(BUSINESS_DAYS, "business-day", business_days_pb2.BusinessDayClosed(
+            business_date=date_to_proto(business_date))))
+        return postings
+
+    def _postings(self, business_date: date) -> list[Posting]:
+        """One business day's statements, payments, reversals and charge-offs."""
         calendar_days = [business_date] if self._last_day is None else [
             self._last_day + timedelta(days=n) for n in range(1, (business_date - self._last_day).days + 1)]
         postings: list[Posting] = []
@@ -152,8 +178,6 @@ class CoreBanking:
                 postings.append(Posting(ACCOUNTS, book.account.account_id, accounts_pb2.AccountStatusChanged(
                     account_id=book.account.account_id, status=accounts_pb2.ACCOUNT_STATUS_CHARGED_OFF,
                     effective_on=date_to_proto(business_date), reason="180 days past due")))
-        postings.append(Posting(BUSINESS_DAYS, "business-day", business_days_pb2.BusinessDayClosed(
-            business_date=date_to_proto(business_date))))
         self._last_day = business_date
         return postings
 

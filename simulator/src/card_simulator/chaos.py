@@ -32,8 +32,9 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from card_simulator.agencies import write_seed
-from card_simulator.customers import CHANNEL_LOGS
+from card_simulator.customers import CHANNEL_LOGS, DeliveryLogs
 from card_simulator.figures import READER_ROLES, SERVICES, partner_placements
+from card_simulator.observe import settle
 from card_simulator.population import generate
 from card_simulator.run import FIRST_DAY, RunResult, simulate
 from collections_core.auth import mint_token
@@ -43,6 +44,9 @@ STEPS = ("morning", "close")
 # Events that record a judgement on the way, not an outcome: how often the notifier defers
 # a request depends on the instants it judges it at (decision 0101), so they are shown, not compared.
 JUDGEMENTS = ("ContactDeferred",)
+# collections-core's retry_backoff_max_seconds: the longest a writer that failed (a locked or
+# crashed database, a lost broker) waits before it tries again, its metrics standing still.
+RETRY_BACKOFF_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -75,8 +79,9 @@ class Chaos:
     """Inflicts the planned faults from the simulator's ``disturb`` hook and supervises
     the platform's processes while it runs (``async with``)."""
 
-    def __init__(self, platform, faults: list[Fault], down_seconds: float = 3.0, ready_timeout: float = 300.0) -> None:
-        self.platform, self.faults = platform, faults
+    def __init__(self, platform, faults: list[Fault], down_seconds: float = 3.0, ready_timeout: float = 300.0,
+                 evict: bool = False) -> None:
+        self.platform, self.faults, self.evict = platform, faults, evict
         self.down_seconds, self.ready_timeout = down_seconds, ready_timeout
         self.inflicted: list[Fault] = []
         self.revived: Counter[str] = Counter()
@@ -92,7 +97,7 @@ class Chaos:
 
     async def _supervise(self) -> None:
         while True:
-            self.revived.update(await asyncio.to_thread(self.platform.revive))
+            self.revived.update(await asyncio.to_thread(self.platform.revive, self.evict))
             await asyncio.sleep(0.5)
 
     async def __call__(self, day: int, step: str) -> None:
@@ -309,19 +314,32 @@ async def observe(platform, result: RunResult, topics: list[str]) -> Outcome:
 
 async def run_once(platform, clock_file: Path, *, accounts: int, days: int, seed: int, database: str,
                    faults: list[Fault] | None, topics: list[str], progress: bool = False,
-                   down_seconds: float = 3.0) -> Outcome:
-    """One simulation on a started ``platform``; with ``faults``, under chaos."""
+                   down_seconds: float = 3.0, history_days: int = 0, evict: bool = False) -> Outcome:
+    """One simulation on a started ``platform``; with ``faults``, under chaos (``evict``:
+    the supervisor evicts a dead service's consumer from its group, ``Platform.revive``)."""
     if faults is None:
         result = await simulate(platform, clock_file=clock_file, accounts=accounts, days=days, seed=seed,
-                                database=database, progress=progress)
+                                database=database, progress=progress, history_days=history_days)
         return await observe(platform, result, topics)
-    async with Chaos(platform, faults, down_seconds) as chaos:
+    async with Chaos(platform, faults, down_seconds, evict=evict) as chaos:
         result = await simulate(platform, clock_file=clock_file, accounts=accounts, days=days, seed=seed,
-                                database=database, progress=progress, disturb=chaos)
+                                database=database, progress=progress, history_days=history_days, disturb=chaos)
         await chaos._until_ready()  # noqa: SLF001 - a late exit is revived before reading
+    await _quiet_past_backoffs(platform)
     outcome = await observe(platform, result, topics)
     outcome.faults, outcome.revived = chaos.inflicted, dict(chaos.revived)
     return outcome
+
+
+async def _quiet_past_backoffs(platform) -> None:
+    """Quiet across two looks further apart than the longest retry backoff: a fault in the
+    last step can leave a writer waiting to retry while every metric stands still, which the
+    simulator's own short quiet check takes for done."""
+    token = mint_token(platform.jwt_secret(), "chaos-auditor", list(READER_ROLES), ttl_seconds=3600)
+    urls = {name: platform.url(name) for name in SERVICES}
+    logged = DeliveryLogs(platform.standins_log, [])
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+        await settle(client, urls, logged.size, timeout=300, gap=RETRY_BACKOFF_SECONDS + 1)
 
 
 def platform_at(home: Path, database: str, pack: str = "CN"):
@@ -352,21 +370,27 @@ def declared_topic_names() -> list[str]:
 
 
 async def run_pair(folder: Path, *, accounts: int, days: int, seed: int, database: str = "sqlite",
-                   outage: bool = True, progress: bool = False,
-                   down_seconds: float = 3.0) -> tuple[Outcome, Outcome]:
-    """The clean run, then the chaos run, each on a platform of its own under ``folder``."""
-    topics = declared_topic_names()
-    outcomes = []
-    for name, faults in (("clean", None), ("chaos", plan(seed, days, database, outage))):
-        platform, clock_file = platform_at(folder / name, database)
-        try:
-            await asyncio.to_thread(platform.start)
-            outcomes.append(await run_once(platform, clock_file, accounts=accounts, days=days, seed=seed,
-                                           database=database, faults=faults, topics=topics, progress=progress,
-                                           down_seconds=down_seconds))
-        finally:
+                   outage: bool = True, progress: bool = False, down_seconds: float = 3.0,
+                   history_days: int = 0, evict: bool = False) -> tuple[Outcome, Outcome]:
+    """The clean run, then the chaos run, each on a platform of its own under ``folder``.
+    The chaos run's platform starts while the clean run works: the two share nothing, and
+    the clean run spends most of its time waiting for its platform to go quiet."""
+    common = dict(accounts=accounts, days=days, seed=seed, database=database, topics=declared_topic_names(),
+                  progress=progress, down_seconds=down_seconds, history_days=history_days, evict=evict)
+    (clean, clean_clock), (chaos, chaos_clock) = (platform_at(folder / name, database) for name in ("clean", "chaos"))
+    chaos_started = None
+    try:
+        await asyncio.to_thread(clean.start)
+        chaos_started = asyncio.ensure_future(asyncio.to_thread(chaos.start))
+        undisturbed = await run_once(clean, clean_clock, faults=None, **common)
+        await asyncio.to_thread(clean.stop)
+        await chaos_started
+        return undisturbed, await run_once(chaos, chaos_clock, faults=plan(seed, days, database, outage), **common)
+    finally:
+        if chaos_started is not None:
+            await asyncio.gather(chaos_started, return_exceptions=True)  # a start under way ends before the stop
+        for platform in (clean, chaos):
             await asyncio.to_thread(platform.stop)
-    return outcomes[0], outcomes[1]
 
 
 def report(clean: Outcome, chaos: Outcome) -> str:
@@ -399,10 +423,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="postgresql")
     parser.add_argument("--down-seconds", type=float, default=5.0, help="how long the broker and database stay down")
+    parser.add_argument("--history-days", type=int, default=0,
+                        help="open the accounts this many days before the first day, their arrears already run up")
+    parser.add_argument("--evict", action="store_true",
+                        help="evict a killed service's consumer from its group instead of waiting out its session")
     args = parser.parse_args(argv)
     folder = Path(__file__).resolve().parents[3] / "var" / "chaos"
     clean, chaos = asyncio.run(run_pair(folder, accounts=args.accounts, days=args.days, seed=args.seed,
-                                        database=args.database, progress=True, down_seconds=args.down_seconds))
+                                        database=args.database, progress=True, down_seconds=args.down_seconds,
+                                        history_days=args.history_days, evict=args.evict))
     text = report(clean, chaos)
     print(text)
     if "THE RUNS DIFFER" in text:

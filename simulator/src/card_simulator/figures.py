@@ -126,7 +126,8 @@ async def partner_placements(client: httpx.AsyncClient, gateway: str) -> list[di
             found += [placement | {"partner_id": partner.partner_id} for placement in page.json()["placements"]]
             cursor = page.json()["next_cursor"]
             if cursor is None:
-                return found
+                break
+    return found
 
 
 async def _audit(client: httpx.AsyncClient, urls: dict[str, str], portfolio: list[Account], logs: DeliveryLogs,

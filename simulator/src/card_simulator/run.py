@@ -125,15 +125,16 @@ def _progress(done: int, total: int, day: date, delinquent: int, started: float)
 
 
 async def simulate(platform, *, clock_file: Path, accounts: int, days: int, seed: int, database: str = "sqlite",
-                   pack: str = "CN", day_timeout: float = 120.0, progress: bool = True,
+                   pack: str = "CN", day_timeout: float = 120.0, progress: bool = True, history_days: int = 0,
                    disturb: Callable[[int, str], Awaitable[None]] | None = None) -> RunResult:
     """Run ``days`` business days of a seeded portfolio through ``platform`` (a running
     deploy/local ``Platform``): core banking publishes, customers react to what the
     stand-ins delivered, and the clock moves on only once the platform is quiet.
+    ``history_days``: the portfolio's history before the first day (``CoreBanking``).
     ``disturb(day number, step)`` runs right after each publication (the chaos run's faults)."""
     result = RunResult(accounts=accounts, days=days, seed=seed, database=database)
     portfolio = generate(seed, accounts)
-    bank = CoreBanking(portfolio, seed)
+    bank = CoreBanking(portfolio, seed, history_days)
     logs = DeliveryLogs(platform.standins_log, portfolio)
     by_id = {account.account_id: account for account in portfolio}
     stopped: set[str] = set()
@@ -209,12 +210,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--pack", choices=["CN", "US", "UK"], default="CN",
                         help="the notifier's contact-policy pack for the portfolio (default CN)")
+    parser.add_argument("--history-days", type=int, default=0,
+                        help="open the accounts this many days before the first day, their arrears already run up")
     parser.add_argument("--out", type=Path, default=VAR / "demo" / "report.html", help="the HTML report")
     parser.add_argument("--console", action="store_true",
                         help="after the report, keep the platform and the collections console up until Ctrl-C")
     args = parser.parse_args(argv)
-    if args.accounts < 1 or args.days < 1:
-        parser.error("--accounts and --days must be at least 1")
+    if args.accounts < 1 or args.days < 1 or args.history_days < 0:
+        parser.error("--accounts and --days must be at least 1, --history-days at least 0")
     home = VAR / "demo"
     home.mkdir(parents=True, exist_ok=True)
     clock_file = home / "clock"
@@ -232,7 +235,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         platform.start()
         result = asyncio.run(simulate(platform, clock_file=clock_file, accounts=args.accounts, days=args.days,
-                                      seed=args.seed, database=args.database, pack=args.pack))
+                                      seed=args.seed, database=args.database, pack=args.pack,
+                                      history_days=args.history_days))
         print(write_report(result, args.out))
         if args.console:
             browsing = True
