@@ -185,7 +185,13 @@ async def load(url: str, make_request, seconds: float, concurrency: int,
         n = 0
         while time.monotonic() < stop_at:
             started = time.perf_counter()
-            response = await make_request(client, worker, n)
+            try:
+                response = await make_request(client, worker, n)
+            except httpx.TransportError as error:  # a dropped connection is an error of the run, not its end
+                errors += 1
+                print(f"transport error from {url}: {error!r}", file=sys.stderr)
+                n += 1
+                continue
             latencies.append(time.perf_counter() - started)
             if response.status_code >= 400:
                 errors += 1
