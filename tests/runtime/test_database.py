@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from collections_core.database import Database
+from collections_core.outbox import OutboxRecord, insert_records
 from collections_core.storage import metadata, outbox
 
 pytestmark = pytest.mark.integration
@@ -64,3 +65,26 @@ async def test_every_statement_is_timed_by_operation(database_url):
     assert observed(service, "select") >= 1
     assert observed(service, "update") == 0
     assert observed("", "insert") == 0, "a database without a service name is not timed"
+
+
+class _RolledBack(Exception):
+    pass
+
+
+async def test_rows_written_through_the_driver_first_roll_back_with_the_transaction(database_url):
+    """The outbox and the batch handlers write through the driver (COPY, unnest,
+    executemany). When that is a transaction's first statement it must still be inside
+    the transaction: on PostgreSQL SQLAlchemy sends BEGIN only with its own first one."""
+    database = Database(database_url)
+    try:
+        async with database.transaction() as connection:
+            await connection.run_sync(metadata.create_all)
+        with pytest.raises(_RolledBack):
+            async with database.transaction() as connection:
+                await insert_records(connection, [OutboxRecord("t", b"k", b"v", [("ce_id", b"1")])] * 2,
+                                     datetime.now(UTC))
+                raise _RolledBack()
+        async with database.reading() as connection:
+            assert (await connection.execute(select(func.count()).select_from(outbox))).scalar_one() == 0
+    finally:
+        await database.dispose()

@@ -22,7 +22,15 @@ DEAD_LETTERED = "dead-lettered"
 
 
 async def driver_connection(connection: AsyncConnection):
-    return (await connection.get_raw_connection()).driver_connection
+    """The driver's own connection, inside `connection`'s transaction when it has one.
+    SQLAlchemy's asyncpg adapter sends BEGIN only with its first statement: a statement
+    sent straight to the driver before any other would otherwise run on its own and
+    stay committed when the unit of work rolls back."""
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    if connection.in_transaction() and connection.dialect.name == "postgresql" and not driver.is_in_transaction():
+        await connection.exec_driver_sql("SELECT 1")  # the adapter's BEGIN, before anything of ours
+    return driver
 
 
 async def sqlite_insert_many(connection: AsyncConnection, table: Table, columns: Sequence[str],
