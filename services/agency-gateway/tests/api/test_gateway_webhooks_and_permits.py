@@ -73,6 +73,7 @@ async def test_webhooks_are_signed_retried_and_delivered_exactly_once_each(gatew
     failed_before = sample("gateway_webhook_attempts_total", partner="AG-1", result="failed")
     delivered_before = sample("gateway_webhook_attempts_total", partner="AG-1", result="delivered")
     recalls_before = sample("gateway_recalls_total", reason="cured")
+    timed_before = sample("gateway_webhook_latency_seconds_count")
     async with LocalServer(receiver.app) as server:
         partner = await gateway.partner("AG-1", webhook_url=f"{server.url}/hooks")
         receiver.secret = partner["webhook_secret"].encode()
@@ -118,6 +119,7 @@ async def test_webhooks_are_signed_retried_and_delivered_exactly_once_each(gatew
     assert sample("gateway_webhook_attempts_total", partner="AG-1", result="failed") == failed_before + 4
     assert sample("gateway_webhook_attempts_total", partner="AG-1", result="delivered") == delivered_before + 5
     assert sample("gateway_recalls_total", reason="cured") == recalls_before + 1
+    assert sample("gateway_webhook_latency_seconds_count") == timed_before + 5, "each delivery's latency, once"
     await observe_placements(gateway.runtime)
     assert sample("gateway_placements", partner="AG-1", state="recalled") == 1
     assert sample("gateway_placements", partner="AG-1", state="placed") == 2
