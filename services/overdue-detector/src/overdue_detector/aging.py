@@ -26,11 +26,14 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import NamedTuple
 
 from sqlalchemy import text
+from sqlalchemy.engine import Compiled
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from collections_core.inbox import driver_connection
 from overdue_detector.domain import AccountStatus, Bucket, CycleDue, DayAged, DelinquencyPolicy, Episode
 from overdue_detector.tables import day_number, from_day_number
 from overdue_detector.unpaid_minimums import unpaid_minimums
@@ -185,25 +188,27 @@ _NO_EPISODE = Episode()
 
 
 def _facts(accounts: list, reminders: list, business_date: date, policy: DelinquencyPolicy) -> list[DayAged]:
-    """DayAged facts from an account page (kind 0 rows) and its reminder rows (kind 1), both by account."""
+    """DayAged facts from an account page (kind 0 rows) and its reminder rows (kind 1), both by account.
+    Rows are unpacked by position (the facts statement's column order): a page of
+    PostgreSQL's comes straight from the driver."""
     by_account: dict[str, list[CycleDue]] = {}
     for r in reminders:
-        by_account.setdefault(r.account_id, []).append(
-            CycleDue(r.statement_id, from_day_number(r.due_day), int(r.amount)))
+        by_account.setdefault(r[1], []).append(CycleDue(r[15], from_day_number(r[9]), int(r[7])))
     facts = []
-    for r in accounts:
-        dpd = int(r.dpd)
+    for (_, account_id, customer_id, currency, status, charged_off_day, dpd, amount, cycles_past_due, due_day,
+         balance, credit_available, reported_past_due, episode_open, cured_on_day, _, _) in accounts:
+        dpd = int(dpd)
         state = AgedAccount(
-            account_id=r.account_id, customer_id=r.customer_id, currency=r.currency, as_of=business_date,
-            dpd=dpd, bucket=Bucket.for_dpd(dpd, policy), past_due_amount=int(r.amount),
-            cycles_past_due=int(r.cycles_past_due),
-            oldest_due_date=from_day_number(r.due_day) if r.due_day is not None else None,
-            balance=int(r.balance), credit_available=int(r.credit_available),
-            charged_off_on=from_day_number(r.charged_off_day) if r.charged_off_day is not None else None)
-        episode = (Episode(bool(r.episode_open), from_day_number(r.cured_on_day) if r.cured_on_day else None)
-                   if r.episode_open or r.cured_on_day else _NO_EPISODE)
-        facts.append(DayAged(state, episode, reported_past_due=bool(r.reported_past_due), status=AccountStatus(r.status),
-                             reminders=tuple(by_account.get(r.account_id, ()))))
+            account_id=account_id, customer_id=customer_id, currency=currency, as_of=business_date,
+            dpd=dpd, bucket=Bucket.for_dpd(dpd, policy), past_due_amount=int(amount),
+            cycles_past_due=int(cycles_past_due),
+            oldest_due_date=from_day_number(due_day) if due_day is not None else None,
+            balance=int(balance), credit_available=int(credit_available),
+            charged_off_on=from_day_number(charged_off_day) if charged_off_day is not None else None)
+        episode = (Episode(bool(episode_open), from_day_number(cured_on_day) if cured_on_day else None)
+                   if episode_open or cured_on_day else _NO_EPISODE)
+        facts.append(DayAged(state, episode, reported_past_due=bool(reported_past_due), status=AccountStatus(status),
+                             reminders=tuple(by_account.get(account_id, ()))))
     return facts
 
 
@@ -213,7 +218,7 @@ async def account_facts(connection: AsyncConnection, business_date: date, policy
     portfolio: for tests and checks; facts_of_day() reads only the day's candidates)."""
     rows = (await connection.execute(text(_facts_query(policy, _EVERYONE) + " ORDER BY 2, 1, 17"),
                                      _parameters(business_date, policy, reminded_until))).all()
-    return _facts([r for r in rows if r.kind == 0], [r for r in rows if r.kind == 1], business_date, policy)
+    return _facts([r for r in rows if r[0] == 0], [r for r in rows if r[0] == 1], business_date, policy)
 
 
 async def candidates(connection: AsyncConnection, business_date: date, policy: DelinquencyPolicy,
@@ -242,7 +247,19 @@ async def facts_of_accounts(connection: AsyncConnection, accounts: list[str], bu
                             policy: DelinquencyPolicy, reminded_until: date | None) -> list[DayAged]:
     """The aging facts of `accounts` (a page of candidates) on `business_date`, by account id."""
     postgres = connection.dialect.name == "postgresql"
-    rows = (await connection.execute(text(page_query(policy, postgres)), {
-        **_parameters(business_date, policy, reminded_until),
-        "accounts": list(accounts) if postgres else json.dumps(accounts)})).all()
-    return _facts([r for r in rows if r.kind == 0], [r for r in rows if r.kind == 1], business_date, policy)
+    parameters = {**_parameters(business_date, policy, reminded_until),
+                  "accounts": list(accounts) if postgres else json.dumps(accounts)}
+    if postgres:
+        # Straight to the driver: SQLAlchemy's result rows cost more than the page's decisions.
+        statement = _driver_statement(page_query(policy, True), connection.dialect)
+        rows = await (await driver_connection(connection)).fetch(
+            statement.string, *[parameters[name] for name in statement.positiontup])
+    else:
+        rows = (await connection.execute(text(page_query(policy, False)), parameters)).all()
+    return _facts([r for r in rows if r[0] == 0], [r for r in rows if r[0] == 1], business_date, policy)
+
+
+@lru_cache(maxsize=8)
+def _driver_statement(sql: str, dialect) -> Compiled:
+    """`sql` with the driver's positional parameters ($1 …) and their names in order."""
+    return text(sql).compile(dialect=dialect)
