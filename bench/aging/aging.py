@@ -12,7 +12,8 @@ For each engine (PostgreSQL, SQLite), in one run:
    (nothing paid), every other account paid each minimum two days before its due date;
 3. times business_days.age_business_day() as the detector runs it: page by page, each
    page one transaction whose committed outbox rows go to a real OutboxRelay (running
-   as a task, as in the detector), until the day's last commit;
+   as a task, as in the detector), until the day's last commit, on uvloop with the
+   runtime's garbage-collector tuning (as serve() runs the detector);
 4. and until the relay has published every row to collections.delinquency.v1;
 5. meanwhile probes the event loop every 50 ms (a timer that must fire on time, as a
    health probe or the consumer's heartbeat must be answered) and reports the worst
@@ -67,6 +68,7 @@ from collections_core.codec import EventCodec, TypeRegistry  # noqa: E402
 from collections_core.database import Database  # noqa: E402
 from collections_core.migrations import upgrade  # noqa: E402
 from collections_core.outbox import OutboxRecord, OutboxRelay, _unpack_headers  # noqa: E402
+from collections_core.service import tune_garbage_collector  # noqa: E402
 from collections_core.storage import outbox  # noqa: E402
 from collections_core.unit_of_work import UnitOfWork, unit_of_work_factory  # noqa: E402
 from overdue_detector import aging as aging_sql  # noqa: E402
@@ -483,6 +485,7 @@ def main() -> None:
     broker = KafkaBroker(home / "kafka", port=_free_port(), controller_port=_free_port(), libs=kafka_home / "libs")
     postgres = LocalPostgres(home / "postgres", port=_free_port())
     ok = False
+    tune_garbage_collector()  # as collections_core.service.serve() runs the detector
     try:
         broker.start()
         if "postgresql" in args.engines:
