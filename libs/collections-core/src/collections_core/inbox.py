@@ -29,7 +29,9 @@ async def driver_connection(connection: AsyncConnection):
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection
     if connection.in_transaction() and connection.dialect.name == "postgresql" and not driver.is_in_transaction():
-        await connection.exec_driver_sql("SELECT 1")  # the adapter's BEGIN, before anything of ours
+        # The BEGIN the adapter would send with SQLAlchemy's next statement, sent now
+        # (SQLAlchemy is pinned; tests/runtime/test_database.py fails if this stops holding).
+        await raw.dbapi_connection._start_transaction()
     return driver
 
 
