@@ -142,14 +142,14 @@ class CpuMeter:
 
 async def dispatch_all(runtime, arriving: asyncio.Task | None = None) -> None:
     """Rounds, as the dispatcher's worker runs them (resting its interval when nothing is
-    due), until one finds nothing due once ``arriving`` is over (a re-deferred contact is
-    no longer due)."""
+    due, or until the consumer hands contacts over), until one finds nothing due once
+    ``arriving`` is over (a re-deferred contact is no longer due)."""
     while True:
         arrived = arriving is None or arriving.done()
         if not await runtime.dispatcher.dispatch_while_due(runtime) and arrived:
             return
         if arriving is not None and not arriving.done():
-            await asyncio.sleep(runtime.dispatcher.settings.dispatch_interval_seconds)
+            await runtime.dispatcher.rest(runtime.dispatcher.settings.dispatch_interval_seconds)
 
 
 async def main() -> None:

@@ -134,6 +134,12 @@ def deliver():
 
 
 @pytest.fixture
+def event_for():
+    """A message as the handlers receive it (encoded and decoded by the runtime's codec)."""
+    return as_event
+
+
+@pytest.fixture
 def deliver_together():
     return deliver_run
 

@@ -44,7 +44,7 @@ from collections_core.offsets import OffsetCommits
 from collections_core.outbox import OutboxRecord, StoredRecord
 from collections_core.redrive import DLQ_HEADER_PREFIX, REDRIVEN_FROM
 from collections_core.transient import is_transient
-from collections_core.unit_of_work import UnitOfWork
+from collections_core.unit_of_work import UnitOfWork, run_committed
 
 Handler = Callable[[Event, UnitOfWork], Awaitable[None]]
 # Takes a run of consecutive events of one type from a poll batch at once, so a
@@ -278,9 +278,11 @@ class ConsumerRunner:
                     for delivery in deliveries:
                         await self._process_alone(delivery, attempts)
                 else:
+                    committed: list[Callable[[], None]] = []
                     async with self.database.transaction() as connection:
-                        stored = await self._apply(connection, deliveries)
+                        stored = await self._apply(connection, deliveries, committed)
                     self.on_commit(stored)
+                    run_committed(committed)
                 self.database_healthy = True
                 return True
             except (_HandlerFailed, _HandlerRejected):
@@ -353,11 +355,16 @@ class ConsumerRunner:
             raise _DeadLetterFailed(f"{type(error).__name__}: {error}") from error
 
     async def _apply_alone(self, delivery: Delivery) -> None:
+        committed: list[Callable[[], None]] = []
         async with self.database.transaction() as connection:
-            stored = await self._apply(connection, [delivery])
+            stored = await self._apply(connection, [delivery], committed)
         self.on_commit(stored)
+        run_committed(committed)
 
-    async def _apply(self, connection, deliveries: list[Delivery]) -> list[StoredRecord]:
+    async def _apply(self, connection, deliveries: list[Delivery], committed: list[Callable[[], None]]
+                     ) -> list[StoredRecord]:
+        """The deliveries' effects in the open transaction; the handlers' after-commit
+        callbacks go to ``committed``."""
         seen = await inbox.already_seen(connection, [d.event_id for d in deliveries])
         now = self.clock.now()
         inbox_rows, outbox_rows, redriven = [], [], []
@@ -376,15 +383,15 @@ class ConsumerRunner:
             poison = delivery.poison
             if poison is None and delivery.type in self.batch_handlers:
                 if run and run[0].type != delivery.type:
-                    outbox_rows += await self._handle(connection, run, now)
+                    outbox_rows += await self._handle(connection, run, now, committed)
                     run = []
                 run.append(delivery)
                 continue
             if run:
-                outbox_rows += await self._handle(connection, run, now)
+                outbox_rows += await self._handle(connection, run, now, committed)
                 run = []
             if poison is None:
-                outbox_rows += await self._handle(connection, [delivery], now)
+                outbox_rows += await self._handle(connection, [delivery], now, committed)
             else:
                 inbox_rows[-1] = (*inbox_rows[-1][:5], inbox.DEAD_LETTERED, now)
                 outbox_rows.append(self._dead_letter(record, poison))
@@ -392,7 +399,7 @@ class ConsumerRunner:
                 log.warning("dead-lettered", ce_id=delivery.event_id, topic=record.topic, partition=record.partition,
                             offset=record.offset, code=poison.code, reason=poison.reason)
         if run:
-            outbox_rows += await self._handle(connection, run, now)
+            outbox_rows += await self._handle(connection, run, now, committed)
         await inbox.forget(connection, redriven)
         await inbox.record(connection, inbox_rows)
         if not outbox_rows:
@@ -401,7 +408,8 @@ class ConsumerRunner:
         work.records = outbox_rows
         return await work.flush()
 
-    async def _handle(self, connection, run: list[Delivery], now) -> list[OutboxRecord]:
+    async def _handle(self, connection, run: list[Delivery], now, committed: list[Callable[[], None]]
+                      ) -> list[OutboxRecord]:
         """Events of one type: all at once to its batch handler, or the one event to its
         handler; what they emitted, for the outbox."""
         events = [delivery.event for delivery in run]
@@ -432,6 +440,7 @@ class ConsumerRunner:
         each = (time.perf_counter() - started) / len(events)
         for delivery in run:
             self._instruments(delivery.record.topic, ce_type).observe(each)
+        committed += work.committed
         return work.records
 
     def _instruments(self, topic: str, ce_type: str) -> _Instruments:

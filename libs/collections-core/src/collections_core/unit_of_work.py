@@ -16,8 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from collections_core.clock import Clock
 from collections_core.codec import Event, EventCodec
 from collections_core.database import Database
+from collections_core.logs import get_logger
 from collections_core.outbox import OutboxRecord, StoredRecord, insert_records
 from collections_core.tracing import TraceContext
+
+log = get_logger(__name__)
 
 
 class UnitOfWork:
@@ -30,6 +33,7 @@ class UnitOfWork:
         self.cause = cause
         self.records: list[OutboxRecord] = []
         self.flushed: list[StoredRecord] = []  # every row this unit of work wrote, for the relay
+        self.committed: list[Callable[[], None]] = []
         self._codec = codec
         self._trace = cause.trace if cause else TraceContext.new()
 
@@ -41,6 +45,12 @@ class UnitOfWork:
         headers, value = self._codec.encode(message, subject or key, self.now, trace.child(), event_id)
         self.records.append(OutboxRecord(topic, key.encode(), value, headers))
         return headers[1][1].decode()  # ce_id
+
+    def when_committed(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the transaction has committed, never if it rolls back:
+        an in-process hand-off of what the transaction made durable (a crash before the
+        call loses only the hand-off, so what it hands must also be found in the store)."""
+        self.committed.append(callback)
 
     async def flush(self) -> list[StoredRecord]:
         """Insert the queued events (a long job flushes page by page); returns the rows
@@ -62,5 +72,17 @@ def unit_of_work_factory(database: Database, codec: EventCodec, clock: Clock,
             yield work
             await work.flush()
         on_commit(work.flushed)
+        run_committed(work.committed)
 
     return unit_of_work
+
+
+def run_committed(callbacks: list[Callable[[], None]]) -> None:
+    """The callbacks of committed units of work; one that fails is logged, not raised:
+    the transaction stands, and what a callback hands over is also in the store."""
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception as error:
+            log.error("after-commit callback failed", callback=getattr(callback, "__qualname__", repr(callback)),
+                      error=type(error).__name__)

@@ -21,6 +21,11 @@ The worker runs rounds back to back while requests are due, the next round's ste
 while the previous round's messages are with the providers (steps 2-3), so the
 process has work while a provider or the database answers (decision 0063).
 
+A request the policy allows when it arrives skips step 1: the consumer's transaction
+renders it and records the attempt and the lease, and hands the round over once it
+committed; such rounds take turns with rounds from the store (decision 0065). If the
+process dies first, the lease runs out and a round from the store sends it.
+
 A crash between 1 and 3 leaves the requests ``sending``; once their lease is over
 a round sends them again under the same keys, which the provider answers with its
 first answer instead of a second message. A transient channel failure releases
@@ -33,12 +38,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
+from collections_core.codec import Event
 from collections_core.contracts.collections.v1 import contacts_pb2
 from collections_core.faults import crash_point
 from collections_core.logs import get_logger
@@ -58,10 +65,22 @@ from notifier.templates import Catalogue, TemplateInvalid
 log = get_logger(__name__)
 # Fault tests kill the process here: the provider has the message, our database does not know yet.
 AFTER_HAND_OVER = "notifier-after-hand-over"
-WAITING = ("pending", "sending")
+WAITING = ["pending", "sending"]
 GAUGES_EVERY_SECONDS = 1.0
 ADDRESSES = {"sms": "phone", "email": "email", "letter": "address"}  # the contact point each channel sends to
 Result = Accepted | Refused | None  # None: the channel could not take it now
+
+
+def _due(postgresql: bool):
+    waiting = facts.among_ids(contact_requests.c.status, postgresql, "waiting")
+    due = (select(contact_requests)
+           .where(waiting, contact_requests.c.due_at <= bindparam("now"))
+           .order_by(contact_requests.c.due_at, contact_requests.c.request_id)
+           .limit(bindparam("limit")))
+    return due.with_for_update(skip_locked=True) if postgresql else due
+
+
+_DUE = facts.Query(_due)
 
 
 class Channel(Protocol):
@@ -82,24 +101,43 @@ class Dispatcher:
         self.channels, self.packs = channels, packs
         self.bank_facts = settings.bank_facts
         self._gauges_due = 0.0  # time.monotonic() at which the pending-contact gauges are counted again
+        # Contacts the consumer rendered and leased on arrival, handed over once its
+        # transaction committed: (lease, round) in arrival order (decision 0065).
+        self._arrived: deque[tuple[datetime, list[tuple[dict, Outgoing]]]] = deque()
+        self._arrived_count = 0
+        self._arrival = asyncio.Event()
 
     async def run(self, runtime: ServiceRuntime) -> None:
         backoff = self.settings.dispatch_interval_seconds
         while True:
             try:
                 await self.dispatch_while_due(runtime)
-                backoff = self.settings.dispatch_interval_seconds
             except asyncio.CancelledError:
                 raise
             except Exception as error:
                 log.warning("dispatch round failed, will retry", error=type(error).__name__, retry_in=backoff)
                 backoff = min(backoff * 2, self.settings.retry_backoff_max_seconds)
-            await asyncio.sleep(backoff)
+                await asyncio.sleep(backoff)
+            else:
+                backoff = self.settings.dispatch_interval_seconds
+                await self.rest(backoff)
+
+    async def rest(self, seconds: float) -> None:
+        """Wait ``seconds``, or less if the consumer hands contacts over meanwhile."""
+        if self._arrived:
+            return
+        self._arrival.clear()
+        try:
+            await asyncio.wait_for(self._arrival.wait(), seconds)
+        except TimeoutError:
+            pass
 
     async def dispatch_due(self, runtime: ServiceRuntime) -> int:
-        """One round: every request due by the clock, up to a batch. Returns how many were
-        claimed; raises ChannelUnavailable after the round when a channel could not take work."""
-        claimed, outgoing = await self.claim_and_prepare(runtime)
+        """One round: the contacts handed over on arrival if there are any, else the requests
+        due by the clock, up to a batch. Returns how many were claimed; raises
+        ChannelUnavailable after the round when a channel could not take work."""
+        claimed, outgoing = (self._take_arrived(runtime.clock.now()) if self._arrived
+                             else await self.claim_and_prepare(runtime))
         unavailable = await self.deliver(runtime, outgoing)
         if unavailable:
             raise ChannelUnavailable(", ".join(sorted(unavailable)))
@@ -114,16 +152,24 @@ class Dispatcher:
         claimed_in_all = 0
         unavailable: set[str] = set()
         delivering: asyncio.Task | None = None
+        from_store, store_due = True, True
         try:
             while True:
-                claimed, outgoing = await self.claim_and_prepare(runtime)
+                # Rounds from the store and rounds handed over on arrival take turns, so
+                # neither a stream of arrivals nor a backlog in the store starves the other.
+                if from_store or not self._arrived:
+                    claimed, outgoing = await self.claim_and_prepare(runtime)
+                    store_due = bool(claimed)
+                else:
+                    claimed, outgoing = self._take_arrived(runtime.clock.now())
+                from_store = not from_store
                 if delivering is not None:
                     unavailable |= await delivering
                     delivering = None
                 claimed_in_all += len(claimed)
                 if outgoing:
                     delivering = asyncio.create_task(self.deliver(runtime, outgoing))
-                if not claimed or unavailable:
+                if unavailable or not (store_due or self._arrived):
                     break
         finally:
             if delivering is not None:
@@ -132,6 +178,36 @@ class Dispatcher:
         if unavailable:
             raise ChannelUnavailable(", ".join(sorted(unavailable)))
         return claimed_in_all
+
+    def room_on_arrival(self) -> int:
+        """How many more contacts the consumer may hand over on arrival (0: none, the
+        rounds claim them): a bounded backlog in memory, whatever the providers' pace."""
+        if not self.settings.dispatch_on_arrival:
+            return 0
+        return max(0, 2 * self.settings.dispatch_batch_size - self._arrived_count)
+
+    def lease(self, now: datetime) -> datetime:
+        """Until when a request being sent is not due again."""
+        return now + timedelta(seconds=self.settings.dispatch_claim_seconds)
+
+    def handed_over_on_arrival(self, lease: datetime, outgoing: list[tuple[dict, Outgoing]]) -> None:
+        """The consumer's committed round of contacts allowed on arrival (an after-commit callback)."""
+        self._arrived.append((lease, outgoing))
+        self._arrived_count += len(outgoing)
+        self._arrival.set()
+
+    def _take_arrived(self, now: datetime) -> tuple[list[dict], list[tuple[dict, Outgoing]]]:
+        """Arrived rounds up to a batch. One that waited past half its lease is dropped:
+        its requests are due again when the lease is over, and a round claims them then,
+        so no request is ever both in memory and claimable."""
+        outgoing: list[tuple[dict, Outgoing]] = []
+        fresh_for = timedelta(seconds=self.settings.dispatch_claim_seconds / 2)
+        while self._arrived and len(outgoing) < self.settings.dispatch_batch_size:
+            lease, round_ = self._arrived.popleft()
+            self._arrived_count -= len(round_)
+            if lease - now >= fresh_for:
+                outgoing += round_
+        return [request for request, _ in outgoing], outgoing
 
     async def claim_and_prepare(self, runtime: ServiceRuntime) -> tuple[list[dict], list[tuple[dict, Outgoing]]]:
         async with runtime.unit_of_work() as work:
@@ -150,13 +226,7 @@ class Dispatcher:
         """The round's due requests, oldest due first, locked by this round's transaction
         (``SKIP LOCKED``: another replica's round takes others); ``prepare`` leases them."""
         now, connection = work.now, work.connection
-        due = (select(contact_requests)
-               .where(contact_requests.c.status.in_(WAITING), contact_requests.c.due_at <= now)
-               .order_by(contact_requests.c.due_at, contact_requests.c.request_id)
-               .limit(self.settings.dispatch_batch_size))
-        if connection.dialect.name == "postgresql":
-            due = due.with_for_update(skip_locked=True)
-        rows = (await connection.execute(due)).mappings().all()
+        rows = await _DUE.rows(connection, waiting=WAITING, now=now, limit=self.settings.dispatch_batch_size)
         if time.monotonic() >= self._gauges_due:
             # Counting every waiting request is a scan of them all: once a second is plenty for a scrape.
             self._gauges_due = time.monotonic() + GAUGES_EVERY_SECONDS
@@ -165,7 +235,8 @@ class Dispatcher:
                 .where(contact_requests.c.status.in_(WAITING)))).one()
             PENDING.set(waiting[0])
             OLDEST_PENDING_AGE.set((now - as_utc(waiting[1])).total_seconds() if waiting[1] else 0)
-        return [dict(row) for row in rows]
+        return [dict(row) for row in rows] if connection.dialect.name == "postgresql" else [
+            dict(row._mapping) for row in rows]
 
     async def prepare(self, work: UnitOfWork, claimed: list[dict]) -> list[tuple[dict, Outgoing]]:
         """Judge the pending requests again and render every one that goes out now."""
@@ -175,21 +246,29 @@ class Dispatcher:
         # The lease is written with the round's decisions, one write per request: a request
         # handed over is not due again before the lease is over, so no other round resends it
         # meanwhile; a deferral or a block below replaces it.
-        lease = work.now + timedelta(seconds=self.settings.dispatch_claim_seconds)
+        lease = self.lease(work.now)
         for request in claimed:
             judgement.change(request, due_at=lease)
             if request["status"] == "pending" and not isinstance(judgement.decide(request), Allow):
                 continue
-            try:
-                message = self._render(request, judgement.known[request["customer_id"]].customer, clear)
-            except TemplateInvalid as error:
-                judgement.fail(request, f"template: {error}")
-                continue
-            if request["status"] == "pending":
-                judgement.attempt(request)
-            outgoing.append((request, message))
+            message = self.render_and_attempt(judgement, request, clear)
+            if message is not None:
+                outgoing.append((request, message))
         await judgement.save()
         return outgoing
+
+    def render_and_attempt(self, judgement: Judgement, request: dict, clear: dict[tuple[str, str], str],
+                           cause: Event | None = None) -> Outgoing | None:
+        """An allowed request's message, with the request recorded as an attempt (``sending``)
+        if it was pending; None when it cannot be rendered (the request fails)."""
+        try:
+            message = self._render(request, judgement.known[request["customer_id"]].customer, clear)
+        except TemplateInvalid as error:
+            judgement.fail(request, f"template: {error}", cause=cause)
+            return None
+        if request["status"] == "pending":
+            judgement.attempt(request)
+        return message
 
     async def hand_over(self, outgoing: list[tuple[dict, Outgoing]]) -> tuple[list[tuple[dict, Result]], set[str]]:
         """Every message to its channel, side by side, in batches where the channel takes
@@ -280,6 +359,6 @@ class Dispatcher:
             if field == "opt_out_url":
                 value = f"{self.settings.opt_out_base_url}/{self.cipher.lookup_hash('opt-out:' + owner)[:32]}"
             else:
-                value = self.cipher.decrypt(getattr(customer.row, field), owner, field)
+                value = self.cipher.decrypt(customer.row[field], owner, field)
             clear[key] = value
         return value

@@ -8,14 +8,15 @@ handful of statements however many customers it touches."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import String, any_, bindparam, insert, select
+from sqlalchemy import Select, String, any_, bindparam, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from collections_core.inbox import driver_connection
 from notifier.domain.policy import Attempt, ContactFacts
 from notifier.tables import channel_preferences, contact_ledger, contact_points, holds
 
@@ -28,7 +29,7 @@ class Customer:
     customer_id: str
     time_zone: str
     language: str
-    row: object | None  # the contact_points row, PII still encrypted (None: not loaded)
+    row: Mapping[str, object] | None  # the contact_points row by column, PII still encrypted (None: not loaded)
 
 
 @dataclass
@@ -43,16 +44,60 @@ class Known:
 
     def contact_facts(self, channel: str, *, recipient: str = "debtor", not_before: datetime | None = None,
                       expires_at: datetime | None = None) -> ContactFacts:
+        # Not copies: the facts are evaluated at once and not kept (a run's later attempts grow the list).
         return ContactFacts(channel=channel, time_zone=self.customer.time_zone, opted_out=self.opted_out,
-                            holds=dict(self.holds), attempts=tuple(self.attempts), recipient=recipient,
+                            holds=self.holds, attempts=self.attempts, recipient=recipient,
                             not_before=not_before, expires_at=expires_at)
 
 
-def among(connection: AsyncConnection, column, values: Collection[str]):
-    """``column = ANY(:values)`` on PostgreSQL (one array parameter), ``IN`` elsewhere."""
-    if connection.dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=ARRAY(String)))
-    return column.in_(list(values))
+def among_ids(column, postgresql: bool, name: str = "ids"):
+    """``column = ANY(:ids)`` on PostgreSQL (one array parameter), ``IN`` elsewhere;
+    the values are bound at execution under ``name``."""
+    if postgresql:
+        return column == any_(bindparam(name, type_=ARRAY(String)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+class Query:
+    """A Core SELECT with named parameters, built and compiled once per dialect. On
+    PostgreSQL its rows come straight from asyncpg, as the rows written go straight to
+    it (rows.py): SQLAlchemy's execution and row objects cost more CPU than the database
+    spent on the hot reads of a run (decision 0065). Rows are read by position (or, on
+    PostgreSQL, by column name: asyncpg's records)."""
+
+    def __init__(self, build: Callable[[bool], Select]) -> None:
+        self._build = build
+        self._statements: dict[str, Select] = {}
+        self._compiled = None
+
+    async def rows(self, connection: AsyncConnection, **parameters) -> Sequence:
+        postgresql = connection.dialect.name == "postgresql"
+        if not postgresql:
+            statement = self._statements.get("sqlite")
+            if statement is None:
+                statement = self._statements["sqlite"] = self._build(False)
+            return (await connection.execute(statement, parameters)).all()
+        if self._compiled is None:
+            self._compiled = self._build(True).compile(dialect=connection.dialect)
+        values = self._compiled.construct_params(parameters)
+        raw = await driver_connection(connection)
+        return await raw.fetch(self._compiled.string, *[values[name] for name in self._compiled.positiontup])
+
+
+_points = contact_points.c
+_CUSTOMERS = {encrypted: Query(lambda postgresql, columns=(
+    _points if encrypted else (_points.customer_id, _points.time_zone, _points.language)):
+    select(*columns).where(among_ids(_points.customer_id, postgresql)).order_by(_points.customer_id)
+    .with_for_update()) for encrypted in (True, False)}
+_OPTED_OUT = Query(lambda postgresql: select(channel_preferences.c.customer_id, channel_preferences.c.channel).where(
+    among_ids(channel_preferences.c.customer_id, postgresql), channel_preferences.c.opted_out))
+_HOLDS = Query(lambda postgresql: select(holds.c.customer_id, holds.c.hold, holds.c.until).where(
+    among_ids(holds.c.customer_id, postgresql)))
+_LEDGER = Query(lambda postgresql: select(
+    contact_ledger.c.customer_id, contact_ledger.c.at, contact_ledger.c.channel, contact_ledger.c.outcome,
+    contact_ledger.c.recipient).where(among_ids(contact_ledger.c.customer_id, postgresql),
+                                      contact_ledger.c.outcome.is_not(None), contact_ledger.c.at > bindparam("since"))
+    .order_by(contact_ledger.c.id))
 
 
 async def load_customer(connection: AsyncConnection, customer_id: str) -> Customer | None:
@@ -68,12 +113,12 @@ async def load_customers(connection: AsyncConnection, customer_ids: Iterable[str
     ids = sorted(set(customer_ids))
     if not ids:
         return {}
-    points = contact_points.c
-    columns = points if encrypted else (points.customer_id, points.time_zone, points.language)
-    rows = await connection.execute(select(*columns).where(among(connection, points.customer_id, ids))
-                                    .order_by(points.customer_id).with_for_update())
-    return {row.customer_id: Customer(row.customer_id, row.time_zone, row.language, row if encrypted else None)
-            for row in rows}
+    rows = await _CUSTOMERS[encrypted].rows(connection, ids=ids)
+    if encrypted and connection.dialect.name != "postgresql":
+        rows = [row._mapping for row in rows]  # read by column name, as asyncpg's records are
+    return {row["customer_id"]: Customer(row["customer_id"], row["time_zone"], row["language"], row)
+            for row in rows} if encrypted else {
+        customer_id: Customer(customer_id, time_zone, language, None) for customer_id, time_zone, language in rows}
 
 
 async def load_known(connection: AsyncConnection, customers: Iterable[Customer], now: datetime) -> dict[str, Known]:
@@ -83,23 +128,15 @@ async def load_known(connection: AsyncConnection, customers: Iterable[Customer],
         return known
     ids = list(known)
     opted_out: dict[str, set[str]] = {}
-    for row in await connection.execute(select(channel_preferences.c.customer_id, channel_preferences.c.channel)
-                                         .where(among(connection, channel_preferences.c.customer_id, ids),
-                                                channel_preferences.c.opted_out)):
-        opted_out.setdefault(row.customer_id, set()).add(row.channel)
+    for customer_id, channel in await _OPTED_OUT.rows(connection, ids=ids):
+        opted_out.setdefault(customer_id, set()).add(channel)
     for customer_id, channels in opted_out.items():
         known[customer_id].opted_out = frozenset(channels)
-    for row in await connection.execute(select(holds.c.customer_id, holds.c.hold, holds.c.until)
-                                         .where(among(connection, holds.c.customer_id, ids))):
-        known[row.customer_id].holds[row.hold] = as_utc(row.until) if row.until else None
-    ledger = await connection.execute(
-        select(contact_ledger.c.customer_id, contact_ledger.c.at, contact_ledger.c.channel, contact_ledger.c.outcome,
-               contact_ledger.c.recipient)
-        .where(among(connection, contact_ledger.c.customer_id, ids), contact_ledger.c.outcome.is_not(None),
-               contact_ledger.c.at > now - LOOK_BACK)
-        .order_by(contact_ledger.c.id))
-    for row in ledger:
-        known[row.customer_id].attempts.append(Attempt(as_utc(row.at), row.channel, row.outcome, row.recipient))
+    for customer_id, hold, until in await _HOLDS.rows(connection, ids=ids):
+        known[customer_id].holds[hold] = as_utc(until) if until else None
+    for customer_id, at, channel, outcome, recipient in await _LEDGER.rows(connection, ids=ids,
+                                                                          since=now - LOOK_BACK):
+        known[customer_id].attempts.append(Attempt(as_utc(at), channel, outcome, recipient))
     return known
 
 

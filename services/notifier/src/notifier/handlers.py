@@ -7,14 +7,17 @@ same effects as its events handled one by one, which is how the runtime re-runs
 a batch that failed.
 
 A request is judged when it arrives (so the router hears at once that it is
-deferred or blocked, and why) and judged again by the dispatcher when it falls
-due, because opt-outs, holds and other contacts may have changed meanwhile.
+deferred or blocked, and why). One allowed then is rendered, written as an
+attempt under a lease and handed to the dispatcher once the transaction commits
+(decision 0065); one deferred is judged again by the dispatcher when it falls due,
+because opt-outs, holds and other contacts may have changed meanwhile.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from functools import partial
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import bindparam, delete, select, update
@@ -27,8 +30,11 @@ from collections_core.contracts.corebanking.v1 import customers_pb2
 from collections_core.unit_of_work import UnitOfWork
 from collections_core.wire import instant_from_proto
 from notifier import rows
+from notifier.channels import Outgoing
 from notifier.crypto import PiiCipher
-from notifier.facts import among
+from notifier.dispatch import Dispatcher
+from notifier.domain.policy import Allow
+from notifier.facts import Query, among_ids
 from notifier.judging import Judgement
 from notifier.settings import NotifierSettings
 from notifier.tables import channel_preferences, contact_points, contact_requests
@@ -41,6 +47,9 @@ CONSENT_CHANNELS = {customers_pb2.CONTACT_CHANNEL_SMS: "sms", customers_pb2.CONT
                     customers_pb2.CONTACT_CHANNEL_LETTER: "letter", customers_pb2.CONTACT_CHANNEL_CALL: "call"}
 CONTACT_POINT_COLUMNS = ("name", "phone", "email", "address", "phone_hash", "email_hash", "time_zone", "language",
                          "country", "key_id", "updated_at")
+_to_json = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps with options builds an encoder per call
+_KNOWN_REQUESTS = Query(lambda postgresql: select(contact_requests.c.request_id).where(
+    among_ids(contact_requests.c.request_id, postgresql)))
 _lift_refusal = delete(channel_preferences).where(
     channel_preferences.c.customer_id == bindparam("b_customer_id"),
     channel_preferences.c.channel == bindparam("b_channel"), channel_preferences.c.source == "corebanking")
@@ -56,11 +65,14 @@ def upsert(connection, table, values: dict | None, keys: list[str], update_colum
 
 
 class Notifier:
-    def __init__(self, settings: NotifierSettings, cipher: PiiCipher, catalogue: Catalogue) -> None:
+    def __init__(self, settings: NotifierSettings, cipher: PiiCipher, catalogue: Catalogue,
+                 dispatcher: Dispatcher) -> None:
         self.settings = settings
         self.cipher = cipher
         self.catalogue = catalogue
-        self.packs = settings.packs()
+        self.dispatcher = dispatcher
+        self.packs = dispatcher.packs
+        self._contact_ttl = settings.contact_ttl
 
     def handlers(self) -> dict:
         return {type_of(contacts_pb2.ContactCancelled): self.contact_cancelled}
@@ -124,8 +136,7 @@ class Notifier:
     async def contacts_requested(self, events: Sequence[Event], work: UnitOfWork) -> None:
         arrived = [(event, self._request(event.message, work)) for event in events]
         ids = [request["request_id"] for _, request in arrived]
-        known = set((await work.connection.execute(select(contact_requests.c.request_id).where(
-            among(work.connection, contact_requests.c.request_id, ids)))).scalars())
+        known = {row[0] for row in await _KNOWN_REQUESTS.rows(work.connection, ids=ids)}
         fresh = []
         for event, request in arrived:
             if request["request_id"] in known:
@@ -134,17 +145,29 @@ class Notifier:
             fresh.append((event, request))
         if not fresh:
             return
+        # Contacts allowed now are rendered and leased here and handed to the dispatcher
+        # once this transaction commits, when it has room: it need not claim and judge
+        # them again a moment later (decision 0065). Rendering needs the contact points.
+        on_arrival = self.dispatcher.room_on_arrival() >= len(fresh)
         judgement = await Judgement.load(work, self.packs, {request["customer_id"] for _, request in fresh},
-                                         encrypted=False)
+                                         encrypted=on_arrival)
+        lease = self.dispatcher.lease(work.now)
+        outgoing: list[tuple[dict, Outgoing]] = []
+        clear: dict[tuple[str, str], str] = {}
         for event, request in fresh:
             missing = self.catalogue.parameters_needed(request["template"]).difference(event.message.parameters)
             if missing:
                 # Fail at once, before any deferral: the router learns now, not at 08:00 tomorrow.
                 judgement.fail(request, f"template: missing parameters {', '.join(sorted(missing))}", cause=event)
-            else:
-                judgement.decide(request, cause=event)
+            elif isinstance(judgement.decide(request, cause=event), Allow) and on_arrival:
+                request["due_at"] = lease
+                message = self.dispatcher.render_and_attempt(judgement, request, clear, cause=event)
+                if message is not None:
+                    outgoing.append((request, message))
         await rows.insert_rows(work.connection, contact_requests, [request for _, request in fresh])
         await judgement.save(requests=False)
+        if outgoing:
+            work.when_committed(partial(self.dispatcher.handed_over_on_arrival, lease, outgoing))
 
     def _request(self, message: contacts_pb2.ContactRequested, work: UnitOfWork) -> dict:
         channel = CHANNEL_NAMES.get(message.channel)
@@ -156,12 +179,12 @@ class Notifier:
             raise Rejected(f"no template {message.template!r} for channel {channel}")
         requested_at = instant_from_proto(message.requested_at) if message.HasField("requested_at") else work.now
         expires_at = (instant_from_proto(message.expires_at) if message.HasField("expires_at")
-                      else requested_at + self.settings.contact_ttl)
+                      else requested_at + self._contact_ttl)
         not_before = instant_from_proto(message.not_before) if message.HasField("not_before") else None
         return {
             "request_id": message.request_id, "customer_id": message.customer_id,
             "account_id": message.account_id, "case_id": message.case_id, "channel": channel,
-            "template": message.template, "parameters": json.dumps(dict(message.parameters), ensure_ascii=False),
+            "template": message.template, "parameters": _to_json(dict(message.parameters)),
             "pack": self.settings.pack_for(message.portfolio), "status": "pending", "due_at": work.now,
             "not_before": not_before, "expires_at": expires_at, "rule": None, "reason": None,
             "provider_message_id": None, "requested_at": requested_at, "updated_at": work.now,

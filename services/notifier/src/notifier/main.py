@@ -35,7 +35,6 @@ def build_runtime(settings: NotifierSettings, topics: list[str] = TOPICS, clock:
     findings = catalogue.lint()
     if findings:
         raise TemplatesInvalid("; ".join(f"{f.template}: {f.rule} {f.detail}" for f in findings))
-    notifier = Notifier(settings, cipher, catalogue)
     # One pool for the providers' HTTP APIs, as many keep-alive connections as messages in flight.
     lanes = settings.dispatch_concurrency
     client = httpx.AsyncClient(timeout=settings.sms_provider_timeout_seconds,
@@ -50,7 +49,8 @@ def build_runtime(settings: NotifierSettings, topics: list[str] = TOPICS, clock:
                              settings.smtp_timeout_seconds),
         "letter": PrintVendor(client, settings.print_vendor_url, Path(settings.letter_font_path)),
     }
-    dispatcher = Dispatcher(settings, cipher, catalogue, channels, notifier.packs)
+    dispatcher = Dispatcher(settings, cipher, catalogue, channels, settings.packs())
+    notifier = Notifier(settings, cipher, catalogue, dispatcher)
 
     async def dispatch_contacts(runtime: ServiceRuntime) -> None:
         try:

@@ -42,6 +42,9 @@ class NotifierSettings(ServiceSettings):
                                       description="requests to providers in flight at once (one pooled client)")
     dispatch_claim_seconds: float = Field(default=30, gt=0, description="how long a round holds the requests it "
                                           "claimed; a crashed round's are sent again (same keys) after it")
+    dispatch_on_arrival: bool = Field(default=True, description="a request the policy allows when it arrives is "
+                                      "rendered and leased in the consumer's transaction and handed to the "
+                                      "dispatcher once it commits, instead of being claimed and judged again")
 
     # SMS provider
     sms_provider_url: str = Field(default="http://127.0.0.1:8190", description="base URL of the SMS provider API")

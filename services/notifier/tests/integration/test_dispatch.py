@@ -1,5 +1,13 @@
 """Contacts go out once, at the allowed moment, through a real stand-in provider
-that fails and times out on purpose, on SQLite and PostgreSQL."""
+that fails and times out on purpose, on SQLite and PostgreSQL.
+
+Tests of the store's rounds (claim, judge again, lease, settle) turn the hand-over on
+arrival off (``dispatch_on_arrival=False``), so that their requests wait in the store
+as a deferred contact or one whose process died would. The last tests cover the
+hand-over on arrival: a contact the policy allows when it arrives is rendered, recorded
+as an attempt and leased in the consumer's transaction, and handed to the dispatcher
+once that commits (decision 0065); a hand-over lost to a crash, a rollback or a long
+wait is sent by the store's rounds once the lease is over, once."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -9,7 +17,7 @@ from collections_core.contracts.corebanking.v1 import customers_pb2
 from collections_core.wire import instant_to_proto
 from notifier.channels import ChannelUnavailable
 from notifier.metrics import PENDING
-from notifier.tables import contact_requests
+from notifier.tables import contact_ledger, contact_requests
 from sqlalchemy import select
 
 pytestmark = pytest.mark.integration
@@ -79,14 +87,14 @@ async def test_a_crash_between_hand_over_and_commit_sends_nothing_twice(notifier
                                                                         deliver, emitted):
     """The first process commits `sending`, the provider accepts, and the process dies
     before recording it. A new process on the same database finishes the job."""
-    first = await notifier_runtime()
+    first = await notifier_runtime(dispatch_on_arrival=False)
     await deliver(first, customer("C-1", "Asia/Shanghai"), "C-1")
     await deliver(first, request("R-1", "C-1"), "C-1")
     async with first.unit_of_work() as work:
         [(_, outgoing)] = await first.dispatcher.prepare(work, await first.dispatcher.claim(work))
     await first.dispatcher.channels["sms"].send(outgoing)  # accepted; the process "dies" here
     assert await statuses(first) == {"R-1": "sending"}
-    second = await notifier_runtime()
+    second = await notifier_runtime(dispatch_on_arrival=False)
     await second.dispatcher.dispatch_due(second)
     assert (await sms_provider.stats())["requests"] == 1, "the claim is the first process's until its lease ends"
     clock.advance(timedelta(seconds=second.settings.dispatch_claim_seconds))
@@ -153,7 +161,7 @@ async def test_a_request_without_the_templates_parameters_fails_at_once(notifier
 
 async def test_a_round_hands_its_sms_over_in_one_batch_and_a_bad_number_fails_alone(
         notifier_runtime, sms_provider, deliver, emitted):
-    runtime = await notifier_runtime(sms_batch_size=100)
+    runtime = await notifier_runtime(dispatch_on_arrival=False, sms_batch_size=100)
     for n in range(4):
         await deliver(runtime, customer(f"C-{n}", "Asia/Shanghai", phone=f"+86138000000{n:02d}"), f"C-{n}")
         await deliver(runtime, request(f"R-{n}", f"C-{n}"), f"C-{n}")
@@ -181,7 +189,7 @@ async def test_rounds_back_to_back_hand_a_round_over_only_after_the_one_before_s
     """The worker prepares the next round while the previous one is with the provider
     (decision 0063); every contact still goes out once, in due order, and a round is
     handed over only once the round before it is settled."""
-    runtime = await notifier_runtime(dispatch_batch_size=2, sms_batch_size=100)
+    runtime = await notifier_runtime(dispatch_on_arrival=False, dispatch_batch_size=2, sms_batch_size=100)
     for n in range(5):
         await deliver(runtime, customer(f"C-{n}", "Asia/Shanghai", phone=f"+86138000000{n:02d}"), f"C-{n}")
         await deliver(runtime, request(f"R-{n}", f"C-{n}"), f"C-{n}")
@@ -208,7 +216,7 @@ async def test_a_provider_down_mid_rounds_ends_them_with_the_prepared_round_rele
         notifier_runtime, sms_provider, clock, deliver):
     """The round prepared while the failing one was in flight is handed over too and,
     failing, released (due now) instead of waiting out its lease; nothing goes twice."""
-    runtime = await notifier_runtime(dispatch_batch_size=1)
+    runtime = await notifier_runtime(dispatch_on_arrival=False, dispatch_batch_size=1)
     for n in range(3):
         await deliver(runtime, customer(f"C-{n}", "Asia/Shanghai", phone=f"+86138000000{n:02d}"), f"C-{n}")
         await deliver(runtime, request(f"R-{n}", f"C-{n}"), f"C-{n}")
@@ -229,7 +237,7 @@ async def test_a_provider_down_mid_rounds_ends_them_with_the_prepared_round_rele
 
 async def test_a_round_decrypts_each_customer_once_and_addresses_every_message_to_its_own_customer(
         notifier_runtime, sms_provider, deliver):
-    runtime = await notifier_runtime(sms_batch_size=100)
+    runtime = await notifier_runtime(dispatch_on_arrival=False, sms_batch_size=100)
     for n, name in enumerate(["李雷", "韩梅梅"]):
         await deliver(runtime, customers_pb2.CustomerUpserted(
             customer_id=f"C-{n}", name=name, phone=f"+86138000000{n:02d}", email=f"c{n}@example.cn",
@@ -248,7 +256,7 @@ async def test_a_round_decrypts_each_customer_once_and_addresses_every_message_t
 
 
 async def test_the_pending_gauges_are_counted_at_most_once_a_second(notifier_runtime, sms_provider, deliver):
-    runtime = await notifier_runtime()
+    runtime = await notifier_runtime(dispatch_on_arrival=False)
     await deliver(runtime, customer("C-1", "Asia/Shanghai"), "C-1")
     await deliver(runtime, request("R-1", "C-1"), "C-1")
     await deliver(runtime, customer("C-UK", "Europe/London", phone="+447700900123", language="en"), "C-UK")
@@ -285,7 +293,7 @@ async def test_a_contact_sent_is_written_twice_by_the_dispatcher_its_decision_wi
         notifier_runtime, sms_provider, deliver, clock):
     """Claim, decision and lease in one write, the settlement in a second (decision 0064): the
     round's lease is committed before the hand-over, so the request is not due again meanwhile."""
-    runtime = await notifier_runtime(sms_batch_size=100)
+    runtime = await notifier_runtime(dispatch_on_arrival=False, sms_batch_size=100)
     for n in range(3):
         await deliver(runtime, customer(f"C-{n}", "Asia/Shanghai", phone=f"+86138000000{n:02d}"), f"C-{n}")
         await deliver(runtime, request(f"R-{n}", f"C-{n}"), f"C-{n}")
@@ -305,3 +313,104 @@ async def test_a_contact_sent_is_written_twice_by_the_dispatcher_its_decision_wi
     async with runtime.database.reading() as connection:
         writes = (await connection.exec_driver_sql("SELECT request_id, status FROM request_writes")).all()
     assert sorted(writes) == sorted([(f"R-{n}", status) for n in range(3) for status in ("sending", "sent")])
+
+
+async def ledger(runtime) -> list[tuple[str, str, str | None]]:
+    async with runtime.database.reading() as connection:
+        rows = await connection.execute(select(contact_ledger.c.request_id, contact_ledger.c.decision,
+                                               contact_ledger.c.outcome).order_by(contact_ledger.c.id))
+        return [tuple(row) for row in rows]
+
+
+async def due_at(runtime, request_id: str):
+    async with runtime.database.reading() as connection:
+        value = (await connection.execute(select(contact_requests.c.due_at).where(
+            contact_requests.c.request_id == request_id))).scalar_one()
+    return value.replace(tzinfo=UTC)
+
+
+async def test_a_contact_allowed_on_arrival_is_leased_with_it_and_sent_without_being_claimed(
+        notifier_runtime, sms_provider, deliver, emitted, clock):
+    runtime = await notifier_runtime()
+    await deliver(runtime, customer("C-1", "Asia/Shanghai"), "C-1")  # 09:00 in Shanghai
+    await deliver(runtime, request("R-1", "C-1"), "C-1")
+    lease_end = clock.now() + timedelta(seconds=runtime.settings.dispatch_claim_seconds)
+    assert await statuses(runtime) == {"R-1": "sending"} and await due_at(runtime, "R-1") == lease_end
+    assert await ledger(runtime) == [("R-1", "allow", "sent")], "the attempt is in the arrival's transaction"
+    assert (await sms_provider.stats())["messages"] == 0, "handed over, not yet sent"
+    async with runtime.unit_of_work() as work:
+        assert await runtime.dispatcher.claim(work) == [], "not claimable while the dispatcher holds it"
+    assert await runtime.dispatcher.dispatch_while_due(runtime) == 1
+    stats = await sms_provider.stats()
+    assert stats["messages"] == 1 and stats["duplicates"] == 0
+    assert await statuses(runtime) == {"R-1": "sent"}
+    assert await ledger(runtime) == [("R-1", "allow", "sent")], "judged once"
+    assert [kind for kind, _ in await emitted(runtime)] == ["ContactSent"]
+
+
+async def test_a_hand_over_lost_with_the_process_is_sent_once_by_the_store_after_the_lease(
+        notifier_runtime, sms_provider, deliver, clock):
+    first = await notifier_runtime()
+    await deliver(first, customer("C-1", "Asia/Shanghai"), "C-1")
+    await deliver(first, request("R-1", "C-1"), "C-1")  # committed and handed over; the process dies here
+    second = await notifier_runtime()  # a restart: nothing in memory, the lease in the store
+    assert await second.dispatcher.dispatch_while_due(second) == 0
+    clock.advance(timedelta(seconds=second.settings.dispatch_claim_seconds))
+    assert await second.dispatcher.dispatch_while_due(second) == 1
+    stats = await sms_provider.stats()
+    assert stats["messages"] == 1 and stats["duplicates"] == 0
+    assert await statuses(second) == {"R-1": "sent"}
+
+
+async def test_an_arrival_that_rolls_back_hands_nothing_over(notifier_runtime, sms_provider, deliver, event_for):
+    runtime = await notifier_runtime()
+    await deliver(runtime, customer("C-1", "Asia/Shanghai"), "C-1")
+    event = event_for(runtime, request("R-1", "C-1"), "C-1")
+    with pytest.raises(RuntimeError):
+        async with runtime.unit_of_work() as work:
+            await runtime.notifier.batch_handlers()[event.type]([event], work)
+            raise RuntimeError("the consumer's transaction fails after the handler")
+    assert runtime.dispatcher.room_on_arrival() == 2 * runtime.settings.dispatch_batch_size
+    assert await runtime.dispatcher.dispatch_while_due(runtime) == 0
+    assert await statuses(runtime) == {} and (await sms_provider.stats())["messages"] == 0
+
+
+async def test_a_hand_over_that_waited_past_half_its_lease_is_left_to_the_store(
+        notifier_runtime, sms_provider, deliver, clock):
+    """Dropped from memory before it could be claimable again: sent once, by the store."""
+    runtime = await notifier_runtime()
+    await deliver(runtime, customer("C-1", "Asia/Shanghai"), "C-1")
+    await deliver(runtime, request("R-1", "C-1"), "C-1")
+    clock.advance(timedelta(seconds=runtime.settings.dispatch_claim_seconds * 0.6))
+    assert await runtime.dispatcher.dispatch_while_due(runtime) == 0
+    assert (await sms_provider.stats())["messages"] == 0
+    clock.advance(timedelta(seconds=runtime.settings.dispatch_claim_seconds * 0.4))
+    assert await runtime.dispatcher.dispatch_while_due(runtime) == 1
+    stats = await sms_provider.stats()
+    assert stats["messages"] == 1 and stats["duplicates"] == 0
+    assert await statuses(runtime) == {"R-1": "sent"}
+
+
+async def test_without_room_in_memory_a_run_waits_in_the_store_and_is_judged_again(
+        notifier_runtime, sms_provider, deliver, deliver_together, emitted):
+    """The dispatcher holds at most two batches in memory, whatever the providers' pace."""
+    runtime = await notifier_runtime(dispatch_batch_size=1)
+    for n in range(3):
+        await deliver(runtime, customer(f"C-{n}", "Asia/Shanghai", phone=f"+86138000000{n:02d}"), f"C-{n}")
+    await deliver_together(runtime, [(request(f"R-{n}", f"C-{n}"), f"C-{n}") for n in range(3)])
+    assert await statuses(runtime) == {f"R-{n}": "pending" for n in range(3)}, "more than the room left"
+    assert await ledger(runtime) == []
+    assert await runtime.dispatcher.dispatch_while_due(runtime) == 3
+    assert await statuses(runtime) == {f"R-{n}": "sent" for n in range(3)}
+    assert (await sms_provider.stats())["duplicates"] == 0
+    assert [kind for kind, _ in await emitted(runtime)] == ["ContactSent"] * 3
+
+
+async def test_a_contact_deferred_on_arrival_is_not_handed_over(notifier_runtime, sms_provider, deliver, clock):
+    runtime = await notifier_runtime()
+    await deliver(runtime, customer("C-UK", "Europe/London", phone="+447700900123", language="en"), "C-UK")
+    await deliver(runtime, request("R-UK", "C-UK"), "C-UK")  # 01:00 in London
+    assert runtime.dispatcher.room_on_arrival() == 2 * runtime.settings.dispatch_batch_size
+    assert await statuses(runtime) == {"R-UK": "pending"}
+    assert await due_at(runtime, "R-UK") == clock.now() + timedelta(hours=7)
+    assert await ledger(runtime) == [("R-UK", "defer", None)]

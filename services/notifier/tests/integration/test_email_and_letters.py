@@ -61,7 +61,7 @@ async def print_vendor():
 
 async def test_an_email_carries_list_unsubscribe_and_a_resend_after_a_crash_is_dropped_by_message_id(
         notifier_runtime, deliver, mail_server, clock):
-    runtime = await notifier_runtime(smtp_port=mail_server.controller.port)
+    runtime = await notifier_runtime(smtp_port=mail_server.controller.port, dispatch_on_arrival=False)
     await deliver(runtime, customer("C-1"), "C-1")
     await deliver(runtime, contact("R-1", "C-1", contacts_pb2.CHANNEL_EMAIL, "overdue.email",
                                    {"amount_minor": "50000", "currency": "CNY", "card_last4": "1234"}), "C-1")

@@ -118,6 +118,31 @@ async def test_sigkill_after_hand_over_and_a_5xx_storm_reach_each_customer_once(
     assert stats["failed_on_purpose"] == 6
 
 
+async def test_the_consumer_hands_contacts_allowed_on_arrival_to_the_dispatcher_once_committed(
+        kafka, postgres, tmp_path):
+    """Through the real consumer (decision 0065): with leases of ten minutes, the store's
+    rounds could not send these requests within the minute; the consumer's committed
+    transaction hands them over at once."""
+    run = uuid.uuid4().hex[:8]
+    provider, notifier, topics = start_pair(kafka, postgres, tmp_path, run)
+    try:
+        await create_topics(kafka, run, topics)
+        await produce(kafka.bootstrap, topics[0], customers_in_daytime(run, CUSTOMERS))
+        notifier.start({"NOTIFIER_DISPATCH_CLAIM_SECONDS": "600"})
+        # The customers first: a request for a customer not known yet waits a minute in the store.
+        wait_for(lambda: _consumed(notifier.url, topics[0]) >= CUSTOMERS, what="the customers known")
+        await produce(kafka.bootstrap, topics[1], overdue_notices(run, range(CUSTOMERS)))
+        wait_for(lambda: provider_stats(provider.url)["messages"] >= CUSTOMERS, timeout=60,
+                 what="every SMS out long before the leases end")
+        sent_ids, _ = await _contacts_sent(kafka.bootstrap, run, CUSTOMERS, 0)
+        stats = provider_stats(provider.url)
+    finally:
+        notifier.stop()
+        provider.stop()
+    assert stats["messages"] == CUSTOMERS and stats["duplicates"] == 0
+    assert sorted(set(sent_ids)) == sorted(f"R-{n}-{run}" for n in range(CUSTOMERS))
+
+
 async def test_a_broker_restart_while_requests_flow_loses_and_doubles_no_contact(kafka, postgres, tmp_path):
     """The broker stops after the first requests went out and starts again; more
     requests follow. Each customer gets their SMS once, and each ContactSent reaches the topic."""
@@ -164,6 +189,16 @@ async def _contacts_sent(bootstrap: str, run: str, sent: int, receipts: int, tim
         if (len(sent_ids) >= sent and len(delivered) >= receipts) or time.monotonic() > deadline:
             return sent_ids, delivered
         await asyncio.sleep(0.5)
+
+
+def _consumed(url: str, topic: str) -> float:
+    """Events of ``topic`` the notifier has handled, by its metrics."""
+    try:
+        text = httpx.get(f"{url}/metrics", timeout=2).text
+    except httpx.HTTPError:
+        return 0
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("cc_events_consumed_total{") and f'topic="{topic}"' in line)
 
 
 def _ready(url: str) -> bool:
