@@ -24,7 +24,8 @@ help:
 	@echo "make deploy-generate  regenerate KafkaTopics, the compose topic script and the PrometheusRule"
 	@echo "make bench-runtime  run the runtime passthrough benchmark (bench/runtime)"
 	@echo "make bench-aging    run the detector's daily aging benchmark, 1M accounts (bench/aging)"
-	@echo "make bench-notifier run the notifier benchmark, 50,000 contacts on PostgreSQL (bench/notifier)"
+	@echo "make bench-notifier run the notifier benchmark, 50,000 contacts on PostgreSQL (bench/notifier), as two"
+	@echo "                    replicas (the deployment's minimum) and as one process"
 	@echo "make bench-gateway  the gateway's partner API beside a bare FastAPI endpoint (bench/gateway)"
 	@echo "make bench-router   run the case-router's business day, 50,000 delinquent accounts (bench/router)"
 	@echo "make bench-e2e      through the whole platform (bench/e2e), each with every process's peak RSS: newly delinquent"
@@ -113,7 +114,8 @@ bench-aging: tools
 	$(PY) bench/aging/aging.py --accounts 1000000
 
 bench-notifier: tools
-	$(PY) bench/notifier/notifier_bench.py --contacts 50000
+	$(PY) bench/notifier/notifier_bench.py --contacts 50000 --replicas 2
+	$(PY) bench/notifier/notifier_bench.py --contacts 50000 --replicas 1
 
 bench-gateway: tools
 	$(PY) bench/gateway/partner_api.py --seconds 10 --concurrency 32
