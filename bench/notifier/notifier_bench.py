@@ -153,11 +153,11 @@ async def dispatch_all(runtime, arriving: asyncio.Task | None = None) -> None:
     due, or until the consumer hands contacts over), until one finds nothing due once
     ``arriving`` is over (a re-deferred contact is no longer due)."""
     while True:
-        arrived = arriving is None or arriving.done()
-        if not await runtime.dispatcher.dispatch_while_due(runtime) and arrived:
-            return
-        if arriving is not None and not arriving.done():
-            await runtime.dispatcher.rest(runtime.dispatcher.settings.dispatch_interval_seconds)
+        if arriving is None or arriving.done():
+            if not await runtime.dispatcher.dispatch_while_due(runtime):
+                return
+        else:
+            await runtime.dispatcher.dispatch_and_rest(runtime)
 
 
 def replica(pipe, index: int, replicas: int, url: str, provider_url: str, n: int, options: dict) -> None:

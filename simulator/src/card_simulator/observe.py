@@ -52,11 +52,13 @@ async def scrape(client: httpx.AsyncClient, urls: dict[str, str]) -> dict[str, S
     return {name: parse_metrics(answer.text) for name, answer in zip(urls, answers, strict=True)}
 
 
-_ACTIVITY = ("cc_events_consumed_total", "cc_events_published_total", "cc_consumer_lag", "cc_outbox_backlog")
+_ACTIVITY = ("cc_events_consumed_total", "cc_events_published_total", "cc_consumer_lag", "cc_outbox_backlog",
+             "notifier_dispatcher_busy")
 
 
 async def _activity(client: httpx.AsyncClient, urls: dict[str, str]) -> tuple[float, ...] | None:
-    """Consumed, published, lag, backlog over every service; only those lines are parsed,
+    """Consumed, published, lag, backlog over every service and whether the notifier's
+    dispatcher has contacts due or failed its last round; only those lines are parsed,
     as this runs several times per simulated business day. None while a service does not
     answer (a chaos run restarts killed ones)."""
     try:
@@ -71,17 +73,18 @@ async def _activity(client: httpx.AsyncClient, urls: dict[str, str]) -> tuple[fl
 async def settle(client: httpx.AsyncClient, urls: dict[str, str], outside: Callable[[], int],
                  timeout: float = 120.0, gap: float = 0.25) -> None:
     """Wait until two looks ``gap`` apart (longer than the notifier's dispatch interval)
-    see no lag, no backlog, and nothing new consumed, published or delivered."""
+    see no lag, no backlog, a dispatcher with nothing due (one backing off after a fault
+    still has its contacts to send), and nothing new consumed, published or delivered."""
     deadline = time.monotonic() + timeout
     previous = None
     while True:
         activity = await _activity(client, urls)
-        consumed, published, lag, backlog = activity or (0, 0, -1, -1)
+        consumed, published, lag, backlog, busy = activity or (0, 0, -1, -1, 1)
         now = (consumed, published, outside()) if activity else None
-        if lag == 0 and backlog == 0 and now == previous:
+        if lag == 0 and backlog == 0 and busy == 0 and now == previous:
             return
         if time.monotonic() > deadline:
             raise TimeoutError(f"the platform did not go quiet within {timeout:.0f} s "
-                               f"(lag {lag:.0f}, outbox backlog {backlog:.0f})")
+                               f"(lag {lag:.0f}, outbox backlog {backlog:.0f}, dispatcher busy {busy:.0f})")
         previous = now
         await asyncio.sleep(gap)

@@ -57,7 +57,7 @@ from notifier.crypto import PiiCipher
 from notifier.domain.policy import Allow, Pack
 from notifier.facts import as_utc
 from notifier.judging import CHANNEL_CODES, CONTACT_EVENTS, Judgement
-from notifier.metrics import CONTACTS, OLDEST_PENDING_AGE, PENDING
+from notifier.metrics import CONTACTS, DISPATCHER_BUSY, OLDEST_PENDING_AGE, PENDING
 from notifier.settings import NotifierSettings
 from notifier.tables import contact_requests
 from notifier.templates import Catalogue, TemplateInvalid
@@ -105,32 +105,35 @@ class Dispatcher:
         # transaction committed: (lease, round) in arrival order (decision 0065).
         self._arrived: deque[tuple[datetime, list[tuple[dict, Outgoing]]]] = deque()
         self._arrived_count = 0
-        self._arrival = asyncio.Event()
+        self._work = asyncio.Event()  # set when contacts are handed over or requested due now
 
     async def run(self, runtime: ServiceRuntime) -> None:
         backoff = self.settings.dispatch_interval_seconds
         while True:
             try:
-                await self.dispatch_while_due(runtime)
+                await self.dispatch_and_rest(runtime)
+                backoff = self.settings.dispatch_interval_seconds
             except asyncio.CancelledError:
                 raise
             except Exception as error:
+                DISPATCHER_BUSY.set(1)
                 log.warning("dispatch round failed, will retry", error=type(error).__name__, retry_in=backoff)
                 backoff = min(backoff * 2, self.settings.retry_backoff_max_seconds)
                 await asyncio.sleep(backoff)
-            else:
-                backoff = self.settings.dispatch_interval_seconds
-                await self.rest(backoff)
 
-    async def rest(self, seconds: float) -> None:
-        """Wait ``seconds``, or less if the consumer hands contacts over meanwhile."""
-        if self._arrived:
-            return
-        self._arrival.clear()
+    async def dispatch_and_rest(self, runtime: ServiceRuntime) -> int:
+        """Rounds while requests are due, then a rest of the dispatch interval, cut short
+        when contacts are handed over or requested due now meanwhile; returns how many
+        requests the rounds claimed."""
+        self._work.clear()
+        claimed = await self.dispatch_while_due(runtime)
+        if not self._work.is_set():  # nothing was signalled during the rounds: nothing is due
+            DISPATCHER_BUSY.set(0)
         try:
-            await asyncio.wait_for(self._arrival.wait(), seconds)
+            await asyncio.wait_for(self._work.wait(), self.settings.dispatch_interval_seconds)
         except TimeoutError:
             pass
+        return claimed
 
     async def dispatch_due(self, runtime: ServiceRuntime) -> int:
         """One round: the contacts handed over on arrival if there are any, else the requests
@@ -194,7 +197,13 @@ class Dispatcher:
         """The consumer's committed round of contacts allowed on arrival (an after-commit callback)."""
         self._arrived.append((lease, outgoing))
         self._arrived_count += len(outgoing)
-        self._arrival.set()
+        self.due_now()
+
+    def due_now(self) -> None:
+        """Requests are due now (an after-commit callback): the worker wakes, and is busy
+        until a round finds nothing due."""
+        DISPATCHER_BUSY.set(1)
+        self._work.set()
 
     def _take_arrived(self, now: datetime) -> tuple[list[dict], list[tuple[dict, Outgoing]]]:
         """Arrived rounds up to a batch. One that waited past half its lease is dropped:

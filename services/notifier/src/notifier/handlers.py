@@ -168,6 +168,8 @@ class Notifier:
         await judgement.save(requests=False)
         if outgoing:
             work.when_committed(partial(self.dispatcher.handed_over_on_arrival, lease, outgoing))
+        if any(request["status"] == "pending" and request["due_at"] <= work.now for _, request in fresh):
+            work.when_committed(self.dispatcher.due_now)
 
     def _request(self, message: contacts_pb2.ContactRequested, work: UnitOfWork) -> dict:
         channel = CHANNEL_NAMES.get(message.channel)

@@ -13,3 +13,6 @@ CIRCUIT_OPEN = Gauge("notifier_circuit_open", "1 while a channel's circuit break
 PENDING = Gauge("notifier_pending_contacts", "Contacts waiting to go out (pending or in flight)")
 OLDEST_PENDING_AGE = Gauge("notifier_oldest_pending_contact_age_seconds",
                            "Age of the oldest contact waiting to go out, since it was requested")
+DISPATCHER_BUSY = Gauge("notifier_dispatcher_busy",
+                        "1 from when contacts are handed to the dispatcher or requested due now, and after a failed "
+                        "round, until a round finds nothing due (a simulated clock waits for 0 before it moves)")

@@ -9,6 +9,7 @@ as an attempt and leased in the consumer's transaction, and handed to the dispat
 once that commits (decision 0065); a hand-over lost to a crash, a rollback or a long
 wait is sent by the store's rounds once the lease is over, once."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,7 +17,7 @@ from collections_core.contracts.collections.v1 import contacts_pb2
 from collections_core.contracts.corebanking.v1 import customers_pb2
 from collections_core.wire import instant_to_proto
 from notifier.channels import ChannelUnavailable
-from notifier.metrics import PENDING
+from notifier.metrics import DISPATCHER_BUSY, PENDING
 from notifier.tables import contact_ledger, contact_requests
 from sqlalchemy import select
 
@@ -414,3 +415,33 @@ async def test_a_contact_deferred_on_arrival_is_not_handed_over(notifier_runtime
     assert await statuses(runtime) == {"R-UK": "pending"}
     assert await due_at(runtime, "R-UK") == clock.now() + timedelta(hours=7)
     assert await ledger(runtime) == [("R-UK", "defer", None)]
+
+
+async def test_the_dispatcher_is_busy_from_a_hand_over_or_a_failed_round_until_a_round_finds_nothing_due(
+        notifier_runtime, sms_provider, deliver):
+    """The gauge a simulated clock waits on before it moves (the simulator's settle): a
+    dispatcher backing off after failed rounds still has its contacts to send."""
+    runtime = await notifier_runtime(dispatch_interval_seconds=0.01, retry_backoff_max_seconds=0.05)
+    DISPATCHER_BUSY.set(0)
+    await deliver(runtime, customer("C-1", "Asia/Shanghai"), "C-1")
+    await deliver(runtime, request("R-1", "C-1"), "C-1")
+    assert DISPATCHER_BUSY._value.get() == 1, "handed over on arrival"
+    await sms_provider.control(fail_next=100, fail_status=503)
+    worker = asyncio.create_task(runtime.dispatcher.run(runtime))
+    try:
+        await asyncio.sleep(0.5)
+        assert DISPATCHER_BUSY._value.get() == 1 and (await sms_provider.stats())["messages"] == 0
+        await sms_provider.control(fail_next=0)
+        for _ in range(200):
+            if await statuses(runtime) == {"R-1": "sent"} and DISPATCHER_BUSY._value.get() == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert await statuses(runtime) == {"R-1": "sent"} and DISPATCHER_BUSY._value.get() == 0
+    finally:
+        worker.cancel()
+    store = await notifier_runtime(dispatch_on_arrival=False, dispatch_interval_seconds=0.01)
+    await deliver(store, request("R-2", "C-1", template="reminder.sms", parameters={**OVERDUE, "due_date": "2"}),
+                  "C-1")
+    assert DISPATCHER_BUSY._value.get() == 1, "requested due now, in the store"
+    assert await store.dispatcher.dispatch_and_rest(store) == 1
+    assert DISPATCHER_BUSY._value.get() == 0
