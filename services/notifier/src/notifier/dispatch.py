@@ -28,7 +28,8 @@ process dies first, the lease runs out and a round from the store sends it.
 
 A crash between 1 and 3 leaves the requests ``sending``; once their lease is over
 a round sends them again under the same keys, which the provider answers with its
-first answer instead of a second message. A transient channel failure releases
+first answer instead of a second message — within the pack's hours only, since the
+provider may never have had them (a resend due at night waits for the morning). A transient channel failure releases
 its requests (due now, still ``sending``) and the round raises after settling,
 so the loop backs off before trying that channel again.
 """
@@ -248,7 +249,8 @@ class Dispatcher:
             dict(row._mapping) for row in rows]
 
     async def prepare(self, work: UnitOfWork, claimed: list[dict]) -> list[tuple[dict, Outgoing]]:
-        """Judge the pending requests again and render every one that goes out now."""
+        """Judge the pending requests again, hold back a resend outside the pack's hours,
+        and render every one that goes out now."""
         judgement = await Judgement.load(work, self.packs, {request["customer_id"] for request in claimed})
         outgoing = []
         clear: dict[tuple[str, str], str] = {}  # the round's decrypted contact points, one decryption each
@@ -258,7 +260,10 @@ class Dispatcher:
         lease = self.lease(work.now)
         for request in claimed:
             judgement.change(request, due_at=lease)
-            if request["status"] == "pending" and not isinstance(judgement.decide(request), Allow):
+            if request["status"] == "pending":
+                if not isinstance(judgement.decide(request), Allow):
+                    continue
+            elif not judgement.resend_within_hours(request):
                 continue
             message = self.render_and_attempt(judgement, request, clear)
             if message is not None:

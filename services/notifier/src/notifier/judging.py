@@ -22,7 +22,7 @@ from collections_core.contracts.collections.v1 import contacts_pb2
 from collections_core.unit_of_work import UnitOfWork
 from collections_core.wire import instant_to_proto
 from notifier import facts, rows
-from notifier.domain.policy import Allow, Attempt, Block, Defer, Pack, evaluate_contact
+from notifier.domain.policy import Allow, Attempt, Block, ContactFacts, Defer, Pack, evaluate_contact
 from notifier.facts import Known, as_utc
 from notifier.metrics import CONTACTS, POLICY_DECISIONS
 from notifier.tables import contact_ledger
@@ -91,6 +91,23 @@ class Judgement:
                 request_id=request["request_id"], account_id=request["account_id"], channel=channel,
                 rule=decision.rule), key=request["account_id"], cause=cause)
         return decision
+
+    def resend_within_hours(self, request: dict) -> bool:
+        """Whether a request handed over before, whose lease ran out, may go again now.
+        The provider may never have had it, so a resend can be a contact: only within
+        the pack's hours in the customer's zone. Its opt-outs, holds and caps were judged
+        when it was first handed over, and a resend the provider already had is answered
+        from its key, so only the clock is asked again. Otherwise its due time moves to the
+        next allowed moment and it stays ``sending``."""
+        known = self.known.get(request["customer_id"])
+        if known is None:
+            return True
+        decision = evaluate_contact(ContactFacts(channel=request["channel"], time_zone=known.customer.time_zone),
+                                    self.packs[request["pack"]], self.work.now)
+        if isinstance(decision, Defer):
+            self.change(request, due_at=decision.until)
+            return False
+        return True
 
     def attempt(self, request: dict) -> None:
         """An allowed contact goes out now: in the ledger as an attempt before it leaves,

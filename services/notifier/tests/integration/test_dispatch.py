@@ -445,3 +445,27 @@ async def test_the_dispatcher_is_busy_from_a_hand_over_or_a_failed_round_until_a
     assert DISPATCHER_BUSY._value.get() == 1, "requested due now, in the store"
     assert await store.dispatcher.dispatch_and_rest(store) == 1
     assert DISPATCHER_BUSY._value.get() == 0
+
+
+async def test_a_resend_after_a_lease_ran_out_at_night_waits_for_the_customers_morning(
+        notifier_runtime, sms_provider, deliver, clock):
+    """The provider may never have had it: a resend is a contact, so it keeps the hours."""
+    runtime = await notifier_runtime(dispatch_on_arrival=False)
+    await deliver(runtime, customer("C-1", "Asia/Shanghai"), "C-1")  # 09:00 in Shanghai
+    await deliver(runtime, request("R-1", "C-1"), "C-1")
+    async with runtime.unit_of_work() as work:
+        [(request_row, _)] = await runtime.dispatcher.prepare(work, await runtime.dispatcher.claim(work))
+    assert request_row["status"] == "sending"  # the process dies before the hand-over
+    clock.advance(timedelta(hours=13))  # 22:00 in Shanghai, the lease long over
+    assert await runtime.dispatcher.dispatch_due(runtime) == 1, "claimed, and held back"
+    assert (await sms_provider.stats())["messages"] == 0
+    assert await statuses(runtime) == {"R-1": "sending"}
+    morning = datetime(2026, 11, 3, 0, tzinfo=UTC)  # 08:00 in Shanghai
+    async with runtime.database.reading() as connection:
+        due = (await connection.execute(select(contact_requests.c.due_at))).scalar_one()
+    assert due.replace(tzinfo=UTC) == morning
+    clock.set(morning)
+    assert await runtime.dispatcher.dispatch_due(runtime) == 1
+    stats = await sms_provider.stats()
+    assert stats["messages"] == 1 and stats["duplicates"] == 0
+    assert await statuses(runtime) == {"R-1": "sent"}
