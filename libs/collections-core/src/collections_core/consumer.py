@@ -193,6 +193,9 @@ class ConsumerRunner:
                 continue
             async with self._processing:
                 if batches:
+                    # Fetched is not handled: while a batch waits out a database outage,
+                    # its records are lag, for an SRE's alert and a simulator's quiet check.
+                    self._observe_lag(batches, handled=False)
                     deliveries = [self._decode(r) for records in batches.values() for r in records]
                     if not await self._process(deliveries):
                         return  # stopping while the database was down: the batch will be redelivered
@@ -203,7 +206,7 @@ class ConsumerRunner:
                 await self._offsets.commit(self.consumer)
             await self._between_batches()
             if batches:
-                self._observe_lag(batches)
+                self._observe_lag(batches, handled=True)
 
     async def stop(self) -> None:
         """Finish the batch in flight, commit it, leave the group."""
@@ -467,7 +470,8 @@ class ConsumerRunner:
         ]
         return OutboxRecord(self.dead_letter_topic, record.key, record.value, headers)
 
-    def _observe_lag(self, batches) -> None:
+    def _observe_lag(self, batches, handled: bool) -> None:
+        """Records of each partition from the first not yet handled to the partition's end."""
         assigned = self.consumer.assignment()
         for tp, records in batches.items():
             if tp not in assigned:
@@ -477,5 +481,6 @@ class ConsumerRunner:
             except KafkaError:
                 continue
             if highwater is not None:
+                first_unhandled = records[-1].offset + 1 if handled else records[0].offset
                 metrics.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(
-                    max(0, highwater - records[-1].offset - 1))
+                    max(0, highwater - first_unhandled))

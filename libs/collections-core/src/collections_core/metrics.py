@@ -27,7 +27,8 @@ HANDLER_LATENCY = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 CONSUMER_LAG = Gauge(
-    "cc_consumer_lag", "Records between the consumer's position and the partition end", ["service", "topic", "partition"]
+    "cc_consumer_lag", "Records not yet handled: from the first one the consumer has not handled to the partition end",
+    ["service", "topic", "partition"]
 )
 EVENTS_PUBLISHED = Counter(
     "cc_events_published_total", "Outbox records published to Kafka", ["service", "topic"]
