@@ -119,6 +119,11 @@ class _WaitForBatch(ConsumerRebalanceListener):
         async with runner._processing:
             await runner._offsets.commit(runner.consumer, now=True, timeout=10)
             runner._offsets.forget(revoked)
+            for tp in revoked:  # its lag is the new owner's to report now
+                try:
+                    metrics.CONSUMER_LAG.remove(runner.service, tp.topic, str(tp.partition))
+                except KeyError:
+                    pass
 
     async def on_partitions_assigned(self, assigned) -> None:
         self._runner.joined = True
