@@ -47,9 +47,9 @@ from collections_core.transient import is_transient
 from collections_core.unit_of_work import UnitOfWork, run_committed
 
 Handler = Callable[[Event, UnitOfWork], Awaitable[None]]
-# Takes a run of consecutive events of one type from a poll batch at once, so a
-# service can load their facts and write their effects set-based. It must give the
-# same effects for [e1, ..., en] as for [e1], ..., [en]: a failing batch is re-run
+# Takes a run of consecutive events from a poll batch at once (of one type, or of
+# types registered with the same handler), so a service can load their facts and
+# write their effects set-based. It must give the same effects for [e1, ..., en] as for [e1], ..., [en]: a failing batch is re-run
 # one event per transaction to find the record at fault.
 BatchHandler = Callable[[Sequence[Event], UnitOfWork], Awaitable[None]]
 log = get_logger(__name__)
@@ -376,7 +376,9 @@ class ConsumerRunner:
         seen = await inbox.already_seen(connection, [d.event_id for d in deliveries])
         now = self.clock.now()
         inbox_rows, outbox_rows, redriven = [], [], []
-        run: list[Delivery] = []  # consecutive events for one batch handler, not yet handled
+        # Consecutive events for one batch handler, not yet handled; types that share a
+        # handler (the router's AccountBecameDelinquent and DelinquencyUpdated) share a run.
+        run: list[Delivery] = []
         for delivery in deliveries:
             record = delivery.record
             before = seen.get(delivery.event_id)
@@ -390,7 +392,7 @@ class ConsumerRunner:
                                inbox.HANDLED, now))
             poison = delivery.poison
             if poison is None and delivery.type in self.batch_handlers:
-                if run and run[0].type != delivery.type:
+                if run and self.batch_handlers[run[0].type] is not self.batch_handlers[delivery.type]:
                     outbox_rows += await self._handle(connection, run, now, committed)
                     run = []
                 run.append(delivery)
@@ -418,8 +420,8 @@ class ConsumerRunner:
 
     async def _handle(self, connection, run: list[Delivery], now, committed: list[Callable[[], None]]
                       ) -> list[OutboxRecord]:
-        """Events of one type: all at once to its batch handler, or the one event to its
-        handler; what they emitted, for the outbox."""
+        """A run: all at once to its batch handler, or the one event to its handler;
+        what they emitted, for the outbox."""
         events = [delivery.event for delivery in run]
         ce_type = events[0].type
         batch_handler = self.batch_handlers.get(ce_type)
@@ -447,7 +449,7 @@ class ConsumerRunner:
                 current_event.reset(token)
         each = (time.perf_counter() - started) / len(events)
         for delivery in run:
-            self._instruments(delivery.record.topic, ce_type).observe(each)
+            self._instruments(delivery.record.topic, delivery.type).observe(each)
         committed += work.committed
         return work.records
 
