@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, insert, select
 
-from collections_core.database import Database
+from collections_core.database import Database, _Writers
+from collections_core.transient import is_transient
 from collections_core.outbox import OutboxRecord, insert_records
 from collections_core.storage import metadata, outbox
 
@@ -88,3 +89,37 @@ async def test_rows_written_through_the_driver_first_roll_back_with_the_transact
             assert (await connection.execute(select(func.count()).select_from(outbox))).scalar_one() == 0
     finally:
         await database.dispose()
+
+
+async def test_writers_to_one_sqlite_file_take_turns_in_the_process(tmp_path, monkeypatch):
+    """The runtime's two databases on one file (handlers' and the long jobs') queue for
+    the write lock in the event loop instead of sleeping in SQLite's busy handler; a
+    writer kept waiting past the bound fails as transient, as a busy database would."""
+    url = f"sqlite:///{tmp_path / 'turns.db'}"
+    handlers, jobs = Database(url), Database(url)
+    monkeypatch.setattr(_Writers, "TIMEOUT_SECONDS", 0.3)
+    row = {"topic": "t", "headers": "[]", "created_at": datetime.now(UTC)}
+    order: list[str] = []
+
+    async def write(database: Database, name: str, hold: float) -> None:
+        async with database.transaction() as connection:
+            order.append(f"{name} began")
+            await connection.execute(insert(outbox).values(**row))
+            await asyncio.sleep(hold)
+            order.append(f"{name} committing")
+
+    try:
+        async with handlers.transaction() as connection:
+            await connection.run_sync(metadata.create_all)
+        await asyncio.gather(write(handlers, "a", 0.2), write(jobs, "b", 0))
+        assert order == ["a began", "a committing", "b began", "b committing"]
+        async with handlers.transaction():
+            # The busy handler would wait 30 s and then fail with "database is locked".
+            with pytest.raises(TimeoutError) as waited:
+                await asyncio.wait_for(write(jobs, "c", 0), timeout=5)
+        assert "SQLite write lock" in str(waited.value) and is_transient(waited.value)
+        async with handlers.reading() as connection:
+            assert (await connection.execute(select(func.count()).select_from(outbox))).scalar_one() == 2
+    finally:
+        await handlers.dispose()
+        await jobs.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -46,7 +47,10 @@ class Database:
                                                            hide_parameters=True)
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin_immediate)
+            # An in-memory database is one connection's own: nobody to queue behind.
+            self._writers = _Writers(database) if database and database != ":memory:" else None
         else:
+            self._writers = None
             self.engine = create_async_engine(
                 self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
                 pool_timeout=10, connect_args={"timeout": 5, "command_timeout": command_timeout},
@@ -57,8 +61,13 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.begin() as connection:
-            yield connection
+        if self._writers is None:
+            async with self.engine.begin() as connection:
+                yield connection
+            return
+        async with self._writers.turn():
+            async with self.engine.begin() as connection:
+                yield connection
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncConnection]:
@@ -106,6 +115,43 @@ class _StatementTimer:
         verb = statement.lstrip()[:6].lower()
         child = self._children.get(verb) or self._children["other"]
         child.observe(time.perf_counter() - started)
+
+
+class _Writers:
+    """The writers of one SQLite file in this process, served in turn (decision 0014).
+
+    SQLite lets one writer in at a time. Left to itself, a writer that finds the lock
+    taken sleeps in SQLite's busy handler in steps of up to 100 ms and wakes whether or
+    not the lock came free meanwhile: with a consumer, its relay, a dispatcher and an
+    API writing to one file, a service spent most of its time asleep. Here a writer
+    waits on an asyncio lock instead and begins the moment the one before it ends.
+    Another process still meets the busy handler (one process per SQLite file is the
+    supported deployment). Every Database on the same file shares the lock."""
+
+    TIMEOUT_SECONDS = 30.0  # the busy handler's: then the work fails as transient
+    _locks: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = {}
+
+    def __init__(self, database: str) -> None:
+        self.database = str(Path(database).resolve())
+
+    def _lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        found = self._locks.get(self.database)
+        if found is None or found[0] is not loop:  # a lock serves the loop it was made on
+            found = self._locks[self.database] = (loop, asyncio.Lock())
+        return found[1]
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        lock = self._lock()
+        try:
+            await asyncio.wait_for(lock.acquire(), self.TIMEOUT_SECONDS)
+        except TimeoutError:
+            raise TimeoutError(f"SQLite write lock not free within {self.TIMEOUT_SECONDS:.0f} s") from None
+        try:
+            yield
+        finally:
+            lock.release()
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
