@@ -257,7 +257,9 @@ class Platform:
         return {"NOTIFIER_SMS_PROVIDER_URL": f"http://127.0.0.1:{ports['sms']}", "NOTIFIER_SMTP_HOST": "127.0.0.1",
                 "NOTIFIER_SMTP_PORT": str(ports["smtp"]),
                 "NOTIFIER_PRINT_VENDOR_URL": f"http://127.0.0.1:{ports['print']}",
-                "NOTIFIER_SMS_WEBHOOK_SECRET": self.webhook_secret()}
+                "NOTIFIER_SMS_WEBHOOK_SECRET": self.webhook_secret(),
+                # The stand-in provider has the batch endpoint: 100 SMS per request, not one.
+                "NOTIFIER_SMS_BATCH_SIZE": "100"}
 
     def stop(self) -> list[str]:
         """Stop every service (SIGTERM, then SIGKILL after 30 s), the databases and Kafka."""

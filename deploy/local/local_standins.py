@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import email
 import json
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,14 +46,13 @@ class DeliveryLog:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self.clock = FileClock(clock_file) if clock_file else None
-        self._lock = threading.Lock()  # the SMTP sink runs on its own thread
 
     def now(self) -> datetime:
         return self.clock.now() if self.clock else datetime.now(UTC)
 
     def write(self, channel: str, entry: dict) -> None:
         line = json.dumps({"at": self.now().isoformat(), **entry}, ensure_ascii=False)
-        with self._lock, open(self.folder / f"{channel}.jsonl", "a", encoding="utf-8") as file:
+        with open(self.folder / f"{channel}.jsonl", "a", encoding="utf-8") as file:
             file.write(line + "\n")
 
 
@@ -89,7 +87,12 @@ class _Captured:
 
 
 def sms_provider(log: DeliveryLog, secret: str, token: str, replies_url: str):
-    app = create_sms_provider(secret, token)
+    def sent(key: str, message: dict) -> None:
+        log.write("sms", {"key": key, "to": message["to"], "template": message["template"],
+                          "reference": message["reference"]})
+
+    app = create_sms_provider(secret, token, on_sent=sent)
+    relay = httpx.AsyncClient(timeout=10)
 
     @app.post("/v1/inbound")
     async def inbound(request: Request):
@@ -97,22 +100,13 @@ def sms_provider(log: DeliveryLog, secret: str, token: str, replies_url: str):
         body = await request.json()
         reply = json.dumps({"from": str(body.get("from", "")), "text": str(body.get("text", ""))}).encode()
         stamp = int(time.time())
-        async with httpx.AsyncClient(timeout=10) as client:
-            answer = await client.post(replies_url, content=reply, headers={
-                "Content-Type": "application/json", "X-Timestamp": str(stamp),
-                "X-Signature": sign(secret, stamp, reply)})
+        answer = await relay.post(replies_url, content=reply, headers={
+            "Content-Type": "application/json", "X-Timestamp": str(stamp), "X-Signature": sign(secret, stamp, reply)})
         log.write("replies", {"from": body.get("from", ""), "text": body.get("text", ""),
                               "relayed": answer.status_code})
         return JSONResponse(answer.json(), status_code=answer.status_code)
 
-    def record(body: bytes, status: int, headers: dict, request_headers: dict) -> None:
-        if status != 202 or headers.get("idempotent-replayed") == "true":
-            return  # refused, failed on purpose, or a replay: nothing reached a phone
-        sent = json.loads(body)
-        log.write("sms", {"key": request_headers.get("idempotency-key", ""), "to": sent.get("to", ""),
-                          "template": sent.get("template", ""), "reference": sent.get("reference", "")})
-
-    return _Captured(app, "POST", "/v1/messages", record)
+    return app
 
 
 def print_vendor(log: DeliveryLog):
@@ -149,15 +143,14 @@ class LoggedMailServer(MailServer):
 
 async def serve(args: argparse.Namespace) -> None:
     log = DeliveryLog(Path(args.log), args.clock_file)
-    mail = LoggedMailServer(log, "127.0.0.1", args.smtp_port)
-    mail.start()
+    mail = await LoggedMailServer(log, "127.0.0.1", args.smtp_port).serve_here()
     servers = [uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
                for app, port in ((sms_provider(log, args.secret, args.token, args.replies_url), args.sms_port),
                                  (print_vendor(log), args.print_port))]
     try:
         await asyncio.gather(*(server.serve() for server in servers))
     finally:
-        mail.stop()
+        mail.close()
 
 
 def main(argv: list[str] | None = None) -> None:

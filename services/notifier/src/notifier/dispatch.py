@@ -286,14 +286,16 @@ class Dispatcher:
 
     async def hand_over(self, outgoing: list[tuple[dict, Outgoing]]) -> tuple[list[tuple[dict, Result]], set[str]]:
         """Every message to its channel, side by side, in batches where the channel takes
-        them (SMS); a channel that fails is left alone for the rest of the round."""
+        them (SMS); a channel that fails is left alone for the rest of the round. Each
+        channel has its own lanes, so a slow one (SMTP, a connection per message) does
+        not hold the others' messages behind its own."""
         unavailable: set[str] = set()
-        lanes = asyncio.Semaphore(self.settings.dispatch_concurrency)
+        lanes = {name: asyncio.Semaphore(self.settings.dispatch_concurrency) for name in self.channels}
         results: dict[str, Result] = {}
 
         async def send(channel_name: str, messages: list[Outgoing]) -> None:
             channel = self.channels[channel_name]
-            async with lanes:
+            async with lanes[channel_name]:
                 if channel_name in unavailable:
                     return
                 try:

@@ -35,8 +35,9 @@ def build_runtime(settings: NotifierSettings, topics: list[str] = TOPICS, clock:
     findings = catalogue.lint()
     if findings:
         raise TemplatesInvalid("; ".join(f"{f.template}: {f.rule} {f.detail}" for f in findings))
-    # One pool for the providers' HTTP APIs, as many keep-alive connections as messages in flight.
-    lanes = settings.dispatch_concurrency
+    # One pool for the providers' HTTP APIs (SMS and print), as many keep-alive connections as
+    # requests in flight: each channel has dispatch_concurrency lanes.
+    lanes = 2 * settings.dispatch_concurrency
     client = httpx.AsyncClient(timeout=settings.sms_provider_timeout_seconds,
                                limits=httpx.Limits(max_connections=lanes, max_keepalive_connections=lanes))
     channels = {
@@ -46,7 +47,7 @@ def build_runtime(settings: NotifierSettings, topics: list[str] = TOPICS, clock:
                                                   settings.sms_breaker_reset_seconds),
                            callback_url=settings.receipts_url if settings.sms_receipts else None),
         "email": EmailSender(settings.smtp_host, settings.smtp_port, settings.email_sender,
-                             settings.smtp_timeout_seconds),
+                             settings.smtp_timeout_seconds, keep=settings.dispatch_concurrency),
         "letter": PrintVendor(client, settings.print_vendor_url, Path(settings.letter_font_path)),
     }
     dispatcher = Dispatcher(settings, cipher, catalogue, channels, settings.packs())
@@ -57,6 +58,7 @@ def build_runtime(settings: NotifierSettings, topics: list[str] = TOPICS, clock:
             await dispatcher.run(runtime)
         finally:
             await client.aclose()
+            await channels["email"].close()
 
     rotate_pii_keys = key_rotation(cipher, settings.rotation_batch_size, settings.retry_backoff_max_seconds)
     runtime = ServiceRuntime(settings, topics=topics, handlers=notifier.handlers(),

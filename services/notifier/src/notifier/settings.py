@@ -39,7 +39,7 @@ class NotifierSettings(ServiceSettings):
     dispatch_interval_seconds: float = Field(default=0.2, gt=0)
     dispatch_batch_size: int = Field(default=1000, ge=1)
     dispatch_concurrency: int = Field(default=8, ge=1, le=256,
-                                      description="requests to providers in flight at once (one pooled client)")
+                                      description="requests in flight at once to each channel's provider")
     dispatch_claim_seconds: float = Field(default=30, gt=0, description="how long a round holds the requests it "
                                           "claimed; a crashed round's are sent again (same keys) after it")
     dispatch_on_arrival: bool = Field(default=True, description="a request the policy allows when it arrives is "

@@ -17,7 +17,9 @@ WEBHOOK_SECRET = "test-webhook-secret"
 
 
 def bearer(*roles: str, subject: str = "alice") -> dict:
-    return {"Authorization": f"Bearer {mint_token(JWT_SECRET, subject, roles, ttl_seconds=300)}"}
+    # Minted when the module is collected: a whole test run can take longer than minutes
+    # before these tests run, so they live for a run's length.
+    return {"Authorization": f"Bearer {mint_token(JWT_SECRET, subject, roles, ttl_seconds=7200)}"}
 
 
 AGENT, GATEWAY = bearer("agent"), bearer("agency-gateway", subject="agency-gateway")

@@ -120,3 +120,43 @@ async def test_a_uk_letter_is_marked_private_and_confidential(notifier_runtime, 
     text = PdfReader(io.BytesIO(letters[0]["pdf"])).pages[0].extract_text().replace("\n", " ")
     assert text.startswith("PRIVATE AND CONFIDENTIAL")
     assert "You have the right to dispute" in text and "£1,234.56" in text
+
+
+async def test_email_keeps_its_smtp_connection_and_replaces_one_the_relay_dropped():
+    from notifier.channels import Accepted, Outgoing
+    from notifier.channels.email import EmailSender
+
+    def peers_of(server: MailServer) -> list:
+        seen, accept = [], server.inbox.handle_DATA
+
+        async def handle_data(smtp, session, envelope):
+            seen.append(session.peer)
+            return await accept(smtp, session, envelope)
+
+        server.inbox.handle_DATA = handle_data
+        return seen
+
+    def email(n: int) -> Outgoing:
+        return Outgoing(idempotency_key=f"keep-{n}", channel="email", to="li.lei@example.cn", body=f"message {n}",
+                        subject="账单提醒")
+
+    mail_server = MailServer(port=free_port())
+    mail_server.start()
+    sender = EmailSender("127.0.0.1", mail_server.port, "collections@bank.example", timeout=5, keep=2)
+    first = peers_of(mail_server)
+    try:
+        for n in range(3):
+            assert isinstance(await sender.send(email(n)), Accepted)
+        assert len(first) == 3 and len(set(first)) == 1, "one connection carried the three messages"
+        mail_server.stop()  # the relay restarts: the kept connection is gone
+        restarted = MailServer(port=mail_server.port)
+        restarted.start()
+        try:
+            again = peers_of(restarted)
+            assert isinstance(await sender.send(email(3)), Accepted)
+            assert [m["Message-ID"] for m in restarted.inbox.messages] == ["<keep-3@notifier.card-collections>"]
+            assert len(again) == 1
+        finally:
+            restarted.stop()
+    finally:
+        await sender.close()

@@ -22,8 +22,14 @@ MESSAGE_ID_DOMAIN = "notifier.card-collections"
 
 
 class EmailSender:
-    def __init__(self, host: str, port: int, sender: str, timeout: float) -> None:
-        self.host, self.port, self.sender, self.timeout = host, port, sender, timeout
+    """Keeps up to ``keep`` SMTP connections open between messages, as a mail client
+    does: a connection (connect, greeting, EHLO, QUIT) costs the relay and us more than
+    the message itself. A kept connection the relay has dropped meanwhile is replaced
+    once; the Message-ID makes a message sent again harmless."""
+
+    def __init__(self, host: str, port: int, sender: str, timeout: float, keep: int = 8) -> None:
+        self.host, self.port, self.sender, self.timeout, self.keep = host, port, sender, timeout, keep
+        self._idle: list[aiosmtplib.SMTP] = []
 
     def compose(self, message: Outgoing) -> EmailMessage:
         email = EmailMessage()
@@ -41,7 +47,7 @@ class EmailSender:
         email = self.compose(message)
         started = time.perf_counter()
         try:
-            await aiosmtplib.send(email, hostname=self.host, port=self.port, timeout=self.timeout)
+            await self._deliver(email)
         except aiosmtplib.SMTPRecipientsRefused as error:
             PROVIDER_ERRORS.labels("email", "refused").inc()
             return Refused(f"smtp refused the recipient: {_codes(error)}")
@@ -55,6 +61,39 @@ class EmailSender:
             raise ChannelUnavailable(f"smtp unavailable: {type(error).__name__}") from None
         PROVIDER_LATENCY.labels("email").observe(time.perf_counter() - started)
         return Accepted(email["Message-ID"])
+
+    async def _deliver(self, email: EmailMessage) -> None:
+        """On a kept connection if there is one (a fresh one if the relay dropped it), else
+        on a new one; the connection is kept again only after a message went through."""
+        while self._idle:
+            connection = self._idle.pop()
+            try:
+                await connection.send_message(email)
+            except aiosmtplib.SMTPServerDisconnected:
+                continue
+            except BaseException:
+                connection.close()
+                raise
+            self._put_back(connection)
+            return
+        connection = aiosmtplib.SMTP(hostname=self.host, port=self.port, timeout=self.timeout)
+        try:
+            await connection.connect()
+            await connection.send_message(email)
+        except BaseException:
+            connection.close()
+            raise
+        self._put_back(connection)
+
+    def _put_back(self, connection: aiosmtplib.SMTP) -> None:
+        if len(self._idle) < self.keep:
+            self._idle.append(connection)
+        else:
+            connection.close()
+
+    async def close(self) -> None:
+        while self._idle:
+            self._idle.pop().close()
 
 
 def _codes(error: aiosmtplib.SMTPRecipientsRefused) -> str:

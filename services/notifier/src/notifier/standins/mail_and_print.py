@@ -18,6 +18,7 @@ from collections import Counter
 
 import uvicorn
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -45,8 +46,13 @@ class _Inbox:
 
 
 class MailServer:
+    """``start()``/``stop()`` run it on a thread of its own; ``serve_here()`` on the running
+    event loop instead, beside HTTP servers, so no message waits for the thread to get
+    the interpreter lock back from them."""
+
     def __init__(self, host: str = "127.0.0.1", port: int = 8025) -> None:
         self.inbox = _Inbox()
+        self.host, self.port = host, port
         self.controller = Controller(self.inbox, hostname=host, port=port)
 
     def start(self) -> None:
@@ -54,6 +60,10 @@ class MailServer:
 
     def stop(self) -> None:
         self.controller.stop()
+
+    async def serve_here(self) -> asyncio.AbstractServer:
+        return await asyncio.get_running_loop().create_server(
+            lambda: SMTP(self.inbox, hostname=self.host), host=self.host, port=self.port)
 
 
 def create_print_vendor() -> FastAPI:
