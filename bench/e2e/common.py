@@ -3,9 +3,17 @@ the peak resident memory of every process it ran."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import socket
 import sys
+import time
 from pathlib import Path
+
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from card_simulator.observe import settle
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "deploy" / "local"))
@@ -25,6 +33,14 @@ def platform_at(home: Path, database: str, extra_env: dict[str, str]) -> Platfor
                     standin_ports={name: free_port() for name in ("sms", "smtp", "print")})
 
 
+async def settled(platform: Platform, timeout: float = 600.0) -> None:
+    """Until every service has taken in what was published (no lag, no outbox backlog,
+    nothing moving): the set-up is not part of what a scenario times."""
+    urls = {name: platform.url(name) for name in SERVICES}
+    async with httpx.AsyncClient(timeout=10) as client:
+        await settle(client, urls, lambda: 0, timeout=timeout)
+
+
 def _peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -32,14 +48,91 @@ def _peak_rss_mib(pid: int) -> float:
     return 0.0
 
 
-def peak_rss(platform: Platform) -> dict[str, float]:
-    """VmHWM of every service, the stand-ins and the broker, in MiB (while they still run)."""
+def _pids(platform: Platform) -> dict[str, int]:
     pids = {name: int((platform.var / "run" / f"{name}.pid").read_text()) for name in [*SERVICES, "standins"]}
     pids["kafka"] = int(platform.broker.pid_file.read_text())
-    return {name: _peak_rss_mib(pid) for name, pid in pids.items()}
+    return pids
+
+
+def peak_rss(platform: Platform) -> dict[str, float]:
+    """VmHWM of every service, the stand-ins and the broker, in MiB (while they still run)."""
+    return {name: _peak_rss_mib(pid) for name, pid in _pids(platform).items()}
+
+
+def cpu_seconds(platform: Platform) -> dict[str, float]:
+    """CPU time (user + system) every process of the platform has used so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for name, pid in _pids(platform).items():
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        used[name] = (int(fields[11]) + int(fields[12])) / tick
+    return used
+
+
+def print_cpu(before: dict[str, float], after: dict[str, float], seconds: float) -> None:
+    print(f"CPU used while timed ({seconds:.1f} s of wall clock, 2 cores): " + ", ".join(
+        f"{name} {after[name] - before[name]:.1f} s" for name in sorted(after, key=lambda n: before[n] - after[n])))
 
 
 def print_peaks(peaks: dict[str, float]) -> None:
     for name, peak in peaks.items():
         print(f"peak RSS {name:<17} {peak:8.1f} MiB")
     print(f"peak RSS total             {sum(peaks.values()):8.1f} MiB")
+
+
+class HopWatch:
+    """When each hop's output topic got its records: the log-end offsets of the platform's
+    own topics, sampled every quarter second from `start()`; `report()` prints, per topic,
+    the records added and when the first and the last of them appeared. The hop whose
+    records trail the others' is the one that limits the chain."""
+
+    TOPICS = ("corebanking.payments.v1", "collections.delinquency.v1", "collections.case-events.v1",
+              "collections.contact-requests.v1", "collections.contact-events.v1", "collections.placements.v1",
+              "collections.agency-events.v1")
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self.samples: list[tuple[float, dict[str, int]]] = []
+        self._task = None
+
+    async def _ends(self, consumer) -> dict[str, int]:
+        partitions = [TopicPartition(t, p) for t in self.TOPICS for p in range(6)]  # deploy/topics.yaml
+        ends = await consumer.end_offsets(partitions)
+        totals = dict.fromkeys(self.TOPICS, 0)
+        for partition, end in ends.items():
+            totals[partition.topic] += end
+        return totals
+
+    async def start(self) -> None:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None)
+        await consumer.start()
+        started = time.monotonic()
+        self.samples.append((0.0, await self._ends(consumer)))
+
+        async def sample() -> None:
+            try:
+                while True:
+                    await asyncio.sleep(0.25)
+                    self.samples.append((time.monotonic() - started, await self._ends(consumer)))
+            finally:
+                await consumer.stop()
+
+        self._task = asyncio.create_task(sample())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def report(self) -> None:
+        if not self.samples:
+            return
+        first = self.samples[0][1]
+        print("hop by hop (records added to each topic; when the first and the last appeared, seconds):")
+        for topic in self.TOPICS:
+            added = self.samples[-1][1][topic] - first[topic]
+            if not added:
+                continue
+            began = next(t for t, ends in self.samples if ends[topic] > first[topic])
+            ended = next(t for t, ends in self.samples if ends[topic] - first[topic] >= added)
+            print(f"  {topic:<33} {added:>7} records, first at {began:6.1f}, last at {ended:6.1f}")

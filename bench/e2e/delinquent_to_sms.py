@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from common import peak_rss, platform_at, print_peaks
+from common import HopWatch, cpu_seconds, peak_rss, platform_at, print_cpu, print_peaks, settled
 from local_platform import Platform
 
 from card_simulator.bank import ACCOUNTS, BUSINESS_DAYS, CUSTOMERS, STATEMENTS, Posting, money  # noqa: E402
@@ -59,20 +59,26 @@ def _sms_count(log: Path) -> int:
     return sum(1 for _ in open(path)) if path.exists() else 0
 
 
-async def _run(platform: Platform, accounts: int, timeout: float) -> float:
+async def _run(platform: Platform, accounts: int, timeout: float, hops: HopWatch) -> float:
     setup, close = _postings(accounts)
     at = datetime.combine(DAY, datetime.min.time(), SHANGHAI).replace(hour=10)
     async with Publisher(platform.broker.bootstrap) as publisher:
         await publisher.publish(setup, at)
-        await asyncio.sleep(5)  # accounts and statements are separate topics: let the detector take them in
+        await settled(platform)  # the set-up taken in everywhere before the clock starts
+        await hops.start()
+        hops.cpu_before = cpu_seconds(platform)
         started = time.monotonic()
         await publisher.publish([close], at)
     deadline = started + timeout
-    while _sms_count(platform.standins_log) < accounts:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{_sms_count(platform.standins_log)} of {accounts} SMS in {timeout:.0f} s")
-        await asyncio.sleep(0.2)
-    return time.monotonic() - started
+    try:
+        while _sms_count(platform.standins_log) < accounts:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{_sms_count(platform.standins_log)} of {accounts} SMS in {timeout:.0f} s")
+            await asyncio.sleep(0.2)
+        hops.cpu_after = cpu_seconds(platform)
+        return time.monotonic() - started
+    finally:
+        await hops.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -87,12 +93,15 @@ def main(argv: list[str] | None = None) -> None:
     platform = platform_at(home, args.database, {"CLOCK_FILE": str(clock), "LOG_LEVEL": "WARNING"})
     try:
         platform.start()
-        seconds = asyncio.run(_run(platform, args.accounts, args.timeout))
+        hops = HopWatch(platform.broker.bootstrap)
+        seconds = asyncio.run(_run(platform, args.accounts, args.timeout, hops))
         peaks = peak_rss(platform)
     finally:
         platform.stop()
     print(f"{args.accounts} newly delinquent accounts → case → SMS at the provider in {seconds:.1f} s: "
           f"{args.accounts / seconds:,.0f} accounts/s ({args.database})")
+    hops.report()
+    print_cpu(hops.cpu_before, hops.cpu_after, seconds)
     print_peaks(peaks)
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import yaml
-from common import free_port, peak_rss, platform_at, print_peaks
+from common import HopWatch, cpu_seconds, free_port, peak_rss, platform_at, print_cpu, print_peaks, settled
 
 from card_simulator.agencies import PARTNERS
 from card_simulator.bank import ACCOUNTS, BUSINESS_DAYS, CUSTOMERS, PAYMENTS, STATEMENTS, Posting, money
@@ -48,6 +48,13 @@ DAY = date(2031, 3, 4)  # a Tuesday
 BALANCE_MINOR = 1_000_000
 
 
+class _Server(ThreadingHTTPServer):
+    # The gateway sends up to 50 webhooks at once: the default backlog of 5 connections
+    # made the kernel drop the rest, which came back as read errors and retries.
+    request_queue_size = 256
+    daemon_threads = True
+
+
 class Receiver:
     """The partners' webhook endpoint: when each (event type, account) first arrived."""
 
@@ -57,18 +64,21 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive: the gateway reuses its connections
+
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 now = time.monotonic()
                 with receiver.lock:
                     receiver.arrived.setdefault((body["type"], body["data"]["account_id"]), now)
                 self.send_response(204)
+                self.send_header("Content-Length", "0")
                 self.end_headers()
 
             def log_message(self, *args) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.server = _Server(("127.0.0.1", free_port()), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property
@@ -128,17 +138,21 @@ def _quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered) + 0.5) - 1))]
 
 
-async def _run(platform, receiver: Receiver, accounts: list[str], rate: float, timeout: float) -> dict:
+async def _run(platform, receiver: Receiver, accounts: list[str], rate: float, timeout: float,
+               hops: HopWatch) -> dict:
     at = datetime.combine(DAY, datetime.min.time(), SHANGHAI).replace(hour=10)
     async with Publisher(platform.broker.bootstrap) as publisher:
         await publisher.publish(_postings(accounts), at)
-        await asyncio.sleep(5)  # customers, accounts and statements are separate topics: let the detector take them
+        await settled(platform)  # the set-up taken in everywhere before the clock starts
         placing = time.monotonic()
         await publisher.publish([Posting(BUSINESS_DAYS, "business-day", business_days_pb2.BusinessDayClosed(
             business_date=date_to_proto(DAY)))], at)
         await _wait(f"{len(accounts)} placements", lambda: receiver.count("placement.created") >= len(accounts),
                     timeout)
         placed_in = time.monotonic() - placing
+        await settled(platform)  # the placements' own traffic done before the payments start
+        await hops.start()
+        cpu = cpu_seconds(platform)
         published: dict[str, float] = {}
         sends = []
         started = time.monotonic()
@@ -154,8 +168,11 @@ async def _run(platform, receiver: Receiver, accounts: list[str], rate: float, t
         offered = len(accounts) / max(time.monotonic() - started, 1e-9)
     await _wait(f"{len(accounts)} recall webhooks", lambda: receiver.count("placement.recalled") >= len(accounts),
                 timeout)
+    drained = time.monotonic() - started
+    cpu = cpu, cpu_seconds(platform)
+    await hops.stop()
     latencies = [receiver.at("placement.recalled", a) - published[a] for a in accounts]
-    return {"placed_in": placed_in, "offered": offered, "latencies": latencies}
+    return {"placed_in": placed_in, "offered": offered, "latencies": latencies, "cpu": cpu, "drained": drained}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -178,7 +195,8 @@ def main(argv: list[str] | None = None) -> None:
     accounts = _accounts(args.accounts)
     try:
         platform.start()
-        figures = asyncio.run(_run(platform, receiver, accounts, args.rate, args.timeout))
+        hops = HopWatch(platform.broker.bootstrap)
+        figures = asyncio.run(_run(platform, receiver, accounts, args.rate, args.timeout, hops))
         peaks = peak_rss(platform)
     finally:
         platform.stop()
@@ -189,6 +207,8 @@ def main(argv: list[str] | None = None) -> None:
           f"{figures['offered']:.0f} payments/s offered, gateway webhook poll {args.webhook_poll} s): "
           f"count {len(latencies)}, p50 {_quantile(latencies, 0.5):.0f} ms, p99 {_quantile(latencies, 0.99):.0f} ms, "
           f"max {max(latencies):.0f} ms")
+    hops.report()
+    print_cpu(*figures["cpu"], figures["drained"])
     print_peaks(peaks)
 
 
