@@ -49,8 +49,9 @@ from collections_core.unit_of_work import UnitOfWork, run_committed
 Handler = Callable[[Event, UnitOfWork], Awaitable[None]]
 # Takes a run of consecutive events from a poll batch at once (of one type, or of
 # types registered with the same handler), so a service can load their facts and
-# write their effects set-based. It must give the same effects for [e1, ..., en] as for [e1], ..., [en]: a failing batch is re-run
-# one event per transaction to find the record at fault.
+# write their effects set-based. It must give the same effects for [e1, ..., en] as
+# for [e1], ..., [en]: a failing batch is re-run one event per transaction to find
+# the record at fault.
 BatchHandler = Callable[[Sequence[Event], UnitOfWork], Awaitable[None]]
 log = get_logger(__name__)
 

@@ -287,8 +287,8 @@ class Dispatcher:
     async def hand_over(self, outgoing: list[tuple[dict, Outgoing]]) -> tuple[list[tuple[dict, Result]], set[str]]:
         """Every message to its channel, side by side, in batches where the channel takes
         them (SMS); a channel that fails is left alone for the rest of the round. Each
-        channel has its own lanes, so a slow one (SMTP, a connection per message) does
-        not hold the others' messages behind its own."""
+        channel has its own lanes, so a slow one does not hold the others' messages
+        behind its own (decision 0067)."""
         unavailable: set[str] = set()
         lanes = {name: asyncio.Semaphore(self.settings.dispatch_concurrency) for name in self.channels}
         results: dict[str, Result] = {}
