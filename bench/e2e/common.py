@@ -69,11 +69,6 @@ def cpu_seconds(platform: Platform) -> dict[str, float]:
     return used
 
 
-def print_cpu(before: dict[str, float], after: dict[str, float], seconds: float) -> None:
-    print(f"CPU used while timed ({seconds:.1f} s of wall clock, 2 cores): " + ", ".join(
-        f"{name} {after[name] - before[name]:.1f} s" for name in sorted(after, key=lambda n: before[n] - after[n])))
-
-
 def print_peaks(peaks: dict[str, float]) -> None:
     for name, peak in peaks.items():
         print(f"peak RSS {name:<17} {peak:8.1f} MiB")
@@ -82,17 +77,21 @@ def print_peaks(peaks: dict[str, float]) -> None:
 
 class HopWatch:
     """When each hop's output topic got its records: the log-end offsets of the platform's
-    own topics, sampled every quarter second from `start()`; `report()` prints, per topic,
-    the records added and when the first and the last of them appeared. The hop whose
-    records trail the others' is the one that limits the chain."""
+    own topics, sampled every quarter second from `start()` to `stop()`; `report()` prints,
+    per topic, the records added and when the first and the last of them appeared (the hop
+    whose records trail the others' is the one that limits the chain), and the CPU each
+    process of the platform used meanwhile."""
 
     TOPICS = ("corebanking.payments.v1", "collections.delinquency.v1", "collections.case-events.v1",
               "collections.contact-requests.v1", "collections.contact-events.v1", "collections.placements.v1",
               "collections.agency-events.v1")
 
-    def __init__(self, bootstrap: str) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
         self.samples: list[tuple[float, dict[str, int]]] = []
+        self.cpu: list[dict[str, float]] = []  # at start() and at stop()
+        self.watched = 0.0
+        self._started = 0.0
         self._task = None
 
     async def _ends(self, consumer) -> dict[str, int]:
@@ -104,16 +103,17 @@ class HopWatch:
         return totals
 
     async def start(self) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.platform.broker.bootstrap, group_id=None)
         await consumer.start()
-        started = time.monotonic()
         self.samples.append((0.0, await self._ends(consumer)))
+        self.cpu.append(cpu_seconds(self.platform))
+        self._started = time.monotonic()
 
         async def sample() -> None:
             try:
                 while True:
                     await asyncio.sleep(0.25)
-                    self.samples.append((time.monotonic() - started, await self._ends(consumer)))
+                    self.samples.append((time.monotonic() - self._started, await self._ends(consumer)))
             finally:
                 await consumer.stop()
 
@@ -121,6 +121,8 @@ class HopWatch:
 
     async def stop(self) -> None:
         if self._task:
+            self.watched = time.monotonic() - self._started
+            self.cpu.append(cpu_seconds(self.platform))
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
@@ -136,3 +138,8 @@ class HopWatch:
             began = next(t for t, ends in self.samples if ends[topic] > first[topic])
             ended = next(t for t, ends in self.samples if ends[topic] - first[topic] >= added)
             print(f"  {topic:<33} {added:>7} records, first at {began:6.1f}, last at {ended:6.1f}")
+        if len(self.cpu) == 2:
+            before, after = self.cpu
+            print(f"CPU used meanwhile ({self.watched:.1f} s of wall clock, 2 cores): " + ", ".join(
+                f"{name} {after[name] - before[name]:.1f} s"
+                for name in sorted(after, key=lambda n: before[n] - after[n])))

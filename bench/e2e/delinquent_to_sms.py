@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from common import HopWatch, cpu_seconds, peak_rss, platform_at, print_cpu, print_peaks, settled
+from common import HopWatch, peak_rss, platform_at, print_peaks, settled
 from local_platform import Platform
 
 from card_simulator.bank import ACCOUNTS, BUSINESS_DAYS, CUSTOMERS, STATEMENTS, Posting, money  # noqa: E402
@@ -66,7 +66,6 @@ async def _run(platform: Platform, accounts: int, timeout: float, hops: HopWatch
         await publisher.publish(setup, at)
         await settled(platform)  # the set-up taken in everywhere before the clock starts
         await hops.start()
-        hops.cpu_before = cpu_seconds(platform)
         started = time.monotonic()
         await publisher.publish([close], at)
     deadline = started + timeout
@@ -75,7 +74,6 @@ async def _run(platform: Platform, accounts: int, timeout: float, hops: HopWatch
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{_sms_count(platform.standins_log)} of {accounts} SMS in {timeout:.0f} s")
             await asyncio.sleep(0.2)
-        hops.cpu_after = cpu_seconds(platform)
         return time.monotonic() - started
     finally:
         await hops.stop()
@@ -93,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     platform = platform_at(home, args.database, {"CLOCK_FILE": str(clock), "LOG_LEVEL": "WARNING"})
     try:
         platform.start()
-        hops = HopWatch(platform.broker.bootstrap)
+        hops = HopWatch(platform)
         seconds = asyncio.run(_run(platform, args.accounts, args.timeout, hops))
         peaks = peak_rss(platform)
     finally:
@@ -101,7 +99,6 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{args.accounts} newly delinquent accounts → case → SMS at the provider in {seconds:.1f} s: "
           f"{args.accounts / seconds:,.0f} accounts/s ({args.database})")
     hops.report()
-    print_cpu(hops.cpu_before, hops.cpu_after, seconds)
     print_peaks(peaks)
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import yaml
-from common import HopWatch, cpu_seconds, free_port, peak_rss, platform_at, print_cpu, print_peaks, settled
+from common import HopWatch, free_port, peak_rss, platform_at, print_peaks, settled
 
 from card_simulator.agencies import PARTNERS
 from card_simulator.bank import ACCOUNTS, BUSINESS_DAYS, CUSTOMERS, PAYMENTS, STATEMENTS, Posting, money
@@ -152,7 +152,6 @@ async def _run(platform, receiver: Receiver, accounts: list[str], rate: float, t
         placed_in = time.monotonic() - placing
         await settled(platform)  # the placements' own traffic done before the payments start
         await hops.start()
-        cpu = cpu_seconds(platform)
         published: dict[str, float] = {}
         sends = []
         started = time.monotonic()
@@ -168,11 +167,9 @@ async def _run(platform, receiver: Receiver, accounts: list[str], rate: float, t
         offered = len(accounts) / max(time.monotonic() - started, 1e-9)
     await _wait(f"{len(accounts)} recall webhooks", lambda: receiver.count("placement.recalled") >= len(accounts),
                 timeout)
-    drained = time.monotonic() - started
-    cpu = cpu, cpu_seconds(platform)
     await hops.stop()
     latencies = [receiver.at("placement.recalled", a) - published[a] for a in accounts]
-    return {"placed_in": placed_in, "offered": offered, "latencies": latencies, "cpu": cpu, "drained": drained}
+    return {"placed_in": placed_in, "offered": offered, "latencies": latencies}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -195,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     accounts = _accounts(args.accounts)
     try:
         platform.start()
-        hops = HopWatch(platform.broker.bootstrap)
+        hops = HopWatch(platform)
         figures = asyncio.run(_run(platform, receiver, accounts, args.rate, args.timeout, hops))
         peaks = peak_rss(platform)
     finally:
@@ -208,7 +205,6 @@ def main(argv: list[str] | None = None) -> None:
           f"count {len(latencies)}, p50 {_quantile(latencies, 0.5):.0f} ms, p99 {_quantile(latencies, 0.99):.0f} ms, "
           f"max {max(latencies):.0f} ms")
     hops.report()
-    print_cpu(*figures["cpu"], figures["drained"])
     print_peaks(peaks)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 
 from sqlalchemy import event, text
@@ -61,13 +61,8 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        if self._writers is None:
-            async with self.engine.begin() as connection:
-                yield connection
-            return
-        async with self._writers.turn():
-            async with self.engine.begin() as connection:
-                yield connection
+        async with self._writers.turn() if self._writers else nullcontext(), self.engine.begin() as connection:
+            yield connection
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncConnection]:

@@ -63,22 +63,21 @@ class EmailSender:
         return Accepted(email["Message-ID"])
 
     async def _deliver(self, email: EmailMessage) -> None:
-        """On a kept connection if there is one (a fresh one if the relay dropped it), else
-        on a new one; the connection is kept again only after a message went through."""
+        """On a kept connection if there is one (the next, if the relay dropped it), else on
+        a new one."""
         while self._idle:
-            connection = self._idle.pop()
             try:
-                await connection.send_message(email)
+                await self._send_on(self._idle.pop(), email)
+                return
             except aiosmtplib.SMTPServerDisconnected:
                 continue
-            except BaseException:
-                connection.close()
-                raise
-            self._put_back(connection)
-            return
-        connection = aiosmtplib.SMTP(hostname=self.host, port=self.port, timeout=self.timeout)
+        await self._send_on(aiosmtplib.SMTP(hostname=self.host, port=self.port, timeout=self.timeout), email)
+
+    async def _send_on(self, connection: aiosmtplib.SMTP, email: EmailMessage) -> None:
+        """The connection is kept again only after a message went through on it."""
         try:
-            await connection.connect()
+            if not connection.is_connected:
+                await connection.connect()
             await connection.send_message(email)
         except BaseException:
             connection.close()
