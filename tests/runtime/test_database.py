@@ -123,3 +123,39 @@ async def test_writers_to_one_sqlite_file_take_turns_in_the_process(tmp_path, mo
     finally:
         await handlers.dispose()
         await jobs.dispose()
+
+
+
+async def test_a_writer_cancelled_as_its_turn_comes_stops(tmp_path):
+    """A service's stop cancels its tasks while one may be handing the SQLite turn to
+    another that waits for it. The waiter must stop, not take the turn and run on: with
+    asyncio.wait_for on Python 3.11 a cancellation that met the lock's hand-over was
+    swallowed, and the service's stop waited an hour on its retention task's sleep."""
+    database = Database(f"sqlite:///{tmp_path / 'cancel.db'}")
+    holding, done_writing, ran_on = asyncio.Event(), asyncio.Event(), []
+
+    async def hold_then_stop_the_waiter() -> None:
+        async with database.transaction():
+            holding.set()
+            await done_writing.wait()
+        waiter.cancel()  # the moment the turn passed to the waiter, as a stop's cancel can
+
+    async def wait_then_run_on() -> None:
+        async with database.transaction():
+            ran_on.append("took the turn")
+        ran_on.append("ran on")
+        await asyncio.sleep(60)
+
+    holder = asyncio.ensure_future(hold_then_stop_the_waiter())
+    await holding.wait()
+    waiter = asyncio.ensure_future(wait_then_run_on())
+    try:
+        await asyncio.sleep(0.05)  # the waiter is queued for the turn
+        done_writing.set()
+        done, _ = await asyncio.wait({holder, waiter}, timeout=5)
+        assert done == {holder, waiter}, f"the waiter ran on after being cancelled: {ran_on}"
+        assert waiter.cancelled() and ran_on == []
+    finally:
+        waiter.cancel()
+        await asyncio.gather(holder, waiter, return_exceptions=True)
+        await database.dispose()

@@ -140,7 +140,10 @@ class _Writers:
     async def turn(self) -> AsyncIterator[None]:
         lock = self._lock()
         try:
-            await asyncio.wait_for(lock.acquire(), self.TIMEOUT_SECONDS)
+            # Not asyncio.wait_for: on Python 3.11 a cancellation that meets the lock's
+            # hand-over is swallowed and the cancelled task runs on (see rest.py).
+            async with asyncio.timeout(self.TIMEOUT_SECONDS):
+                await lock.acquire()
         except TimeoutError:
             raise TimeoutError(f"SQLite write lock not free within {self.TIMEOUT_SECONDS:.0f} s") from None
         try:

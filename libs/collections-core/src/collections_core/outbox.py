@@ -44,6 +44,7 @@ from collections_core.faults import BEFORE_PUBLISH, crash_point
 from collections_core.inbox import driver_connection, sqlite_insert_many, sqlite_instant
 from collections_core.leases import Lease
 from collections_core.logs import get_logger
+from collections_core.rest import rest
 from collections_core.storage import outbox
 
 log = get_logger(__name__)
@@ -433,9 +434,7 @@ class OutboxRelay:
                 backoff = min(backoff * 2, self.max_backoff)
                 continue
             self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
-            except TimeoutError:
+            if not await rest(self._wake, self.poll_interval):
                 # Idle: look in the table too, for rows no hand-over announced.
                 self._recovering = True
 

@@ -50,6 +50,7 @@ from collections_core.codec import Event
 from collections_core.contracts.collections.v1 import contacts_pb2
 from collections_core.faults import crash_point
 from collections_core.logs import get_logger
+from collections_core.rest import rest
 from collections_core.service import ServiceRuntime
 from collections_core.unit_of_work import UnitOfWork
 from notifier import facts, rows
@@ -130,10 +131,7 @@ class Dispatcher:
         claimed = await self.dispatch_while_due(runtime)
         if not self._work.is_set():  # nothing was signalled during the rounds: nothing is due
             DISPATCHER_BUSY.set(0)
-        try:
-            await asyncio.wait_for(self._work.wait(), self.settings.dispatch_interval_seconds)
-        except TimeoutError:
-            pass
+        await rest(self._work, self.settings.dispatch_interval_seconds)
         return claimed
 
     async def dispatch_due(self, runtime: ServiceRuntime) -> int:
