@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from card_simulator.customers import DeliveryLogs, react
+from card_simulator.customers import DeliveryLogs, opted_out_by_number, react
 from card_simulator.population import Segment, generate
 
 
@@ -53,3 +53,15 @@ def test_other_customers_only_read_what_reaches_them(tmp_path):
            {"at": "2027-01-04T02:00:00+00:00", "to": "+15550000000", "template": "overdue.sms", "key": "r9",
             "reference": "r9"})
     assert [r.kind for r in react(logs.read_new(), {account.account_id: account}, set())] == ["reached"]
+
+
+def test_a_stop_from_a_shared_number_opts_out_every_customer_on_it():
+    portfolio = generate(7, 5000)
+    by_phone: dict[str, list[str]] = {}
+    for account in portfolio:
+        by_phone.setdefault(account.customer.phone, []).append(account.customer_id)
+    shared = next(phone for phone, customers in by_phone.items() if len(customers) > 1)
+    alone = next(phone for phone, customers in by_phone.items() if len(customers) == 1)
+    assert opted_out_by_number({shared}, portfolio) == len(by_phone[shared])
+    assert opted_out_by_number({shared, alone}, portfolio) == len(by_phone[shared]) + 1
+    assert opted_out_by_number(set(), portfolio) == 0

@@ -100,3 +100,10 @@ def react(received: list[Received], accounts: dict[str, Account], stopped: set[s
                 reactions.append(Reaction(account_id, "stop", account.customer.phone))
     return reactions
 
+
+
+def opted_out_by_number(phones: set[str], portfolio: list[Account]) -> int:
+    """Customers the notifier should hold opted out of SMS after STOP replies from
+    ``phones``: a reply opts out its number, and with it every customer on that number
+    (the drama ranges repeat numbers: the UK's every 1,000 customers)."""
+    return len({account.customer_id for account in portfolio if account.customer.phone in phones})

@@ -132,9 +132,10 @@ async def partner_placements(client: httpx.AsyncClient, gateway: str) -> list[di
 
 async def _audit(client: httpx.AsyncClient, urls: dict[str, str], portfolio: list[Account], logs: DeliveryLogs,
                  figures: PlatformFigures, rules: Rules) -> None:
-    histories = await _gathered(client.get(f"{urls['notifier']}/v1/customers/{a.customer_id}/contact-history")
-                                for a in portfolio)
-    cases = await _gathered(client.get(f"{urls['case-router']}/v1/accounts/{a.account_id}/case") for a in portfolio)
+    # Two services, two processes: read from both at once.
+    histories, cases = await asyncio.gather(
+        _gathered(client.get(f"{urls['notifier']}/v1/customers/{a.customer_id}/contact-history") for a in portfolio),
+        _gathered(client.get(f"{urls['case-router']}/v1/accounts/{a.account_id}/case") for a in portfolio))
     stop_at = {}
     for reply in logs.replies:
         stop_at.setdefault(reply["from"], _instant(reply["at"]))

@@ -30,7 +30,7 @@ from collections_core.tracing import TraceContext
 from card_simulator.agencies import Agencies, PartnerFigures, write_seed
 from card_simulator.agents import Desk, DeskFigures
 from card_simulator.bank import CoreBanking, Posting, business_days
-from card_simulator.customers import DeliveryLogs, react
+from card_simulator.customers import DeliveryLogs, opted_out_by_number, react
 from card_simulator.figures import READER_ROLES, SERVICES, PlatformFigures, read_platform
 from card_simulator.observe import settle
 from card_simulator.population import generate
@@ -58,6 +58,7 @@ class RunResult:
     recovered_minor: dict[str, int] = field(default_factory=dict)  # per currency
     delivered: dict[str, int] = field(default_factory=dict)  # per channel, as the stand-ins logged them
     stop_replies: int = 0
+    customers_stopped: int = 0  # customers on a number that replied STOP
     desk: DeskFigures = field(default_factory=DeskFigures)
     agencies: dict[str, PartnerFigures] = field(default_factory=dict)  # per partner
     platform: PlatformFigures | None = None
@@ -138,6 +139,7 @@ async def simulate(platform, *, clock_file: Path, accounts: int, days: int, seed
     logs = DeliveryLogs(platform.standins_log, portfolio)
     by_id = {account.account_id: account for account in portfolio}
     stopped: set[str] = set()
+    stopped_phones: set[str] = set()
     urls = {name: platform.url(name) for name in SERVICES}
     provider = f"http://127.0.0.1:{platform.standin_ports['sms']}"
     token = mint_token(platform.jwt_secret(), "simulator", list(READER_ROLES), ttl_seconds=24 * 3600)
@@ -158,6 +160,7 @@ async def simulate(platform, *, clock_file: Path, accounts: int, days: int, seed
                     answer = await client.post(f"{provider}/v1/inbound", json={"from": reaction.phone, "text": "STOP"})
                     answer.raise_for_status()
                     result.stop_replies += 1
+                    stopped_phones.add(reaction.phone)
 
         for number, day in enumerate(business_days(FIRST_DAY, days), start=1):
             morning = datetime.combine(day, clock_time(9), BANK_ZONE)
@@ -180,10 +183,14 @@ async def simulate(platform, *, clock_file: Path, accounts: int, days: int, seed
             if progress:
                 _progress(number, days, day, sum(snapshot.platform_buckets.values()), started)
         await settle(client, urls, logs.size, timeout=day_timeout)
+        if progress:
+            print(f"reading back the platform's figures, {accounts} contact histories and cases for the audit",
+                  file=sys.stderr)
         result.desk = desk.figures
         result.agencies = agencies.figures
         result.platform = await read_platform(client, urls, portfolio, logs, result.days_run, pack)
     result.events_published = dict(publisher.counts)
+    result.customers_stopped = opted_out_by_number(stopped_phones, portfolio)
     result.delivered = dict(Counter(item.delivery.channel for item in logs.received))
     for book in bank.books.values():
         currency = book.account.currency
