@@ -75,7 +75,7 @@ class Rows:
         self.holds_ended[hold_id] = on
 
     async def save(self, connection: AsyncConnection) -> None:
-        store = _PostgreSQL(connection) if connection.dialect.name == "postgresql" else _SQLite(connection)
+        store = store_of(connection)
         await store.insert(cases, [vars(case) for case in self.opened.values()])
         await store.change_cases([tuple(getattr(case, c) for c in _CASE_CHANGES) + (case.case_id,)
                                   for case in self.changed.values()])
@@ -90,6 +90,11 @@ class Rows:
         for table, rows in ((timeline, self.timeline), (contact_requests, self.contact_requests),
                             (tasks, self.tasks), (placements, self.placements), (credit_file, self.credit_file)):
             await store.insert(table, rows)
+
+
+def store_of(connection: AsyncConnection) -> _SQLite | _PostgreSQL:
+    """Statements that write many rows at once, for the connection's engine."""
+    return _PostgreSQL(connection) if connection.dialect.name == "postgresql" else _SQLite(connection)
 
 
 class _SQLite:

@@ -20,5 +20,6 @@ def handlers(strategy: Strategy) -> dict[str, Handler]:
 
 
 def batch_handlers(strategy: Strategy) -> dict[str, BatchHandler]:
-    """The day's delinquency events, a run at a time (evaluation.py)."""
-    return delinquency.batch_handlers(strategy)
+    """The day's delinquency events (evaluation.py) and the notifier's contact outcomes,
+    a run at a time."""
+    return {**delinquency.batch_handlers(strategy), **contacts.batch_handlers(strategy)}
