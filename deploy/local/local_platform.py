@@ -259,7 +259,10 @@ class Platform:
                 "NOTIFIER_PRINT_VENDOR_URL": f"http://127.0.0.1:{ports['print']}",
                 "NOTIFIER_SMS_WEBHOOK_SECRET": self.webhook_secret(),
                 # The stand-in provider has the batch endpoint: 100 SMS per request, not one.
-                "NOTIFIER_SMS_BATCH_SIZE": "100"}
+                "NOTIFIER_SMS_BATCH_SIZE": "100",
+                # A simulator's quiet check waits longer than one rest of the dispatcher
+                # (card_simulator.observe.settle); a short rest makes each check short.
+                "NOTIFIER_DISPATCH_INTERVAL_SECONDS": "0.05"}
 
     def stop(self) -> list[str]:
         """Stop every service (SIGTERM, then SIGKILL after 30 s), the databases and Kafka."""

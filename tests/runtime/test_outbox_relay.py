@@ -211,6 +211,9 @@ async def test_the_hand_over_queue_is_bounded_and_what_it_dropped_comes_from_the
             names += batch
             relay.hand_over(await _commit(database, topics["output"], batch))
             assert len(relay._handed_over) <= 5
+            # The gauge counts what waits from the hand-over on, before the relay looks.
+            assert REGISTRY.get_sample_value("cc_outbox_backlog", {"service": topics["service"]}) == len(
+                relay._handed_over)
         await _publish_all(relay)
     finally:
         await relay.stop()

@@ -123,3 +123,18 @@ async def test_docs_can_be_turned_off_but_the_openapi_stays(tmp_path, enabled, d
         assert (await http.get("/docs")).status_code == docs_status
         assert (await http.get("/redoc")).status_code == docs_status
         assert (await http.get("/openapi.json")).status_code == 200
+
+
+async def test_metrics_render_only_the_series_asked_for_by_name(tmp_path):
+    async with client(app(tmp_path)) as http:
+        await http.get("/v1/things/1")
+        whole = (await http.get("/metrics")).text
+        asked = await http.get("/metrics", params=[("name[]", "cc_http_requests_total"), ("name[]", "no_such")])
+    assert asked.status_code == 200
+
+    def series(text: str) -> set[str]:
+        return {line.split("{")[0].split()[0] for line in text.splitlines() if line and not line.startswith("#")}
+
+    assert series(asked.text) == {"cc_http_requests_total"}
+    assert 'route="/v1/things/{thing_id}"' in asked.text
+    assert {"cc_http_request_duration_seconds_count", "process_cpu_seconds_total"} <= series(whole)

@@ -201,6 +201,8 @@ class OutboxRelay:
             self._recovering = True
         else:
             self._handed_over.extend(committed)
+        # At once, not when the relay next looks: a quiet check must not read 0 meanwhile.
+        metrics.OUTBOX_BACKLOG.labels(self.service).set(len(self._handed_over))
         self._wake.set()
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
