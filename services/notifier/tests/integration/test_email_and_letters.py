@@ -3,6 +3,7 @@ a real stand-in print vendor."""
 
 import asyncio
 import io
+import threading
 
 from datetime import timedelta
 
@@ -108,6 +109,26 @@ async def test_a_collection_letter_is_a_pdf_with_its_chinese_text_and_required_c
     for required in ("催收函", "李雷", "¥1,234.56", "信用卡领用合约", "您有权", "95555 ext. 2", "95555",
                      "建国路88号"):
         assert required in text, required
+
+
+async def test_a_letter_is_rendered_off_the_event_loop(notifier_runtime, deliver, print_vendor, monkeypatch):
+    from notifier.channels import letters as channel
+
+    rendered_on, render = [], channel.render_letter
+
+    def recording(message, font_path):
+        rendered_on.append(threading.current_thread())
+        return render(message, font_path)
+
+    monkeypatch.setattr(channel, "render_letter", recording)
+    url, letters = print_vendor
+    runtime = await notifier_runtime(print_vendor_url=url)
+    await deliver(runtime, customer("C-1"), "C-1")
+    await deliver(runtime, contact("R-1", "C-1", contacts_pb2.CHANNEL_LETTER, "collection-letter.letter", LETTER),
+                  "C-1")
+    await runtime.dispatcher.dispatch_due(runtime)
+    assert len(letters) == 1 and len(rendered_on) == 1
+    assert rendered_on[0] is not threading.main_thread(), "the loop's thread would stop for the font's parsing"
 
 
 async def test_a_uk_letter_is_marked_private_and_confidential(notifier_runtime, deliver, print_vendor):

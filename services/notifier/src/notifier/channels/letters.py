@@ -10,6 +10,7 @@ first answer. 4xx is permanent, 5xx and timeouts are transient.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -51,7 +52,9 @@ class PrintVendor:
         self.client, self.url, self.font_path = client, base_url.rstrip("/") + "/v1/letters", font_path
 
     async def send(self, message: Outgoing) -> Accepted | Refused:
-        document = render_letter(message, self.font_path)
+        # fpdf2 parses the CJK font for every document: about a third of a second of CPU
+        # that would otherwise stop the event loop (SMS rounds, the consumer, probes).
+        document = await asyncio.to_thread(render_letter, message, self.font_path)
         started = time.perf_counter()
         try:
             response = await self.client.post(self.url, content=document, headers={
