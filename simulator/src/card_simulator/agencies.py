@@ -8,6 +8,7 @@ The gateway learns of them from a seed file the simulator writes (``write_seed``
 
 from __future__ import annotations
 
+import asyncio
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -48,12 +49,19 @@ PARTNERS = (
 )
 
 
+RATE_LIMITED_TRIES = 30
+PARTNER_REQUESTS_PER_SECOND = 500
+
+
 def write_seed(path: Path, partners: tuple[Partner, ...] = PARTNERS) -> Path:
-    """The gateway's partner seed file (GATEWAY_PARTNER_SEED_FILE) for these partners."""
+    """The gateway's partner seed file (GATEWAY_PARTNER_SEED_FILE) for these partners. A
+    simulated partner works a whole business day's placements in a second or two, so its
+    contract allows PARTNER_REQUESTS_PER_SECOND, not the gateway's default of 20."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump({"partners": [
         {"partner_id": p.partner_id, "name": p.name, "kind": p.kind, "regions": ["*"], "capacity": 5000,
-         "commission_bps": p.commission_bps, "contract_id": f"CT-SIM-{n:03d}", "client_secret": p.client_secret}
+         "commission_bps": p.commission_bps, "contract_id": f"CT-SIM-{n:03d}", "client_secret": p.client_secret,
+         "rate_limit_per_second": PARTNER_REQUESTS_PER_SECOND}
         for n, p in enumerate(partners, start=1)]}, allow_unicode=True))
     return path
 
@@ -93,9 +101,9 @@ class Agencies:
         the gateway issues them), as a real partner keeps it."""
         token, until = self._tokens.get(partner.partner_id, ("", 0.0))
         if time.monotonic() >= until:
-            answer = await self.client.post(f"{self.gateway}/oauth/token",
-                                            auth=(partner.partner_id, partner.client_secret),
-                                            data={"grant_type": "client_credentials", "scope": SCOPES})
+            answer = await self._send("POST", f"{self.gateway}/oauth/token",
+                                      auth=(partner.partner_id, partner.client_secret),
+                                      data={"grant_type": "client_credentials", "scope": SCOPES})
             answer.raise_for_status()
             token = answer.json()["access_token"]
             self._tokens[partner.partner_id] = (token, time.monotonic() + answer.json()["expires_in"] * 0.8)
@@ -105,8 +113,8 @@ class Agencies:
         headers = await self._headers(partner)
         made, cursor, figures = 0, None, self.figures[partner.partner_id]
         while True:
-            page = await self.client.get(f"{self.gateway}/v1/placements", headers=headers,
-                                         params={"limit": 200} | ({"cursor": cursor} if cursor else {}))
+            page = await self._send("GET", f"{self.gateway}/v1/placements", headers=headers,
+                                    params={"limit": 200} | ({"cursor": cursor} if cursor else {}))
             page.raise_for_status()
             for placement in page.json()["placements"]:
                 if placement["status"] in ("placed", "acknowledged"):
@@ -159,4 +167,14 @@ class Agencies:
         return 4
 
     async def _write(self, url: str, headers: dict, key: str, body: dict | None) -> httpx.Response:
-        return await self.client.post(url, json=body, headers=headers | {"Idempotency-Key": key})
+        return await self._send("POST", url, json=body, headers=headers | {"Idempotency-Key": key})
+
+    async def _send(self, method: str, url: str, **options) -> httpx.Response:
+        """As the partner guide asks: a 429 waits out its Retry-After and tries again (the
+        gateway counts each partner's requests per second; a busy day's calls exceed it)."""
+        for _ in range(RATE_LIMITED_TRIES):
+            answer = await self.client.request(method, url, **options)
+            if answer.status_code != 429:
+                break
+            await asyncio.sleep(float(answer.headers.get("Retry-After", "1")))
+        return answer
