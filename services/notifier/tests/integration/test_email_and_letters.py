@@ -94,15 +94,20 @@ async def test_an_smtp_outage_keeps_the_email_waiting(notifier_runtime, deliver,
     assert len(mail_server.inbox.messages) == 1
 
 
-async def test_a_collection_letter_is_a_pdf_with_its_chinese_text_and_required_content(
-        notifier_runtime, deliver, print_vendor):
+async def a_collection_letter_sent(notifier_runtime, deliver, print_vendor) -> list:
+    """R-1 to a customer in Beijing, sent by one dispatch round; what the print vendor received."""
     url, letters = print_vendor
     runtime = await notifier_runtime(print_vendor_url=url)
     await deliver(runtime, customer("C-1"), "C-1")
     await deliver(runtime, contact("R-1", "C-1", contacts_pb2.CHANNEL_LETTER, "collection-letter.letter", LETTER),
                   "C-1")
     await runtime.dispatcher.dispatch_due(runtime)
-    [letter] = letters
+    return letters
+
+
+async def test_a_collection_letter_is_a_pdf_with_its_chinese_text_and_required_content(
+        notifier_runtime, deliver, print_vendor):
+    [letter] = await a_collection_letter_sent(notifier_runtime, deliver, print_vendor)
     assert letter["key"] == "R-1"
     # Lines wrap where the page ends: compare without the line breaks.
     text = PdfReader(io.BytesIO(letter["pdf"])).pages[0].extract_text().replace("\n", "")
@@ -121,12 +126,7 @@ async def test_a_letter_is_rendered_off_the_event_loop(notifier_runtime, deliver
         return render(message, font_path)
 
     monkeypatch.setattr(channel, "render_letter", recording)
-    url, letters = print_vendor
-    runtime = await notifier_runtime(print_vendor_url=url)
-    await deliver(runtime, customer("C-1"), "C-1")
-    await deliver(runtime, contact("R-1", "C-1", contacts_pb2.CHANNEL_LETTER, "collection-letter.letter", LETTER),
-                  "C-1")
-    await runtime.dispatcher.dispatch_due(runtime)
+    letters = await a_collection_letter_sent(notifier_runtime, deliver, print_vendor)
     assert len(letters) == 1 and len(rendered_on) == 1
     assert rendered_on[0] is not threading.main_thread(), "the loop's thread would stop for the font's parsing"
 
