@@ -121,9 +121,9 @@ async def test_a_letter_is_rendered_off_the_event_loop(notifier_runtime, deliver
 
     rendered_on, render = [], channel.render_letter
 
-    def recording(message, font_path):
+    def recording(message, fonts):
         rendered_on.append(threading.current_thread())
-        return render(message, font_path)
+        return render(message, fonts)
 
     monkeypatch.setattr(channel, "render_letter", recording)
     letters = await a_collection_letter_sent(notifier_runtime, deliver, print_vendor)

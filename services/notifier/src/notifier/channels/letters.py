@@ -19,24 +19,27 @@ import httpx
 from fpdf import FPDF
 
 from notifier.channels import Accepted, ChannelUnavailable, Outgoing, Refused
+from notifier.channels.letter_fonts import LetterFonts
 from notifier.metrics import PROVIDER_ERRORS, PROVIDER_LATENCY
 
 FONT = "cjk"
 
 
-def render_letter(message: Outgoing, font_path: Path) -> bytes:
+def render_letter(message: Outgoing, fonts: LetterFonts) -> bytes:
     address = json.loads(message.to)
+    lines = [*address.get("lines", []), " ".join(filter(None, [address.get("city"), address.get("region"),
+                                                                address.get("postal_code")]))]
+    recipient = "\n".join(line for line in lines if line)
     pdf = FPDF(format="A4")
     pdf.set_margins(20, 20, 20)
     pdf.add_page()
-    pdf.add_font(FONT, fname=str(font_path), collection_font_number=0)
+    pdf.add_font(FONT, fname=str(fonts.for_text(f"{message.marking or ''}{recipient}{message.body}")),
+                 collection_font_number=0)
     pdf.set_font(FONT, size=11)
     if message.marking:
         pdf.multi_cell(0, 6, message.marking.upper())
         pdf.ln(2)
-    lines = [*address.get("lines", []), " ".join(filter(None, [address.get("city"), address.get("region"),
-                                                                address.get("postal_code")]))]
-    pdf.multi_cell(0, 6, "\n".join(line for line in lines if line))
+    pdf.multi_cell(0, 6, recipient)
     pdf.ln(8)
     title, _, body = message.body.partition("\n")
     pdf.set_font(FONT, size=15)
@@ -49,12 +52,12 @@ def render_letter(message: Outgoing, font_path: Path) -> bytes:
 
 class PrintVendor:
     def __init__(self, client: httpx.AsyncClient, base_url: str, font_path: Path) -> None:
-        self.client, self.url, self.font_path = client, base_url.rstrip("/") + "/v1/letters", font_path
+        self.client, self.url, self.fonts = client, base_url.rstrip("/") + "/v1/letters", LetterFonts(font_path)
 
     async def send(self, message: Outgoing) -> Accepted | Refused:
-        # fpdf2 parses the CJK font for every document: about a third of a second of CPU
-        # that would otherwise stop the event loop (SMS rounds, the consumer, probes).
-        document = await asyncio.to_thread(render_letter, message, self.font_path)
+        # Rendering parses the letter's font for every document (letter_fonts.py): CPU that
+        # would otherwise stop the event loop (SMS rounds, the consumer, probes).
+        document = await asyncio.to_thread(render_letter, message, self.fonts)
         started = time.perf_counter()
         try:
             response = await self.client.post(self.url, content=document, headers={
