@@ -108,3 +108,9 @@ def test_holds_are_read_from_a_cases_timeline():
     assert holds_of(timeline) == (
         ("hardship", datetime(2027, 3, 1, 10, tzinfo=UTC), datetime(2027, 3, 3, 10, tzinfo=UTC)),
         ("promise", datetime(2027, 3, 2, 10, tzinfo=UTC), None))
+    # Found by the default demo: a dispute hold open when its case closed (cured) was read as
+    # open for good, and an SMS to the customer weeks later as sent during it.
+    closed = [*timeline, {"entry": "case-closed", "rule": None, "at": "2027-03-05T01:00:00+00:00"}]
+    assert holds_of(closed) == (
+        ("hardship", datetime(2027, 3, 1, 10, tzinfo=UTC), datetime(2027, 3, 3, 10, tzinfo=UTC)),
+        ("promise", datetime(2027, 3, 2, 10, tzinfo=UTC), datetime(2027, 3, 5, 1, tzinfo=UTC)))

@@ -62,7 +62,9 @@ def _instant(text: str) -> datetime:
 
 
 def holds_of(timeline: list[dict]) -> tuple[tuple[str, datetime, datetime | None], ...]:
-    """(kind, from, until) of every hold a case's timeline started, open ones until None."""
+    """(kind, from, until) of every hold a case's timeline started, open ones until None. A
+    hold is the case's: closing the case ends the holds still open (the router records their
+    end in its holds, not as timeline entries)."""
     started: dict[str, datetime] = {}
     spans = []
     for entry in timeline:
@@ -71,6 +73,9 @@ def holds_of(timeline: list[dict]) -> tuple[tuple[str, datetime, datetime | None
             started.setdefault(kind, _instant(entry["at"]))
         elif entry["entry"] == "hold-ended" and kind in started:
             spans.append((kind, started.pop(kind), _instant(entry["at"])))
+        elif entry["entry"] == "case-closed":
+            spans += [(open_kind, since, _instant(entry["at"])) for open_kind, since in started.items()]
+            started.clear()
     return tuple(spans) + tuple((kind, since, None) for kind, since in started.items())
 
 
