@@ -3,12 +3,15 @@ the platform's clock: a replayed key writes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from datetime import datetime
 from pathlib import Path
 
 import httpx
+import uvicorn
+from fastapi import FastAPI, Request
 
 from collections_core.clock import FileClock
 
@@ -46,3 +49,40 @@ async def test_a_letter_is_logged_once_per_idempotency_key(tmp_path):
         assert (await client.post("/v1/letters", content=b"not a pdf",
                                   headers={"Idempotency-Key": "req-8"})).status_code == 400
     assert [e["key"] for e in _lines(tmp_path / "log" / "letters.jsonl")] == ["req-7"]
+
+
+async def test_a_receipt_on_its_way_to_the_notifier_counts_as_pending_until_it_lands(tmp_path):
+    """What the demo's quiet check waits for: a receipt in flight changes no service's figure."""
+    notifier, landed, release = FastAPI(), [], asyncio.Event()
+
+    @notifier.post("/receipts")
+    async def take(request: Request):
+        await release.wait()
+        landed.append(await request.body())
+        return {}
+
+    server = uvicorn.Server(uvicorn.Config(notifier, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    callback = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}/receipts"
+    clock = tmp_path / "clock"
+    FileClock.write(clock, datetime.fromisoformat("2027-02-01T10:00:00+08:00"))
+    app = sms_provider(DeliveryLog(tmp_path / "log", str(clock)), "secret", "token", callback)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://provider") as client:
+            sent = await client.post("/v1/messages", headers={"Authorization": "Bearer token", "Idempotency-Key": "r"},
+                                     json={"to": "+8613800000001", "text": "hi", "reference": "r",
+                                           "callback_url": callback})
+            assert sent.status_code == 202
+            assert (await client.get("/stats")).json()["receipts_pending"] == 1
+            release.set()
+            for _ in range(100):
+                if (await client.get("/stats")).json()["receipts_pending"] == 0:
+                    break
+                await asyncio.sleep(0.05)
+            stats = (await client.get("/stats")).json()
+            assert stats["receipts_pending"] == 0 and stats["receipts_sent"] == 1 and len(landed) == 1
+    finally:
+        server.should_exit = True
+        await serving

@@ -71,21 +71,32 @@ async def _activity(client: httpx.AsyncClient, urls: dict[str, str]) -> tuple[fl
 
 
 async def settle(client: httpx.AsyncClient, urls: dict[str, str], outside: Callable[[], int],
-                 timeout: float = 120.0, gap: float = 0.1) -> None:
+                 timeout: float = 120.0, gap: float = 0.1, provider: str | None = None) -> None:
     """Wait until two looks ``gap`` apart (longer than the notifier's dispatch interval,
     0.05 s on the local platform)
     see no lag, no backlog, a dispatcher with nothing due (one backing off after a fault
-    still has its contacts to send), and nothing new consumed, published or delivered."""
+    still has its contacts to send), and nothing new consumed, published or delivered;
+    with the stand-in SMS ``provider``, also no delivery receipt on its way to the notifier
+    (one in flight changes none of the services' figures until it lands)."""
     deadline = time.monotonic() + timeout
     previous = None
     while True:
         activity = await _activity(client, urls)
         consumed, published, lag, backlog, busy = activity or (0, 0, -1, -1, 1)
+        receipts = await _receipts_pending(client, provider) if provider else 0
         now = (consumed, published, outside()) if activity else None
-        if lag == 0 and backlog == 0 and busy == 0 and now == previous:
+        if lag == 0 and backlog == 0 and busy == 0 and receipts == 0 and now == previous:
             return
         if time.monotonic() > deadline:
             raise TimeoutError(f"the platform did not go quiet within {timeout:.0f} s "
-                               f"(lag {lag:.0f}, outbox backlog {backlog:.0f}, dispatcher busy {busy:.0f})")
+                               f"(lag {lag:.0f}, outbox backlog {backlog:.0f}, dispatcher busy {busy:.0f}, "
+                               f"receipts on their way {receipts})")
         previous = now
         await asyncio.sleep(gap)
+
+
+async def _receipts_pending(client: httpx.AsyncClient, provider: str) -> int:
+    try:
+        return (await client.get(f"{provider}/stats")).json()["receipts_pending"]
+    except httpx.TransportError:
+        return -1  # restarting (a chaos run): not quiet

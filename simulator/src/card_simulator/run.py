@@ -150,9 +150,9 @@ async def simulate(platform, *, clock_file: Path, accounts: int, days: int, seed
         agencies = Agencies(client, urls["agency-gateway"], bank, by_id, seed)
 
         async def customers_react(day: date, step: str, at: datetime) -> None:
-            await settle(client, urls, logs.size, timeout=day_timeout)
+            await settle(client, urls, logs.size, timeout=day_timeout, provider=provider)
             if await desk.work(day, step) + await agencies.work(day, at, step):
-                await settle(client, urls, logs.size, timeout=day_timeout)
+                await settle(client, urls, logs.size, timeout=day_timeout, provider=provider)
             for reaction in react(logs.read_new(), by_id, stopped):
                 if reaction.kind == "reached":
                     bank.reached(reaction.account_id, day)
@@ -182,7 +182,7 @@ async def simulate(platform, *, clock_file: Path, accounts: int, days: int, seed
             result.days_run.append(snapshot)
             if progress:
                 _progress(number, days, day, sum(snapshot.platform_buckets.values()), started)
-        await settle(client, urls, logs.size, timeout=day_timeout)
+        await settle(client, urls, logs.size, timeout=day_timeout, provider=provider)
         if progress:
             print(f"reading back the platform's figures, {accounts} contact histories and cases for the audit",
                   file=sys.stderr)

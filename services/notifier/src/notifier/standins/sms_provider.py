@@ -159,7 +159,7 @@ def create_app(secret: str, token: str = "dev-provider-token",
     @app.get("/stats")
     async def read_stats():
         return {"messages": len(messages), "duplicates": sum(n - 1 for n in per_reference.values()),
-                "references": len(per_reference), **stats}
+                "references": len(per_reference), "receipts_pending": len(background), **stats}
 
     @app.get("/messages")
     async def read_messages():
