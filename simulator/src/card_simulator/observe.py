@@ -73,9 +73,9 @@ async def _activity(client: httpx.AsyncClient, urls: dict[str, str]) -> tuple[fl
 async def settle(client: httpx.AsyncClient, urls: dict[str, str], outside: Callable[[], int],
                  timeout: float = 120.0, gap: float = 0.1, provider: str | None = None) -> None:
     """Wait until two looks ``gap`` apart (longer than the notifier's dispatch interval,
-    0.05 s on the local platform)
-    see no lag, no backlog, a dispatcher with nothing due (one backing off after a fault
-    still has its contacts to send), and nothing new consumed, published or delivered;
+    0.05 s on the local platform) see no lag, no backlog, a dispatcher with nothing due
+    (one backing off after a fault still has its contacts to send), and nothing new
+    consumed, published or delivered;
     with the stand-in SMS ``provider``, also no delivery receipt on its way to the notifier
     (one in flight changes none of the services' figures until it lands)."""
     deadline = time.monotonic() + timeout

@@ -139,7 +139,6 @@ async def simulate(platform, *, clock_file: Path, accounts: int, days: int, seed
     logs = DeliveryLogs(platform.standins_log, portfolio)
     by_id = {account.account_id: account for account in portfolio}
     stopped: set[str] = set()
-    stopped_phones: set[str] = set()
     urls = {name: platform.url(name) for name in SERVICES}
     provider = f"http://127.0.0.1:{platform.standin_ports['sms']}"
     token = mint_token(platform.jwt_secret(), "simulator", list(READER_ROLES), ttl_seconds=24 * 3600)
@@ -160,7 +159,6 @@ async def simulate(platform, *, clock_file: Path, accounts: int, days: int, seed
                     answer = await client.post(f"{provider}/v1/inbound", json={"from": reaction.phone, "text": "STOP"})
                     answer.raise_for_status()
                     result.stop_replies += 1
-                    stopped_phones.add(reaction.phone)
 
         for number, day in enumerate(business_days(FIRST_DAY, days), start=1):
             morning = datetime.combine(day, clock_time(9), BANK_ZONE)
@@ -190,7 +188,7 @@ async def simulate(platform, *, clock_file: Path, accounts: int, days: int, seed
         result.agencies = agencies.figures
         result.platform = await read_platform(client, urls, portfolio, logs, result.days_run, pack)
     result.events_published = dict(publisher.counts)
-    result.customers_stopped = opted_out_by_number(stopped_phones, portfolio)
+    result.customers_stopped = opted_out_by_number({by_id[a].customer.phone for a in stopped}, portfolio)
     result.delivered = dict(Counter(item.delivery.channel for item in logs.received))
     for book in bank.books.values():
         currency = book.account.currency
