@@ -11,6 +11,8 @@ was already written, and the consumer's inbox makes even that a no-op.
 from __future__ import annotations
 
 import uuid
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -20,9 +22,11 @@ from case_router import metrics
 from case_router.domain.holds import Hold
 from case_router.domain.ladder import request_id
 from case_router.domain.strategy import Strategy
+from case_router.rows import among, store_of
 from case_router.tables import account_flags, cases, contact_requests, credit_file, holds, placements, tasks, timeline
 from collections_core.contracts.collections.v1 import cases_pb2, contacts_pb2, placements_pb2
 from collections_core.codec import Event
+from collections_core.money import Money
 from collections_core.unit_of_work import UnitOfWork
 from collections_core.wire import instant_to_proto
 
@@ -160,56 +164,128 @@ def behaviour(case, kind: str, detail: str, now: datetime) -> tuple[dict, cases_
 
 
 async def record_behaviour(work: UnitOfWork, case, kind: str, detail: str = "") -> None:
-    row, message = behaviour(case, kind, detail, work.now)
-    await work.connection.execute(insert(credit_file).values(row))
-    work.emit(CASE_EVENTS, message, key=case.account_id)
+    await record_behaviours(work, [(case, kind, detail, None)])
+
+
+async def record_behaviours(work: UnitOfWork, entries: Sequence[tuple[object, str, str, Event | None]]) -> None:
+    """Lines of the credit file, each (case, behaviour, detail, cause), and their events, in order."""
+    rows = []
+    for case, kind, detail, cause in entries:
+        row, message = behaviour(case, kind, detail, work.now)
+        rows.append(row)
+        work.emit(CASE_EVENTS, message, key=case.account_id, cause=cause)
+    await store_of(work.connection).insert(credit_file, rows)
 
 
 async def recall_placements(work: UnitOfWork, case, reason: str, cause: Event | None = None) -> None:
     live = (await work.connection.execute(select(placements.c.placement_id).where(
-        placements.c.case_id == case.case_id, placements.c.status.in_(("requested", "accepted")))
+        placements.c.case_id == case.case_id, placements.c.status.in_(_LIVE_PLACEMENTS))
         .order_by(placements.c.requested_at, placements.c.placement_id))).scalars().all()
-    for placement_id in live:
-        await work.connection.execute(update(placements).where(placements.c.placement_id == placement_id)
-                                      .values(status="recalled"))
-        work.emit(PLACEMENTS, placements_pb2.RecallRequested(
-            placement_id=placement_id, account_id=case.account_id, reason=reason,
-            requested_at=instant_to_proto(work.now)), key=case.account_id, cause=cause)
-        await note(work, case.case_id, "recall-requested", f"{placement_id} {reason}")
+    notes = [_recall(work, case, placement_id, reason, cause) for placement_id in live]
+    store = store_of(work.connection)
+    await store.set_column(placements, "placement_id", "status", dict.fromkeys(live, "recalled"))
+    await store.insert(timeline, notes)
+
+
+_LIVE_PLACEMENTS = ("requested", "accepted")
+_PENDING_CONTACTS = ("requested", "deferred")
+
+
+def _recall(work: UnitOfWork, case, placement_id: str, reason: str, cause: Event | None) -> dict:
+    """Ask the gateway to take a placement back; the timeline entry that says so."""
+    work.emit(PLACEMENTS, placements_pb2.RecallRequested(
+        placement_id=placement_id, account_id=case.account_id, reason=reason,
+        requested_at=instant_to_proto(work.now)), key=case.account_id, cause=cause)
+    return timeline_row(case.case_id, work.now, "recall-requested", f"{placement_id} {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class Closing:
+    """A case to close: why, on which business day, by whom (a desk user) and the input
+    event it follows from (``cause``, for tracing in a batch)."""
+
+    case: object
+    reason: str
+    day: date
+    actor: str | None = None
+    cause: Event | None = None
 
 
 async def close_case(work: UnitOfWork, strategy: Strategy, case, reason: str, day: date,
                      actor: str | None = None, cause: Event | None = None) -> None:
-    """A cure or a completed plan: stop every pending contact, cancel open tasks, recall
-    placements, end holds, and schedule the follow-up call (定期回访). ``cause``: the
-    event of a batch the closing follows from."""
-    connection = work.connection
-    pending = (await connection.execute(select(contact_requests.c.request_id).where(
-        contact_requests.c.case_id == case.case_id,
-        contact_requests.c.status.in_(("requested", "deferred")))
-        .order_by(contact_requests.c.requested_at, contact_requests.c.request_id))).scalars().all()
-    for made in pending:
-        work.emit(CONTACT_REQUESTS, contacts_pb2.ContactCancelled(
-            request_id=made, account_id=case.account_id, customer_id=case.customer_id, reason=reason),
-            key=case.customer_id, subject=case.account_id, cause=cause)
-    if pending:
-        await connection.execute(update(contact_requests).where(contact_requests.c.request_id.in_(pending))
-                                 .values(status="cancelled"))
-        await note(work, case.case_id, "contacts-cancelled", f"{len(pending)} pending: {reason}")
-    await connection.execute(update(tasks).where(tasks.c.case_id == case.case_id, tasks.c.status == "waiting")
+    await close_cases(work, strategy, [Closing(case, reason, day, actor, cause)])
+
+
+async def close_cases(work: UnitOfWork, strategy: Strategy, closings: Sequence[Closing]) -> None:
+    """A cure or a completed plan, for many cases at once (a run of cures): stop every
+    pending contact, cancel open tasks, recall placements, end holds (each kind ended
+    on the timeline), and schedule the follow-up call (定期回访). What the cases have
+    pending is read with one query per table and every table written with one
+    statement, whatever the number of cases."""
+    unique: dict[str, Closing] = {}
+    for closing in closings:
+        unique.setdefault(closing.case.case_id, closing)
+    closings = list(unique.values())
+    if not closings:
+        return
+    connection, now = work.connection, work.now
+    ids = [closing.case.case_id for closing in closings]
+    pending = await _grouped(connection, select(contact_requests.c.case_id, contact_requests.c.request_id).where(
+        among(connection, contact_requests.c.case_id, ids), contact_requests.c.status.in_(_PENDING_CONTACTS))
+        .order_by(contact_requests.c.requested_at, contact_requests.c.request_id))
+    live = await _grouped(connection, select(placements.c.case_id, placements.c.placement_id).where(
+        among(connection, placements.c.case_id, ids), placements.c.status.in_(_LIVE_PLACEMENTS))
+        .order_by(placements.c.requested_at, placements.c.placement_id))
+    in_force = await _grouped(connection, select(holds.c.case_id, holds.c.hold_id, holds.c.kind).where(
+        among(connection, holds.c.case_id, ids), holds.c.ended_on.is_(None)).order_by(holds.c.hold_id))
+    cancelled, recalled, ended, notes, follow_ups, closed = {}, {}, {}, [], [], Counter()
+    for case, reason, day, actor, cause in ((c.case, c.reason, c.day, c.actor, c.cause) for c in closings):
+        for made in pending[case.case_id]:
+            work.emit(CONTACT_REQUESTS, contacts_pb2.ContactCancelled(
+                request_id=made, account_id=case.account_id, customer_id=case.customer_id, reason=reason),
+                key=case.customer_id, subject=case.account_id, cause=cause)
+            cancelled[made] = "cancelled"
+        if pending[case.case_id]:
+            notes.append(timeline_row(case.case_id, now, "contacts-cancelled",
+                                      f"{len(pending[case.case_id])} pending: {reason}"))
+        for placement_id in live[case.case_id]:
+            recalled[placement_id] = "recalled"
+            notes.append(_recall(work, case, placement_id, reason, cause))
+        kinds = {}
+        for hold_id, kind in in_force[case.case_id]:
+            ended[hold_id] = day
+            kinds[kind] = None
+        notes += [timeline_row(case.case_id, now, "hold-ended", f"{kind}: case {reason}", rule=f"hold.{kind}")
+                  for kind in kinds]
+        follow_ups.append(task_row(case, request_id(case.case_id, day, "humane.follow-up", reason), "follow-up",
+                                   "follow-up", 7, day + timedelta(days=strategy.humane.follow_up_after_days), now,
+                                   rule="humane.follow-up"))
+        notes.append(timeline_row(case.case_id, now, "case-closed", reason, actor=actor))
+        work.emit(CASE_EVENTS, cases_pb2.CaseClosed(
+            case_id=case.case_id, account_id=case.account_id, reason=reason, closed_at=instant_to_proto(now)),
+            key=case.account_id, cause=cause)
+        closed[case.stage, reason, case.variant] += 1
+    store = store_of(connection)
+    await store.set_column(contact_requests, "request_id", "status", cancelled)
+    await connection.execute(update(tasks).where(among(connection, tasks.c.case_id, ids), tasks.c.status == "waiting")
                              .values(status="cancelled", assignee=None, lease_expires_at=None))
-    await recall_placements(work, case, reason, cause)
-    await connection.execute(update(holds).where(holds.c.case_id == case.case_id, holds.c.ended_on.is_(None))
-                             .values(ended_on=day))
-    await connection.execute(update(cases).where(cases.c.case_id == case.case_id).values(
-        status="closed", closed_at=work.now, close_reason=reason))
-    await create_task(work, case, request_id(case.case_id, day, "humane.follow-up", reason), "follow-up",
-                      "follow-up", 7, day + timedelta(days=strategy.humane.follow_up_after_days), rule="humane.follow-up")
-    await note(work, case.case_id, "case-closed", reason, actor=actor)
-    work.emit(CASE_EVENTS, cases_pb2.CaseClosed(
-        case_id=case.case_id, account_id=case.account_id, reason=reason, closed_at=instant_to_proto(work.now)),
-        key=case.account_id, cause=cause)
-    metrics.CASES_CLOSED.labels(case.stage, reason, case.variant).inc()
+    await store.set_column(placements, "placement_id", "status", recalled)
+    await store.set_column(holds, "hold_id", "ended_on", ended)
+    await store.set_column(cases, "case_id", "status", dict.fromkeys(ids, "closed"))
+    await store.set_column(cases, "case_id", "closed_at", dict.fromkeys(ids, now))
+    await store.set_column(cases, "case_id", "close_reason", {c.case.case_id: c.reason for c in closings})
+    await store.insert(tasks, follow_ups)
+    await store.insert(timeline, notes)
+    for labels, n in closed.items():
+        metrics.CASES_CLOSED.labels(*labels).inc(n)
+
+
+async def _grouped(connection, query) -> defaultdict[str, list]:
+    """Rows of ``query`` (case id first) by case, in the query's order, without the case id."""
+    found: defaultdict[str, list] = defaultdict(list)
+    for case_id, *rest in (await connection.execute(query)).all():
+        found[case_id].append(rest[0] if len(rest) == 1 else tuple(rest))
+    return found
 
 
 def lease_is_free(now: datetime):

@@ -15,9 +15,9 @@ account's second event of the run is in the second round, and so on). A round:
 
 Accounts share nothing the day reads, so a round has the effects of its events handled
 one after another, and the next round reads what the last one wrote. A plan that the
-day finds completed closes its case with ``casebook.close_case`` once the round's rows
-are saved (it reads the case's pending contacts, tasks and placements): rare, and the
-same code a cure runs.
+day finds completed closes its case with ``casebook.close_cases`` once the round's rows
+are saved (it reads the cases' pending contacts, tasks and placements): the same code a
+cure runs.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from types import SimpleNamespace
 
-from sqlalchemy import ARRAY, Text, any_, bindparam, select
+from sqlalchemy import select
 
 from case_router import casebook, metrics
 from case_router.casebook import CASE_EVENTS, CONTACT_REQUESTS, PLACEMENTS, Delinquency, case_id_for
@@ -38,7 +38,7 @@ from case_router.domain.plans import judge_plan
 from case_router.domain.promises import PromiseToPay, judge_promise
 from case_router.domain.strategy import Stage, Strategy
 from case_router.judgement import repayment_plan
-from case_router.rows import Rows
+from case_router.rows import Rows, among
 from case_router.tables import account_flags, case_actions, cases, holds, plans, promises
 from collections_core.codec import Event
 from collections_core.contracts.collections.v1 import cases_pb2, placements_pb2
@@ -80,8 +80,7 @@ async def evaluate_days(work: UnitOfWork, strategy: Strategy, reports: Sequence[
             day.evaluate(report)
         day.count()
         await rows.save(work.connection)
-        for case, on, cause in rows.closings:
-            await casebook.close_case(work, strategy, case, "plan-completed", on, cause=cause)
+        await casebook.close_cases(work, strategy, rows.closings)
 
 
 def rounds(reports: Sequence[DayReport]) -> list[list[DayReport]]:
@@ -101,39 +100,31 @@ def _records(result) -> list[SimpleNamespace]:
     return [SimpleNamespace(**row._mapping) for row in result]
 
 
-def _among(connection, column, values: list[str]):
-    """`column` is one of `values`: on PostgreSQL one array parameter (``= ANY``), since
-    rendering an IN list of thousands of parameters costs more than the query."""
-    if connection.dialect.name == "postgresql":
-        return column == any_(bindparam(None, values, type_=ARRAY(Text)))
-    return column.in_(values)
-
-
 async def load(work: UnitOfWork, accounts: list[str]) -> Book:
     connection, book = work.connection, Book()
     for case in _records(await connection.execute(select(cases).where(
-            _among(connection, cases.c.account_id, accounts)))):
+            among(connection, cases.c.account_id, accounts)))):
         book.episodes[case.account_id] += 1
         if case.status == "open":
             book.open_cases[case.account_id] = case
     case_ids = [case.case_id for case in book.open_cases.values()]
     for flag in (await connection.execute(select(account_flags.c.account_id, account_flags.c.flag)
-                                          .where(_among(connection, account_flags.c.account_id, accounts)))).all():
+                                          .where(among(connection, account_flags.c.account_id, accounts)))).all():
         book.flags[flag.account_id].add(flag.flag)
     if not case_ids:
         return book
     for promise in _records(await connection.execute(select(promises).where(
-            _among(connection, promises.c.case_id, case_ids), promises.c.status == "active")
+            among(connection, promises.c.case_id, case_ids), promises.c.status == "active")
             .order_by(promises.c.due_on, promises.c.promise_id))):
         book.promises[promise.case_id].append(promise)
-    for plan in _records(await connection.execute(select(plans).where(_among(connection, plans.c.case_id, case_ids))
+    for plan in _records(await connection.execute(select(plans).where(among(connection, plans.c.case_id, case_ids))
                                                   .order_by(plans.c.created_on, plans.c.plan_id))):
         book.plans[plan.case_id].append(plan)
     for hold in _records(await connection.execute(select(holds).where(
-            _among(connection, holds.c.case_id, case_ids), holds.c.ended_on.is_(None)).order_by(holds.c.hold_id))):
+            among(connection, holds.c.case_id, case_ids), holds.c.ended_on.is_(None)).order_by(holds.c.hold_id))):
         book.holds[hold.case_id].append(hold)
     for done in (await connection.execute(select(case_actions).where(
-            _among(connection, case_actions.c.case_id, case_ids)))).all():
+            among(connection, case_actions.c.case_id, case_ids)))).all():
         book.done[done.case_id][done.key] = done.last_on
     return book
 
@@ -231,7 +222,7 @@ class _Day:
         self._note(case, f"plan-{verdict}", plan.plan_id, rule="humane.plan")
         self._behaviour(case, f"plan-{verdict}", plan.plan_id, cause)
         if verdict == "completed":
-            self.rows.closings.append((case, on, cause))
+            self.rows.closings.append(casebook.Closing(case, "plan-completed", on, cause=cause))
             del self.book.open_cases[case.account_id]
             return True
         self._end_holds(case, "plan", on, "plan broken")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date
 
 from sqlalchemy import insert, select, update
@@ -19,7 +21,9 @@ from case_router import casebook
 from case_router.domain.plans import Instalment, RepaymentPlan
 from case_router.domain.promises import PromiseToPay, validate_promise
 from case_router.domain.strategy import Strategy
+from case_router.rows import among, store_of
 from case_router.tables import cases, plans, promises
+from collections_core.codec import Event
 from collections_core.unit_of_work import UnitOfWork
 
 _IDS = uuid.UUID("a3c5e7f9-1b2d-4e6f-8a0c-2e4f6a8c0e1b")
@@ -92,14 +96,21 @@ async def take_back_payment(work: UnitOfWork, counted_toward: str, amount_minor:
                                       .values(paid_minor=table.c.paid_minor - amount_minor))
 
 
-async def settle_promises_on_cure(work: UnitOfWork, case) -> None:
-    # In a stable order (oldest first), so the credit file reads the same on any replay.
-    for promise_id in (await work.connection.execute(select(promises.c.promise_id).where(
-            promises.c.case_id == case.case_id, promises.c.status == "active")
-            .order_by(promises.c.due_on, promises.c.promise_id))).scalars().all():
-        await work.connection.execute(update(promises).where(promises.c.promise_id == promise_id)
-                                      .values(status="kept"))
-        await casebook.record_behaviour(work, case, "promise-kept", promise_id)
+async def settle_on_cure(work: UnitOfWork, cured: Sequence[tuple[object, str, Event | None]]) -> None:
+    """Cured cases, each (case, the payment that cured it, the event saying so): their
+    active promises are kept and the credit file records that and the cure, case by case
+    in the order given and promises oldest first, so it reads the same on any replay."""
+    connection = work.connection
+    kept: defaultdict[str, list[str]] = defaultdict(list)
+    for case_id, promise_id in (await connection.execute(select(promises.c.case_id, promises.c.promise_id).where(
+            among(connection, promises.c.case_id, [case.case_id for case, _, _ in cured]),
+            promises.c.status == "active").order_by(promises.c.due_on, promises.c.promise_id))).all():
+        kept[case_id].append(promise_id)
+    await store_of(connection).set_column(
+        promises, "promise_id", "status", {p: "kept" for ids in kept.values() for p in ids})
+    await casebook.record_behaviours(work, [
+        entry for case, payment_id, cause in cured
+        for entry in [(case, "promise-kept", p, cause) for p in kept[case.case_id]] + [(case, "cured", payment_id, cause)]])
 
 
 async def _promise_judged(work: UnitOfWork, case, promise_id: str, verdict: str, day: date) -> None:

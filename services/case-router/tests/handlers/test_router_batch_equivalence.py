@@ -1,7 +1,8 @@
 """A run of delinquency events handled at once gives what handling them one at a time gives.
 
 Generated business days (seeded): cases opened, stage moves, promises kept and broken,
-hardship holds that lapse, disputes, plans broken and completed, cures, payments,
+hardship holds that lapse, disputes, plans broken and completed, cures and payments
+(runs of several of each),
 corrections, stale days and the same account several times in one run. Each day goes
 once through the consumer's batching (runs of the same type to the batch handler, in one
 transaction) and once one event per transaction; both databases must end up the same
@@ -111,9 +112,10 @@ def generate(seed: int) -> list[Day]:
             dpd[account] = dpd[account] + rng.choice((1, 1, 1, 12, 35)) if dpd[account] else rng.choice((0, 4))
         order = accounts[:]
         rng.shuffle(order)
+        posted = []  # the day's payments reach the router together, before the close
         for account in order:
             if rng.random() < 0.12:
-                day.events.append(payment(account, on, rng.randint(5_000, 40_000)))
+                posted.append(payment(account, on, rng.randint(5_000, 40_000)))
             if rng.random() < 0.08:
                 day.events.append(delinquency_pb2.AccountCured(
                     account_id=account, customer_id=f"C-{account}", business_date=date_to_proto(on)))
@@ -127,6 +129,7 @@ def generate(seed: int) -> list[Day]:
                 raised = dpd[account] + (rng.randint(5, 60) if again != "replay" else 0)
                 day.events.append(delinquency(delinquency_pb2.DelinquencyUpdated, account, when, raised,
                                               correction=again == "correction"))
+        day.events[:0] = posted
         days.append(day)
     return days
 
@@ -193,6 +196,7 @@ async def handle_as_batch(database: Database, clock: ControlledClock, events: li
                     run.append(decoded[index + len(run)])
                 work = UnitOfWork(connection, CODEC, clock, cause=run[0] if len(run) == 1 else None, now=now)
                 await BATCH[event.type](run, work)
+                runs[f"{event.type.rsplit('.', 1)[1]} runs of several"] += len(run) > 1
                 if event.type in OUTCOMES:
                     requests = Counter(e.message.request_id for e in run)
                     runs["outcome runs"] += 1
@@ -327,4 +331,5 @@ async def test_a_run_at_once_equals_one_event_at_a_time(database_url, twin_url):
     assert statuses["cancelled"] > 0 and statuses["delivered"] > 0 and statuses["failed"] > 0
     assert any(case.pre_notice_delivered_on for case in final_cases), "a delivered pre-notice reached its case"
     assert runs["outcome runs with a request twice"] > 0 and runs["outcome runs"] > 0
+    assert runs["AccountCured runs of several"] > 0 and runs["PaymentPosted runs of several"] > 0
     assert runs["runs with an account twice"] > 0 and runs["runs"] > runs["runs with an account twice"]

@@ -5,7 +5,8 @@ once (evaluation.py): open the case if there is none, judge promises and plans a
 that day, end lapsed holds, then ``decide_day`` and carry out its decision. A day
 older than the last one evaluated is stale unless it is a correction, which re-decides
 it (actions already done stay done, so only what the corrected facts newly call for is
-added). AccountCured closes the case. PaymentDueSoon is a friendly contact, never a case.
+added). AccountCured closes the case, a run of cures at once. PaymentDueSoon is a
+friendly contact, never a case.
 """
 
 from __future__ import annotations
@@ -13,11 +14,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
+from sqlalchemy import select
+
 from case_router import casebook, evaluation, judgement
 from case_router.casebook import Delinquency
 from case_router.domain.holds import reminder_allowed
 from case_router.domain.strategy import Strategy
 from case_router.evaluation import DayReport
+from case_router.rows import among
+from case_router.tables import cases
 from collections_core.codec import Event, Rejected, type_of
 from collections_core.contracts.collections.v1 import contacts_pb2, delinquency_pb2
 from collections_core.money import Money
@@ -52,26 +57,35 @@ def batch_handlers(strategy: Strategy):
                    for event in events]
         await evaluation.evaluate_days(work, strategy, reports)
 
+    async def accounts_cured(events: Sequence[Event], work: UnitOfWork) -> None:
+        """A run of cures (the detector cures a day's payers at once): the accounts' open
+        cases read in one query and closed together (``casebook.close_cases``)."""
+        cured = []
+        for event in events:
+            try:
+                cured.append((event, event.message.account_id, date_from_proto(event.message.business_date)))
+            except ValueError:
+                raise Rejected("business_date is missing or impossible") from None
+        connection = work.connection
+        open_cases = {case.account_id: case for case in (await connection.execute(select(cases).where(
+            among(connection, cases.c.account_id, [account for _, account, _ in cured]),
+            cases.c.status == "open"))).all()}
+        closing = []
+        for event, account_id, day in cured:
+            case = open_cases.pop(account_id, None)  # a second cure in the run finds it closed
+            if case is not None:
+                closing.append(casebook.Closing(case, "cured", day, cause=event))
+        await judgement.settle_on_cure(work, [(c.case, c.cause.message.payment_id, c.cause) for c in closing])
+        await casebook.close_cases(work, strategy, closing)
+
     return {
+        type_of(delinquency_pb2.AccountCured): accounts_cured,
         type_of(delinquency_pb2.AccountBecameDelinquent): evaluate_days,
         type_of(delinquency_pb2.DelinquencyUpdated): evaluate_days,
     }
 
 
 def handlers(strategy: Strategy):
-    async def account_cured(event: Event, work: UnitOfWork) -> None:
-        message: delinquency_pb2.AccountCured = event.message
-        case = await casebook.open_case_of(work, message.account_id)
-        if case is None:
-            return
-        try:
-            day = date_from_proto(message.business_date)
-        except ValueError:
-            raise Rejected("business_date is missing or impossible") from None
-        await judgement.settle_promises_on_cure(work, case)
-        await casebook.record_behaviour(work, case, "cured", message.payment_id)
-        await casebook.close_case(work, strategy, case, "cured", day)
-
     async def payment_due_soon(event: Event, work: UnitOfWork) -> None:
         message: delinquency_pb2.PaymentDueSoon = event.message
         if not message.account_id or not message.customer_id:
@@ -94,7 +108,6 @@ def handlers(strategy: Strategy):
             requested_at=instant_to_proto(work.now)), key=message.customer_id, subject=message.account_id)
 
     return {
-        type_of(delinquency_pb2.AccountCured): account_cured,
         type_of(delinquency_pb2.PaymentDueSoon): payment_due_soon,
     }
 
