@@ -4,6 +4,14 @@ how soon it acknowledges, how often it reaches the customer, how often a convers
 ends in a promise, and how long it keeps a placement before handing it back.
 
 The gateway learns of them from a seed file the simulator writes (``write_seed``).
+
+A business day's work is done as a partner's staff would do it, many placements at once:
+each partner lists its open placements, then ``PLACEMENTS_IN_FLIGHT`` placements are worked
+at a time, all partners together, each placement's requests one after the other. The result
+does not depend on which placement finishes first (decision 0105): a customer has one card
+account and an account one open placement, every draw depends only on the seed, the
+placement and the day, and what the contact policy answers for a call depends only on that
+customer's own history.
 """
 
 from __future__ import annotations
@@ -11,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import time
 import zlib
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import yaml
@@ -51,6 +61,10 @@ PARTNERS = (
 
 RATE_LIMITED_TRIES = 30
 PARTNER_REQUESTS_PER_SECOND = 500
+PLACEMENTS_IN_FLIGHT = 16  # placements worked at once, all partners together: as many requests in flight
+PAGE_SIZE = 200  # the partner API's largest page
+
+T = TypeVar("T")
 
 
 def write_seed(path: Path, partners: tuple[Partner, ...] = PARTNERS) -> Path:
@@ -80,25 +94,43 @@ class PartnerFigures:
 
 
 class Agencies:
+    """``in_flight``: how many placements are worked at once (1 works them one by one, in
+    the order the partners list them)."""
+
     def __init__(self, client: httpx.AsyncClient, gateway: str, bank: CoreBanking, accounts: dict[str, Account],
-                 seed: int, partners: tuple[Partner, ...] = PARTNERS) -> None:
+                 seed: int, partners: tuple[Partner, ...] = PARTNERS, in_flight: int = PLACEMENTS_IN_FLIGHT) -> None:
+        if in_flight < 1:
+            raise ValueError("at least one placement must be in flight")
         self.client, self.gateway, self.bank, self.accounts, self.seed = client, gateway, bank, accounts, seed
-        self.partners = partners
+        self.partners, self.in_flight = partners, in_flight
         self.figures = {p.partner_id: PartnerFigures() for p in partners}
         self._first_seen: dict[str, date] = {}
         self._called_on: dict[str, date] = {}
         self._tokens: dict[str, tuple[str, float]] = {}
 
     async def work(self, day: date, at: datetime, step: str) -> int:
-        """Every partner works its open placements once a day; returns the requests made."""
-        made = 0
-        for partner in self.partners:
-            made += await self._work_as(partner, day, at, step)
-        return made
+        """Every partner works its open placements once a day; returns the requests made.
+
+        The partners list their placements side by side (each with its own token, page by
+        page), then ``in_flight`` workers take the placements in that order, each working one
+        placement's whole chain of requests before it takes the next."""
+        listed = await _together(self._open_placements(partner) for partner in self.partners)
+        queue = iter([(partner, headers, placement)
+                      for partner, (headers, placements) in zip(self.partners, listed) for placement in placements])
+
+        async def worker() -> int:
+            made = 0
+            for partner, headers, placement in queue:  # one iterator for all: each placement is taken once
+                made += await self._work_placement(partner, self.figures[partner.partner_id], headers, placement,
+                                                   day, at, step)
+            return made
+
+        return sum(await _together(worker() for _ in range(self.in_flight)))
 
     async def _headers(self, partner: Partner) -> dict[str, str]:
         """A bearer token per partner, kept until shortly before it expires (wall clock, as
-        the gateway issues them), as a real partner keeps it."""
+        the gateway issues them), as a real partner keeps it. Asked for once per partner and
+        day, before its placements are handed to the workers."""
         token, until = self._tokens.get(partner.partner_id, ("", 0.0))
         if time.monotonic() >= until:
             answer = await self._send("POST", f"{self.gateway}/oauth/token",
@@ -109,19 +141,20 @@ class Agencies:
             self._tokens[partner.partner_id] = (token, time.monotonic() + answer.json()["expires_in"] * 0.8)
         return {"Authorization": f"Bearer {token}"}
 
-    async def _work_as(self, partner: Partner, day: date, at: datetime, step: str) -> int:
+    async def _open_placements(self, partner: Partner) -> tuple[dict[str, str], list[dict]]:
+        """The partner's headers and the placements it still works (placed or acknowledged),
+        every page of its listing in order."""
         headers = await self._headers(partner)
-        made, cursor, figures = 0, None, self.figures[partner.partner_id]
+        still_open: list[dict] = []
+        cursor = None
         while True:
             page = await self._send("GET", f"{self.gateway}/v1/placements", headers=headers,
-                                    params={"limit": 200} | ({"cursor": cursor} if cursor else {}))
+                                    params={"limit": PAGE_SIZE} | ({"cursor": cursor} if cursor else {}))
             page.raise_for_status()
-            for placement in page.json()["placements"]:
-                if placement["status"] in ("placed", "acknowledged"):
-                    made += await self._work_placement(partner, figures, headers, placement, day, at, step)
+            still_open += [p for p in page.json()["placements"] if p["status"] in ("placed", "acknowledged")]
             cursor = page.json()["next_cursor"]
             if cursor is None:
-                return made
+                return headers, still_open
 
     async def _work_placement(self, partner: Partner, figures: PartnerFigures, headers: dict, placement: dict,
                               day: date, at: datetime, step: str) -> int:
@@ -178,3 +211,14 @@ class Agencies:
                 break
             await asyncio.sleep(float(answer.headers.get("Retry-After", "1")))
         return answer
+
+
+async def _together(coroutines: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
+    """The coroutines' results, in order, run side by side. The first to fail cancels the
+    others and is raised as itself, as it would have been had they run one by one."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(coroutine) for coroutine in coroutines]
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return [task.result() for task in tasks]
