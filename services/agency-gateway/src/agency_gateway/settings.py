@@ -31,6 +31,8 @@ class GatewaySettings(ServiceSettings):
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     webhook_retry_base_seconds: float = Field(default=5.0, gt=0)
     webhook_retry_cap_seconds: float = Field(default=3600.0, gt=0)
+    webhook_concurrency: int = Field(
+        default=16, ge=1, description="most webhook posts in flight at once, and the HTTP connections kept for them")
 
     notifier_url: str = Field(default="http://127.0.0.1:8103", description="the notifier's call-permit API")
     notifier_token: SecretStr | None = Field(default=None, description="bearer token with role agency-gateway")

@@ -1,19 +1,30 @@
 """The webhook worker: delivers queued webhooks to partners, signed, retrying
 with backoff until the partner's receiver answers 2xx, and logs every attempt.
 
-A delivery is marked delivered only after a 2xx, so a crash between sending and
-marking sends it again: receivers dedupe on ``X-CC-Delivery-Id`` (at-least-once,
-like every event in the platform). Wall-clock time throughout (see webhook_queue).
+It works in rounds. A round takes up to ``BATCH`` due deliveries, posts them with
+at most ``webhook_concurrency`` in flight, and then records the whole round — each
+delivery's new state and each attempt — in one transaction (decision 0074). On
+SQLite writers take turns, so one commit per round costs a fraction of one per post;
+and an HTTP client that never holds more connections than posts in flight keeps
+its pool's bookkeeping per request small.
+
+A delivery is marked delivered only when the transaction recording a 2xx commits.
+A crash, or a database error, between posting and recording leaves every delivery
+of that round pending, and they are sent again: receivers dedupe on
+``X-CC-Delivery-Id`` (at-least-once, like every event in the platform). The window
+in which a crash resends is the round rather than one post. Wall-clock time
+throughout (see webhook_queue).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Row, bindparam, func, insert, select, update
 
 from agency_gateway import metrics
 from agency_gateway.cipher import Keyring
@@ -25,6 +36,29 @@ from collections_core.logs import get_logger
 log = get_logger(__name__)
 BATCH = 50
 
+# One statement shape for every delivery of a round, so the round is one executemany.
+# Only a pending delivery is changed: one that another replica marked delivered
+# meanwhile stays delivered, whatever this replica's post got back.
+RECORD_DELIVERY = update(webhook_deliveries).where(
+    webhook_deliveries.c.delivery_id == bindparam("delivery"), webhook_deliveries.c.status == "pending")
+RECORD_ATTEMPT = insert(webhook_attempts)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One post of a delivery and what came of it, waiting to be recorded with its round."""
+
+    delivery: Row
+    number: int
+    finished: datetime
+    duration_ms: int
+    status_code: int | None
+    error: str | None
+
+    @property
+    def delivered(self) -> bool:
+        return self.error is None
+
 
 class WebhookSender:
     def __init__(self, settings: GatewaySettings, keyring: Keyring, database,
@@ -33,8 +67,13 @@ class WebhookSender:
         self.keyring = keyring
         self.database = database
         self.service = settings.service_name
-        self._client = httpx.AsyncClient(timeout=settings.webhook_timeout_seconds, transport=transport,
-                                         follow_redirects=False)
+        # As many pooled connections as posts in flight: httpcore scans every pooled
+        # connection each time a request starts or ends, and closes idle ones beyond
+        # max_keepalive (20 by default) only to open them again in the next round.
+        concurrency = settings.webhook_concurrency
+        self._client = httpx.AsyncClient(
+            timeout=settings.webhook_timeout_seconds, transport=transport, follow_redirects=False,
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency))
 
     async def run(self, _runtime=None) -> None:
         try:
@@ -50,7 +89,7 @@ class WebhookSender:
             await self.close()
 
     async def deliver_due(self) -> int:
-        """Try every delivery that is due now; returns how many were tried."""
+        """Try every delivery that is due now, as one round; returns how many were tried."""
         now = datetime.now(UTC)
         async with self.database.reading() as connection:
             due = (await connection.execute(
@@ -61,48 +100,79 @@ class WebhookSender:
             pending = (await connection.execute(select(func.count()).select_from(webhook_deliveries).where(
                 webhook_deliveries.c.status == "pending"))).scalar_one()
         metrics.WEBHOOK_PENDING.labels(self.service).set(pending)
-        await asyncio.gather(*(self._attempt(row) for row in due))
+        if not due:
+            return 0
+        in_flight = asyncio.Semaphore(self.settings.webhook_concurrency)
+        attempts = await asyncio.gather(*(self._post(row, in_flight) for row in due))
+        try:
+            await self._record(attempts)
+        except Exception as error:
+            # The posts went out but nothing says so: the deliveries stay pending and go
+            # again, and the receivers dedupe. No body, URL or partner data in the log.
+            log.warning("webhook round posted but not recorded; its deliveries will be sent again",
+                        deliveries=len(attempts), error=type(error).__name__)
+            raise
+        for attempt in attempts:  # as the log says: counted once recorded
+            metrics.WEBHOOK_ATTEMPTS.labels(self.service, attempt.delivery.partner_id,
+                                            "delivered" if attempt.delivered else "failed").inc()
+            if attempt.delivered:
+                created = attempt.delivery.created_at
+                created = created if created.tzinfo else created.replace(tzinfo=UTC)
+                metrics.WEBHOOK_LATENCY.labels(self.service).observe((attempt.finished - created).total_seconds())
         return len(due)
 
-    async def _attempt(self, row) -> None:
-        attempt = row.attempts + 1
-        status_code, error = None, None
-        started = time.perf_counter()
-        if not row.webhook_url or not row.webhook_secret:
-            error = "the partner has no webhook URL or secret"
-        else:
-            secret = self.keyring.open(row.webhook_secret, row.partner_id)
-            body = row.body.encode()
-            timestamp = int(time.time())
+    async def _post(self, row, in_flight: asyncio.Semaphore) -> Attempt:
+        async with in_flight:
+            status_code, error = None, None
+            started = time.perf_counter()
             try:
-                response = await self._client.post(row.webhook_url, content=body, headers={
-                    "Content-Type": "application/json", "X-CC-Delivery-Id": row.delivery_id,
-                    "X-CC-Event-Type": row.event_type, "X-CC-Timestamp": str(timestamp),
-                    "X-CC-Signature": signature(secret, timestamp, body)})
-                status_code = response.status_code
-                if not delivered(status_code):
-                    error = f"HTTP {status_code}"
+                if not row.webhook_url or not row.webhook_secret:
+                    error = "the partner has no webhook URL or secret"
+                else:
+                    status_code = await self._send(row)
+                    if not delivered(status_code):
+                        error = f"HTTP {status_code}"
             except httpx.HTTPError as failure:
                 error = type(failure).__name__
-        duration_ms = int((time.perf_counter() - started) * 1000)
-        finished = datetime.now(UTC)
-        ok = error is None
-        values = {"attempts": attempt, "last_error": error}
-        if ok:
-            values.update(status="delivered", delivered_at=finished)
-        else:
-            values["next_attempt_at"] = finished + timedelta(seconds=retry_delay_seconds(
-                attempt, self.settings.webhook_retry_base_seconds, self.settings.webhook_retry_cap_seconds))
+            except Exception as failure:
+                # A secret sealed under a retired key, a malformed URL: this delivery
+                # fails and backs off; the rest of its round is still recorded.
+                log.warning("webhook delivery could not be posted", delivery=row.delivery_id,
+                            error=type(failure).__name__)
+                error = type(failure).__name__
+            return Attempt(row, row.attempts + 1, datetime.now(UTC), int((time.perf_counter() - started) * 1000),
+                           status_code, error)
+
+    async def _send(self, row) -> int:
+        secret = self.keyring.open(row.webhook_secret, row.partner_id)
+        body = row.body.encode()
+        timestamp = int(time.time())
+        response = await self._client.post(row.webhook_url, content=body, headers={
+            "Content-Type": "application/json", "X-CC-Delivery-Id": row.delivery_id,
+            "X-CC-Event-Type": row.event_type, "X-CC-Timestamp": str(timestamp),
+            "X-CC-Signature": signature(secret, timestamp, body)})
+        return response.status_code
+
+    async def _record(self, attempts: list[Attempt]) -> None:
+        """The round's outcomes in one transaction: every delivery's new state, every attempt."""
         async with self.database.transaction() as connection:
-            await connection.execute(update(webhook_deliveries).where(
-                webhook_deliveries.c.delivery_id == row.delivery_id).values(**values))
-            await connection.execute(insert(webhook_attempts).values(
-                delivery_id=row.delivery_id, attempt=attempt, attempted_at=finished, status_code=status_code,
-                error=error, duration_ms=duration_ms))
-        metrics.WEBHOOK_ATTEMPTS.labels(self.service, row.partner_id, "delivered" if ok else "failed").inc()
-        if ok:
-            created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
-            metrics.WEBHOOK_LATENCY.labels(self.service).observe((finished - created).total_seconds())
+            await connection.execute(RECORD_DELIVERY, [self._after(attempt) for attempt in attempts])
+            await connection.execute(RECORD_ATTEMPT, [{
+                "delivery_id": attempt.delivery.delivery_id, "attempt": attempt.number,
+                "attempted_at": attempt.finished, "status_code": attempt.status_code, "error": attempt.error,
+                "duration_ms": attempt.duration_ms} for attempt in attempts])
+
+    def _after(self, attempt: Attempt) -> dict:
+        """The delivery's columns once this attempt is recorded."""
+        row = attempt.delivery
+        if attempt.delivered:
+            return {"delivery": row.delivery_id, "attempts": attempt.number, "last_error": None,
+                    "status": "delivered", "delivered_at": attempt.finished, "next_attempt_at": row.next_attempt_at}
+        retry_in = retry_delay_seconds(attempt.number, self.settings.webhook_retry_base_seconds,
+                                       self.settings.webhook_retry_cap_seconds)
+        return {"delivery": row.delivery_id, "attempts": attempt.number, "last_error": attempt.error,
+                "status": "pending", "delivered_at": None,
+                "next_attempt_at": attempt.finished + timedelta(seconds=retry_in)}
 
     async def close(self) -> None:
         await self._client.aclose()
