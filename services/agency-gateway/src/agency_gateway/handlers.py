@@ -1,6 +1,12 @@
 """Events in, decisions out: each handler loads what it needs, asks the domain,
 saves the result and emits events (and queues webhooks) in one unit of work.
 
+Payments and recalls are handled a run at a time (``batch_handlers``, decision 0075):
+a run's facts are read with one query per table, each event is decided in delivery
+order against what the events before it decided, and each table is written with one
+statement. Their one-event handlers are the run of one, and an operations recall or an
+expiry goes through the same ``recall_many``: each rule is written once.
+
 The partner API's writes (acknowledge, report an activity, return) live here too,
 so the HTTP routes stay thin and every write takes the same path.
 """
@@ -9,10 +15,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import asdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy.engine import Row
 
 from agency_gateway import metrics
 from agency_gateway.cipher import Keyring
@@ -41,7 +49,7 @@ from agency_gateway.tables import (
     payment_attributions,
     placements,
 )
-from agency_gateway.webhook_queue import enqueue
+from agency_gateway.webhook_queue import Webhook, enqueue, enqueue_many
 from collections_core.codec import Event, Rejected, type_of
 from collections_core.contracts.collections.v1 import placements_pb2
 from collections_core.contracts.corebanking.v1 import customers_pb2, payments_pb2
@@ -63,6 +71,40 @@ ACTIVITY_KINDS = {
 
 
 _REPORT_ACTIVITY = row_insert(activities)  # the partner API's hot insert (decision 0073)
+
+# What a recall reads of a placement (an operations recall and an expiry pass whole rows).
+_RECALL_COLUMNS = [placements.c[name] for name in ("placement_id", "account_id", "partner_id", "status")]
+_RECALL = update(placements).where(placements.c.placement_id == bindparam("recalled_id")).values(
+    status="recalled", ended_at=bindparam("recalled_at"), end_reason=bindparam("recall_reason"))
+# What attributing a payment reads of the account's open placement.
+_ATTRIBUTION_COLUMNS = [placements.c[name] for name in (
+    "placement_id", "account_id", "partner_id", "currency", "commission_bps")]
+_ATTRIBUTE = insert(payment_attributions)
+
+
+@dataclass(frozen=True, slots=True)
+class RecallOrder:
+    """Take ``placement`` (a placements row) back for ``reason``; ``cause``: the event
+    that asked for it, if one did (its trace goes on to PlacementRecalled)."""
+
+    placement: Row
+    reason: str
+    cause: Event | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """A payment (entry ``payment``) or its reversal (``reversal``) counted to the partner
+    that held the account's placement, at the placement's commission."""
+
+    payment_id: str
+    entry: str
+    placement_id: str
+    partner_id: str
+    account_id: str
+    amount: Money
+    booked: date
+    commission_bps: int
 
 
 # What placement_summary reads: a page selects only these (each date column parsed costs CPU).
@@ -114,12 +156,22 @@ class Gateway:
         self.service = settings.service_name
 
     def handlers(self) -> dict:
+        """Every type, one event at a time (tests and tools run single events through
+        these); the consumer takes the types of ``batch_handlers`` from there instead."""
         return {
             type_of(placements_pb2.PlacementRequested): self.placement_requested,
             type_of(placements_pb2.RecallRequested): self.recall_requested,
             type_of(customers_pb2.CustomerUpserted): self.customer_upserted,
             type_of(payments_pb2.PaymentPosted): self.payment_posted,
             type_of(payments_pb2.PaymentReversed): self.payment_reversed,
+        }
+
+    def batch_handlers(self) -> dict:
+        """The types the consumer hands over a run at a time: a payment, and the recall
+        its cure brings, are the gateway's busiest events."""
+        return {
+            type_of(placements_pb2.RecallRequested): self.recalls_requested,
+            type_of(payments_pb2.PaymentPosted): self.payments_posted,
         }
 
     # -- placements -----------------------------------------------------------------
@@ -196,37 +248,66 @@ class Gateway:
                           int(r.placed), int(r.recovered), r.status == "active") for r in rows]
 
     async def recall_requested(self, event: Event, work: UnitOfWork) -> None:
-        message: placements_pb2.RecallRequested = event.message
-        if not message.placement_id or not message.reason:
-            raise Rejected("RecallRequested needs placement_id and reason")
-        found = (await work.connection.execute(select(placements).where(
-            placements.c.placement_id == message.placement_id))).first()
-        if found is None:
-            raise Rejected(f"no placement {message.placement_id!r} was ever requested")
-        await self.recall(work, found, message.reason)
+        await self.recalls_requested([event], work)
+
+    async def recalls_requested(self, events: Sequence[Event], work: UnitOfWork) -> None:
+        """A run of recalls: their placements read with one query, then recalled in order.
+        A recall of a placement never requested is rejected (the runtime then runs the
+        run's events one at a time, so only that one is dead-lettered)."""
+        for event in events:
+            message: placements_pb2.RecallRequested = event.message
+            if not message.placement_id or not message.reason:
+                raise Rejected("RecallRequested needs placement_id and reason")
+        asked = list({event.message.placement_id: None for event in events})
+        found = {row.placement_id: row for row in (await work.connection.execute(
+            select(*_RECALL_COLUMNS).where(placements.c.placement_id.in_(asked)))).all()}
+        for placement_id in asked:
+            if placement_id not in found:
+                raise Rejected(f"no placement {placement_id!r} was ever requested")
+        await self.recall_many(work, [RecallOrder(found[event.message.placement_id], event.message.reason, event)
+                                      for event in events])
 
     async def recall(self, work: UnitOfWork, placement, reason: str) -> bool:
-        """Take a placement back (a recall event, operations, or expiry); False if it had already ended."""
-        if not isinstance(decide_recall(placement.status, reason), Recall):
-            return False
-        await work.connection.execute(update(placements).where(placements.c.placement_id == placement.placement_id)
-                                      .values(status="recalled", ended_at=work.now, end_reason=reason))
-        work.emit(AGENCY_EVENTS, placements_pb2.PlacementRecalled(
-            placement_id=placement.placement_id, account_id=placement.account_id, partner_id=placement.partner_id,
-            reason=reason, recalled_at=instant_to_proto(work.now)), key=placement.account_id)
-        await enqueue(work, placement.partner_id, "placement.recalled", {
-            "placement_id": placement.placement_id, "account_id": placement.account_id, "reason": reason,
-            "recalled_at": work.now.isoformat()})
-        metrics.RECALLS.labels(self.service, recall_reason_label(reason)).inc()
-        return True
+        """Take a placement back (operations); False if it had already ended."""
+        [recalled] = await self.recall_many(work, [RecallOrder(placement, reason)])
+        return recalled
+
+    async def recall_many(self, work: UnitOfWork, orders: Sequence[RecallOrder]) -> list[bool]:
+        """Take placements back in order (recall events, operations, expiry). One still
+        open is recalled: its row ended, PlacementRecalled emitted, its partner's webhook
+        queued. One that had already ended — also by an earlier order of the same list —
+        stays as it ended (False). One statement per table for all of them."""
+        status: dict[str, str] = {}  # what the orders before this one left
+        done, ended, webhooks, reasons = [], [], [], []
+        for order in orders:
+            placement, reason = order.placement, order.reason
+            if not isinstance(decide_recall(status.get(placement.placement_id, placement.status), reason), Recall):
+                done.append(False)
+                continue
+            status[placement.placement_id] = "recalled"
+            ended.append({"recalled_id": placement.placement_id, "recalled_at": work.now, "recall_reason": reason})
+            work.emit(AGENCY_EVENTS, placements_pb2.PlacementRecalled(
+                placement_id=placement.placement_id, account_id=placement.account_id,
+                partner_id=placement.partner_id, reason=reason, recalled_at=instant_to_proto(work.now)),
+                key=placement.account_id, cause=order.cause)
+            webhooks.append(Webhook(placement.partner_id, "placement.recalled", {
+                "placement_id": placement.placement_id, "account_id": placement.account_id, "reason": reason,
+                "recalled_at": work.now.isoformat()}))
+            reasons.append(reason)
+            done.append(True)
+        if ended:
+            await work.connection.execute(_RECALL, ended)
+            await enqueue_many(work, webhooks)
+        for reason in reasons:
+            metrics.RECALLS.labels(self.service, recall_reason_label(reason)).inc()
+        return done
 
     async def recall_expired(self, work: UnitOfWork) -> int:
         """Recall every open placement whose term ended before today (the service clock's UTC date)."""
         due = (await work.connection.execute(select(placements).where(
             placements.c.status.in_(OPEN), placements.c.expires_on < work.now.date())
             .order_by(placements.c.placement_id).limit(500))).all()
-        for placement in due:
-            await self.recall(work, placement, "expired")
+        await self.recall_many(work, [RecallOrder(placement, "expired") for placement in due])
         return len(due)
 
     # -- customers and payments -----------------------------------------------------
@@ -255,25 +336,36 @@ class Gateway:
                               PostalAddress(**{**address, "lines": tuple(address["lines"])}))
 
     async def payment_posted(self, event: Event, work: UnitOfWork) -> None:
-        message: payments_pb2.PaymentPosted = event.message
-        try:
-            amount = Money.from_proto(message.amount)
-            booked = date_from_proto(message.posted_on)
-        except ValueError as error:
-            raise Rejected(f"PaymentPosted is invalid: {error}") from None
-        placement = (await work.connection.execute(select(placements).where(
-            placements.c.account_id == message.account_id, placements.c.status.in_(OPEN)))).first()
-        if placement is None or amount.currency != placement.currency:
-            return  # not during a placement (or not in the placed currency): nobody's commission
-        attributed = await self._attribute(work, message.payment_id, "payment", placement.placement_id,
-                                           placement.partner_id, message.account_id, amount, booked,
-                                           placement.commission_bps)
-        if attributed:
-            await enqueue(work, placement.partner_id, "payment.posted", {
-                "placement_id": placement.placement_id, "account_id": message.account_id,
-                "payment_id": message.payment_id, "amount": {"amount_minor": amount.amount_minor,
-                                                             "currency": amount.currency},
-                "posted_on": booked.isoformat()})
+        await self.payments_posted([event], work)
+
+    async def payments_posted(self, events: Sequence[Event], work: UnitOfWork) -> None:
+        """A run of payments: the accounts' open placements read with one query; a payment
+        made during a placement, in its currency, is attributed to the placement's partner
+        (once per payment id) and the partner told by webhook."""
+        posted = []
+        for event in events:
+            message: payments_pb2.PaymentPosted = event.message
+            try:
+                posted.append((message, Money.from_proto(message.amount), date_from_proto(message.posted_on)))
+            except ValueError as error:
+                raise Rejected(f"PaymentPosted is invalid: {error}") from None
+        accounts = list({message.account_id: None for message, _, _ in posted})
+        open_placements = {row.account_id: row for row in (await work.connection.execute(
+            select(*_ATTRIBUTION_COLUMNS).where(placements.c.account_id.in_(accounts),
+                                                placements.c.status.in_(OPEN)))).all()}
+        attributions = []
+        for message, amount, booked in posted:
+            placement = open_placements.get(message.account_id)
+            if placement is None or amount.currency != placement.currency:
+                continue  # not during a placement (or not in the placed currency): nobody's commission
+            attributions.append(Attribution(message.payment_id, "payment", placement.placement_id,
+                                            placement.partner_id, message.account_id, amount, booked,
+                                            placement.commission_bps))
+        attributed = await self._attribute(work, attributions)
+        await enqueue_many(work, [Webhook(a.partner_id, "payment.posted", {
+            "placement_id": a.placement_id, "account_id": a.account_id, "payment_id": a.payment_id,
+            "amount": {"amount_minor": a.amount.amount_minor, "currency": a.amount.currency},
+            "posted_on": a.booked.isoformat()}) for a, recorded in zip(attributions, attributed) if recorded])
 
     async def payment_reversed(self, event: Event, work: UnitOfWork) -> None:
         message: payments_pb2.PaymentReversed = event.message
@@ -286,24 +378,37 @@ class Gateway:
             payment_attributions.c.entry == "payment"))).first()
         if original is None:
             return  # the payment was not attributed to any partner
-        await self._attribute(work, message.payment_id, "reversal", original.placement_id, original.partner_id,
-                              original.account_id, Money(-original.amount_minor, original.currency), booked,
-                              original.commission_bps)
+        await self._attribute(work, [Attribution(
+            message.payment_id, "reversal", original.placement_id, original.partner_id, original.account_id,
+            Money(-original.amount_minor, original.currency), booked, original.commission_bps)])
 
-    async def _attribute(self, work: UnitOfWork, payment_id: str, entry: str, placement_id: str, partner_id: str,
-                         account_id: str, amount: Money, booked: date, commission_bps: int) -> bool:
-        exists = (await work.connection.execute(select(payment_attributions.c.id).where(
-            payment_attributions.c.payment_id == payment_id, payment_attributions.c.entry == entry))).first()
-        if exists:
-            return False
-        await work.connection.execute(insert(payment_attributions).values(
-            payment_id=payment_id, entry=entry, placement_id=placement_id, partner_id=partner_id,
-            account_id=account_id, amount_minor=amount.amount_minor, currency=amount.currency, booked_on=booked,
-            commission_bps=commission_bps, recorded_at=work.now))
-        # A counter only grows: reversals count on their own, and recoveries net of them are the difference.
-        counter = metrics.RECOVERED if entry == "payment" else metrics.RECOVERY_REVERSED
-        counter.labels(self.service, partner_id, amount.currency).inc(abs(amount.amount_minor))
-        return True
+    async def _attribute(self, work: UnitOfWork, attributions: Sequence[Attribution]) -> list[bool]:
+        """Record each attribution unless its payment has one of that entry already (also
+        earlier in the list): one query, one insert. Which of them were recorded."""
+        if not attributions:
+            return []
+        payment_ids = list({attribution.payment_id: None for attribution in attributions})
+        known = {(row.payment_id, row.entry) for row in (await work.connection.execute(
+            select(payment_attributions.c.payment_id, payment_attributions.c.entry).where(
+                payment_attributions.c.payment_id.in_(payment_ids)))).all()}
+        recorded, rows = [], []
+        for a in attributions:
+            fresh = (a.payment_id, a.entry) not in known
+            recorded.append(fresh)
+            if fresh:
+                known.add((a.payment_id, a.entry))
+                rows.append({"payment_id": a.payment_id, "entry": a.entry, "placement_id": a.placement_id,
+                             "partner_id": a.partner_id, "account_id": a.account_id,
+                             "amount_minor": a.amount.amount_minor, "currency": a.amount.currency,
+                             "booked_on": a.booked, "commission_bps": a.commission_bps, "recorded_at": work.now})
+        if rows:
+            await work.connection.execute(_ATTRIBUTE, rows)
+        for a, fresh in zip(attributions, recorded):
+            if fresh:
+                # A counter only grows: reversals count on their own, and recoveries net of them are the difference.
+                counter = metrics.RECOVERED if a.entry == "payment" else metrics.RECOVERY_REVERSED
+                counter.labels(self.service, a.partner_id, a.amount.currency).inc(abs(a.amount.amount_minor))
+        return recorded
 
     # -- partner writes (from the partner API) --------------------------------------
 

@@ -32,8 +32,11 @@ def build_runtime(settings: GatewaySettings, topics: list[str] = TOPICS, clock: 
     """The gateway's runtime and its parts; tests pass their own topics to stay apart."""
     keyring = Keyring(settings.pii_keys.get_secret_value() if settings.pii_keys else None)
     gateway = Gateway(settings, keyring)
-    runtime = ServiceRuntime(settings, topics=topics, handlers=gateway.handlers(), migrations=MIGRATIONS,
-                             clock=clock, workers=[prepare_then_expire])
+    # A type has a handler or a batch handler: the batch-handled types go a run at a time.
+    batch_handlers = gateway.batch_handlers()
+    handlers = {ce_type: handler for ce_type, handler in gateway.handlers().items() if ce_type not in batch_handlers}
+    runtime = ServiceRuntime(settings, topics=topics, handlers=handlers, batch_handlers=batch_handlers,
+                             migrations=MIGRATIONS, clock=clock, workers=[prepare_then_expire])
     runtime.gateway = gateway
     runtime.keyring = keyring
     runtime.tokens = PartnerTokens(settings, keyring)
