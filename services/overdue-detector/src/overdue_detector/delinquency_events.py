@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 
-from collections_core.codec import type_of
+from collections_core.codec import Event, type_of
 from collections_core.contracts.collections.v1 import delinquency_pb2
 from collections_core.money import Money
 from collections_core.unit_of_work import UnitOfWork
@@ -42,9 +42,11 @@ def state_to_proto(state) -> delinquency_pb2.DelinquencyState:
     return message
 
 
-def emit(work: UnitOfWork, decisions: Sequence[Decision], customer_id: str, payment_id: str = "") -> list[str]:
+def emit(work: UnitOfWork, decisions: Sequence[Decision], customer_id: str, payment_id: str = "",
+         cause: Event | None = None) -> list[str]:
     """Queue the events for an account's `decisions` in the unit of work and return
-    their types; `payment_id` names what cured an episode."""
+    their types; `payment_id` names what cured an episode, `cause` the event of a run
+    they follow from (None: the unit of work's own)."""
     types = []
     state_message, of = None, None
     for decision in decisions:
@@ -66,6 +68,6 @@ def emit(work: UnitOfWork, decisions: Sequence[Decision], customer_id: str, paym
                 amount_due=Money(cycle.amount, state.currency).to_proto(), statement_id=cycle.statement_id)
         else:
             raise TypeError(f"no delinquency event for {decision!r}")
-        work.emit(DELINQUENCY, message, key=state.account_id)
+        work.emit(DELINQUENCY, message, key=state.account_id, cause=cause)
         types.append(type_of(message))
     return types

@@ -13,6 +13,7 @@ the dead-letter topic with the reason, as it would have on arrival.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -31,18 +32,22 @@ _REVERSAL = type_of(payments_pb2.PaymentReversed)
 
 @dataclass(frozen=True, slots=True)
 class HeldPosting:
-    event_id: str
-    ce_type: str
+    """A posting as received (its event's id, type and message)."""
+
+    id: str
+    type: str
     account_id: str
     message: Message
 
 
-async def hold(work: UnitOfWork, event: Event, applies_on: date | None) -> None:
-    """Keep `event` until its account opens; `applies_on` orders it then (None: a reversal)."""
-    await work.connection.execute(insert(held_postings).values(
-        event_id=event.id, ce_type=event.type, account_id=event.message.account_id,
-        applies_on_day=day_number(applies_on) if applies_on else None,
-        payload=event.message.SerializeToString(), held_at=work.now))
+async def hold(work: UnitOfWork, postings: Sequence[tuple[Event, date | None]]) -> None:
+    """Keep each (event, applies_on) of `postings` until its account opens; `applies_on`
+    orders it then (None: a reversal). One statement for them all."""
+    if postings:
+        await work.connection.execute(insert(held_postings), [dict(
+            event_id=event.id, ce_type=event.type, account_id=event.message.account_id,
+            applies_on_day=day_number(applies_on) if applies_on else None,
+            payload=event.message.SerializeToString(), held_at=work.now) for event, applies_on in postings])
 
 
 async def release(work: UnitOfWork, account_id: str) -> list[HeldPosting]:
@@ -57,7 +62,7 @@ async def release(work: UnitOfWork, account_id: str) -> list[HeldPosting]:
 
 def dead_letter(work: UnitOfWork, posting: HeldPosting, reason: str, service: str, topic: str) -> None:
     """Send a held posting its account rejects to the dead-letter `topic`, with the reason."""
-    work.emit(topic, posting.message, key=posting.account_id, event_id=posting.event_id)
+    work.emit(topic, posting.message, key=posting.account_id, event_id=posting.id)
     emitted = work.records.pop()
     work.records.append(OutboxRecord(emitted.topic, emitted.key, emitted.value, [
         *emitted.headers, ("dlq-reason", reason.encode()), ("dlq-code", b"rejected"),

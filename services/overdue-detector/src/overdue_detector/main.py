@@ -15,7 +15,7 @@ def build_runtime(settings: DetectorSettings, topics: list[str] = TOPICS) -> Ser
     detector = Detector(settings.policy, settings.service_name, settings.dead_letter_topic,
                         posting_topics=[t for t in topics if "business-days" not in t])
     return ServiceRuntime(settings, topics=topics, handlers=detector.handlers(),
-                          migrations=Path(__file__).parent / "migrations",
+                          batch_handlers=detector.batch_handlers(), migrations=Path(__file__).parent / "migrations",
                           between_batches=detector.age_closed_days)
 
 

@@ -14,11 +14,13 @@ than all of them; with none valued after D, the statements issued after D could
 not have been paid by them, so the cycles issued by D are paid on D as they are
 here): aging's _CANDIDATES takes exactly those, plus the accounts whose reported
 state or charge-off still needs a decision. Both rules count, so the positions
-hold whichever rule the portfolio runs. The handlers refresh an account's
-position in the transaction that changes its cycles or payments.
+hold whichever rule the portfolio runs. A run of postings refreshes the
+positions of its accounts in the transaction that changes their cycles or payments.
 """
 
 from __future__ import annotations
+
+import json
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -59,13 +61,27 @@ SET unpaid_from_due_day = excluded.unpaid_from_due_day, latest_value_day = exclu
 _RULES = dict(card_rule=unpaid_minimums(PaymentRule.ISSUED_STATEMENTS),
               paid_ahead=unpaid_minimums(PaymentRule.PAID_AHEAD, prefix="ahead_"))
 REFRESH_ALL = _REFRESH.format(payments_filter="", cycles_filter="", accounts_filter="1 = 1", **_RULES)
-_REFRESH_ONE = _REFRESH.format(payments_filter="AND account_id = :account_id",
-                               cycles_filter="WHERE account_id = :account_id",
-                               accounts_filter="a.account_id = :account_id", **_RULES)
 
 
-async def refresh_position(connection: AsyncConnection, account_id: str) -> None:
-    await connection.execute(text(_REFRESH_ONE), {"account_id": account_id, "no": False})
+def _refresh_some(scope: str) -> str:
+    return _REFRESH.format(payments_filter=f"AND account_id IN ({scope})",
+                           cycles_filter=f"WHERE account_id IN ({scope})",
+                           accounts_filter=f"a.account_id IN ({scope})", **_RULES)
+
+
+# The accounts as one parameter: an array on PostgreSQL, a JSON array on SQLite.
+_REFRESH_POSTGRESQL = _refresh_some("SELECT unnest(CAST(:accounts AS varchar[]))")
+_REFRESH_SQLITE = _refresh_some("SELECT value FROM json_each(:accounts)")
+
+
+async def refresh_positions(connection: AsyncConnection, account_ids: list[str]) -> None:
+    """Recompute the positions of `account_ids` (a run of postings changed their cycles or payments)."""
+    if not account_ids:
+        return
+    if connection.dialect.name == "postgresql":
+        await connection.execute(text(_REFRESH_POSTGRESQL), {"accounts": list(account_ids), "no": False})
+    else:
+        await connection.execute(text(_REFRESH_SQLITE), {"accounts": json.dumps(list(account_ids)), "no": False})
 
 
 async def refresh_all_positions(connection: AsyncConnection) -> None:

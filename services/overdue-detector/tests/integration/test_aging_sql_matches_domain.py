@@ -33,7 +33,7 @@ from overdue_detector.domain import (
     assess,
     decide,
 )
-from overdue_detector.positions import refresh_all_positions, refresh_position
+from overdue_detector.positions import refresh_all_positions, refresh_positions
 from overdue_detector.states import state_row
 from overdue_detector.tables import (
     accounts,
@@ -201,15 +201,16 @@ def _row(row) -> tuple:
 
 
 async def _refresh_positions_both_ways(database: Database, ledgers: list[AccountLedger]) -> None:
-    """The handlers' one-account refresh and the backfill of all accounts agree."""
+    """A run of postings' refresh of its accounts (one account, or several) and the backfill of all accounts agree."""
     async with database.transaction() as connection:
         await refresh_all_positions(connection)
         backfilled = (await connection.execute(select(positions).order_by(positions.c.account_id))).all()
         await connection.execute(delete(positions))
-        for ledger in ledgers:
-            await refresh_position(connection, ledger.account_id)
-        one_by_one = (await connection.execute(select(positions).order_by(positions.c.account_id))).all()
-    assert backfilled == one_by_one
+        for ledger in ledgers[:5]:
+            await refresh_positions(connection, [ledger.account_id])
+        await refresh_positions(connection, [ledger.account_id for ledger in ledgers[5:]])
+        refreshed = (await connection.execute(select(positions).order_by(positions.c.account_id))).all()
+    assert backfilled == refreshed
     assert len(backfilled) == len(ledgers)
     assert any(row.unpaid_from_due_day is None for row in backfilled)
     assert any(row.unpaid_from_due_day is not None for row in backfilled)
