@@ -22,11 +22,12 @@ from case_router import metrics
 from case_router.domain.holds import Hold
 from case_router.domain.ladder import request_id
 from case_router.domain.strategy import Strategy
-from case_router.rows import among, store_of
+from case_router.rows import store_of
 from case_router.tables import account_flags, cases, contact_requests, credit_file, holds, placements, tasks, timeline
 from collections_core.contracts.collections.v1 import cases_pb2, contacts_pb2, placements_pb2
 from collections_core.codec import Event
 from collections_core.money import Money
+from collections_core.queries import among
 from collections_core.unit_of_work import UnitOfWork
 from collections_core.wire import instant_to_proto
 

@@ -38,11 +38,12 @@ from case_router.domain.plans import judge_plan
 from case_router.domain.promises import PromiseToPay, judge_promise
 from case_router.domain.strategy import Stage, Strategy
 from case_router.judgement import repayment_plan
-from case_router.rows import Rows, among
+from case_router.rows import Rows
 from case_router.tables import account_flags, case_actions, cases, holds, plans, promises
 from collections_core.codec import Event
 from collections_core.contracts.collections.v1 import cases_pb2, placements_pb2
 from collections_core.money import Money
+from collections_core.queries import among
 from collections_core.unit_of_work import UnitOfWork
 from collections_core.wire import date_to_proto, instant_to_proto
 

@@ -21,9 +21,10 @@ from case_router import casebook
 from case_router.domain.plans import Instalment, RepaymentPlan
 from case_router.domain.promises import PromiseToPay, validate_promise
 from case_router.domain.strategy import Strategy
-from case_router.rows import among, store_of
+from case_router.rows import store_of
 from case_router.tables import cases, plans, promises
 from collections_core.codec import Event
+from collections_core.queries import among
 from collections_core.unit_of_work import UnitOfWork
 
 _IDS = uuid.UUID("a3c5e7f9-1b2d-4e6f-8a0c-2e4f6a8c0e1b")

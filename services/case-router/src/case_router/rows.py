@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import ARRAY, Table, Text, any_, bindparam, insert, update
+from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -90,14 +90,6 @@ class Rows:
         for table, rows in ((timeline, self.timeline), (contact_requests, self.contact_requests),
                             (tasks, self.tasks), (placements, self.placements), (credit_file, self.credit_file)):
             await store.insert(table, rows)
-
-
-def among(connection: AsyncConnection, column, values: list[str]):
-    """`column` is one of `values`: on PostgreSQL one array parameter (``= ANY``), since
-    rendering an IN list of thousands of parameters costs more than the query."""
-    if connection.dialect.name == "postgresql":
-        return column == any_(bindparam(None, values, type_=ARRAY(Text)))
-    return column.in_(values)
 
 
 def store_of(connection: AsyncConnection) -> _SQLite | _PostgreSQL:

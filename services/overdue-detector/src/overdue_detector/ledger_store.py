@@ -7,22 +7,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import ARRAY, Text, any_, bindparam, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from collections_core.queries import among
 from overdue_detector.domain import AccountLedger, AccountStatus, Payment, Statement, StatusChange
 from overdue_detector.tables import accounts, cycles, from_day_number, payments, status_changes
-
-
-def among(connection: AsyncConnection, column, values: Iterable[str]):
-    """`column` is one of `values`: on PostgreSQL one array parameter (``= ANY``), since
-    rendering an IN list of hundreds of parameters costs more than the query."""
-    values = list(values)
-    if len(values) == 1:  # a run of one: `=` is rendered once and cached, an IN list for every statement
-        return column == values[0]
-    if connection.dialect.name == "postgresql":
-        return column == any_(bindparam(None, values, type_=ARRAY(Text)))
-    return column.in_(values)
 
 
 async def load_account(connection: AsyncConnection, account_id: str):

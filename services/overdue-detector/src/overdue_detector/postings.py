@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from collections_core.codec import Event, Rejected, type_of
 from collections_core.contracts.corebanking.v1 import accounts_pb2, payments_pb2, statements_pb2
+from collections_core.queries import among
 from collections_core.unit_of_work import UnitOfWork
 from overdue_detector import delinquency_events, facts
 from overdue_detector.business_days import last_aged_day
@@ -54,7 +55,7 @@ from overdue_detector.domain import (
     decide,
 )
 from overdue_detector.held import HeldPosting
-from overdue_detector.ledger_store import among, load_accounts, load_ledgers
+from overdue_detector.ledger_store import load_accounts, load_ledgers
 from overdue_detector.rows import Rows
 from overdue_detector.states import load_episodes
 from overdue_detector.tables import cycles, day_number, from_day_number, payments

@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from collections_core.codec import Event
 from collections_core.inbox import driver_connection
+from collections_core.queries import among
 from collections_core.unit_of_work import UnitOfWork
 from overdue_detector import held
 from overdue_detector.domain import DayState, Episode
-from overdue_detector.ledger_store import among
 from overdue_detector.positions import refresh_positions
 from overdue_detector.states import record_episodes, record_states, state_row
 from overdue_detector.tables import cycles, payments, status_changes

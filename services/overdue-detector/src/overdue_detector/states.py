@@ -14,8 +14,8 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from collections_core.inbox import driver_connection
+from collections_core.queries import among
 from overdue_detector.domain import DayState, Episode
-from overdue_detector.ledger_store import among
 from overdue_detector.tables import day_number, delinquency_state, from_day_number
 
 _STATE_COLUMNS = ("account_id", "as_of_day", "dpd", "bucket", "past_due_minor", "cycles_past_due", "oldest_due_day",

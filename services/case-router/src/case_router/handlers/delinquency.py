@@ -21,11 +21,11 @@ from case_router.casebook import Delinquency
 from case_router.domain.holds import reminder_allowed
 from case_router.domain.strategy import Strategy
 from case_router.evaluation import DayReport
-from case_router.rows import among
 from case_router.tables import cases
 from collections_core.codec import Event, Rejected, type_of
 from collections_core.contracts.collections.v1 import contacts_pb2, delinquency_pb2
 from collections_core.money import Money
+from collections_core.queries import among
 from collections_core.unit_of_work import UnitOfWork
 from collections_core.wire import date_from_proto, instant_to_proto
 

@@ -12,10 +12,11 @@ from sqlalchemy import select, update
 
 from case_router import casebook, judgement
 from case_router.domain.strategy import Strategy
-from case_router.rows import among, store_of
+from case_router.rows import store_of
 from case_router.tables import cases, payments, plans, promises, timeline
 from collections_core.codec import Event, Rejected, type_of
 from collections_core.contracts.corebanking.v1 import payments_pb2
+from collections_core.queries import among
 from collections_core.unit_of_work import UnitOfWork
 from collections_core.wire import date_from_proto
 
