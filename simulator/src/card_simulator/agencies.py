@@ -19,17 +19,16 @@ from __future__ import annotations
 import asyncio
 import time
 import zlib
-from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
 
 import httpx
 import yaml
 
 from card_simulator.bank import CoreBanking
 from card_simulator.population import Account
+from card_simulator.together import together
 
 SCOPES = "placements:read placements:write activities:write calls:write"
 PROMISE_IN_DAYS = 7
@@ -63,8 +62,6 @@ RATE_LIMITED_TRIES = 30
 PARTNER_REQUESTS_PER_SECOND = 500
 PLACEMENTS_IN_FLIGHT = 16  # placements worked at once, all partners together: as many requests in flight
 PAGE_SIZE = 200  # the partner API's largest page
-
-T = TypeVar("T")
 
 
 def write_seed(path: Path, partners: tuple[Partner, ...] = PARTNERS) -> Path:
@@ -114,7 +111,7 @@ class Agencies:
         The partners list their placements side by side (each with its own token, page by
         page), then ``in_flight`` workers take the placements in that order, each working one
         placement's whole chain of requests before it takes the next."""
-        listed = await _together(self._open_placements(partner) for partner in self.partners)
+        listed = await together(self._open_placements(partner) for partner in self.partners)
         queue = iter([(partner, headers, placement)
                       for partner, (headers, placements) in zip(self.partners, listed) for placement in placements])
 
@@ -125,7 +122,7 @@ class Agencies:
                                                    day, at, step)
             return made
 
-        return sum(await _together(worker() for _ in range(self.in_flight)))
+        return sum(await together(worker() for _ in range(self.in_flight)))
 
     async def _headers(self, partner: Partner) -> dict[str, str]:
         """A bearer token per partner, kept until shortly before it expires (wall clock, as
@@ -212,13 +209,3 @@ class Agencies:
             await asyncio.sleep(float(answer.headers.get("Retry-After", "1")))
         return answer
 
-
-async def _together(coroutines: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
-    """The coroutines' results, in order, run side by side. The first to fail cancels the
-    others and is raised as itself, as it would have been had they run one by one."""
-    try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(coroutine) for coroutine in coroutines]
-    except ExceptionGroup as failed:
-        raise failed.exceptions[0] from None
-    return [task.result() for task in tasks]

@@ -3,21 +3,37 @@ notifier for a call permit before every call, and what the customer says when th
 connects (by segment: promises kept or broken, hardship and a plan, a dispute).
 
 ``conversation`` is pure; ``Desk`` does the HTTP.
+
+A queue is worked as a team of agents works it: tasks are claimed one after the other
+(the claims and Idempotency-Keys of one by one), then the claimed tasks are handled
+``TASKS_IN_FLIGHT`` at a time, the tasks of one account one after the other in claim
+order, before the next queue. The result is that of handling each task before claiming
+the next (decision 0106): a customer has one card account, what the customer says depends
+only on the seed, the account and the day, the notifier's call permit only on that
+customer's own history, and the router's desk writes only on that case. The one write
+that changes a queue, a hardship review the router adds, is waited for: a task whose
+customer would ask for hardship ends the run of claims, so the next claim sees the review.
 """
 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from itertools import count
 
 import httpx
 
 from card_simulator.bank import CoreBanking
 from card_simulator.population import Account, Segment
+from card_simulator.together import together
 
 PROMISE_IN_DAYS = 7
 PLAN_INSTALMENTS = 3
+TASKS_IN_FLIGHT = 8  # claimed tasks of a queue handled at once: as many requests in flight
+# What a customer agrees to that makes the router add a task to a queue (a hardship review).
+ADDS_A_TASK = frozenset({"hardship"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +78,19 @@ class DeskFigures:
 
 
 class Desk:
-    """``agents`` agents, each making at most ``calls_each`` calls per clock step."""
+    """``agents`` agents, each making at most ``calls_each`` calls per clock step.
+    ``in_flight``: how many claimed tasks are handled at once (1 handles each task before
+    it claims the next, as the desk did before decision 0106)."""
 
     def __init__(self, client: httpx.AsyncClient, router: str, notifier: str, bank: CoreBanking,
-                 accounts: dict[str, Account], seed: int, agents: int = 4, calls_each: int = 10) -> None:
+                 accounts: dict[str, Account], seed: int, agents: int = 4, calls_each: int = 10,
+                 in_flight: int = TASKS_IN_FLIGHT) -> None:
+        if in_flight < 1:
+            raise ValueError("at least one task must be in flight")
         self.client, self.router, self.notifier = client, router, notifier
         self.bank, self.accounts, self.seed = bank, accounts, seed
         self.capacity = agents * calls_each
+        self.in_flight = in_flight
         self.figures = DeskFigures()
         self._promised: set[str] = set()
 
@@ -77,22 +99,63 @@ class Desk:
         return await self.client.post(url, json=body, headers=headers)
 
     async def work(self, day: date, step: str) -> int:
-        """Work the queues until they are empty or the agents' calls run out; returns the tasks claimed."""
+        """Work the queues until they are empty or the agents' calls run out; returns the tasks claimed.
+
+        Queue by queue in name order: a run of tasks is claimed, then handled side by side,
+        until the queue answers 404 or the calls run out."""
         queues = (await self.client.get(f"{self.router}/v1/queues")).json()
         budget = self.capacity
         for queue in sorted(q["queue"] for q in queues if q["claimable"]):
-            attempt = 0
+            attempts = count(1)
             while budget > 0:
-                attempt += 1
-                claimed = await self._post(f"{self.router}/v1/queues/{queue}/claims", {},
-                                           f"claim-{day}-{step}-{queue}-{attempt}")
-                if claimed.status_code == 404:
+                claimed, emptied = await self._claim_run(queue, day, step, attempts, budget)
+                budget -= len(claimed)
+                await self._handle_side_by_side(claimed, day, step)
+                if emptied:
                     break
-                claimed.raise_for_status()
-                budget -= 1
-                self.figures.claimed += 1
-                await self._handle(claimed.json(), day, step)
         return self.capacity - budget
+
+    async def _claim_run(self, queue: str, day: date, step: str, attempts: Iterator[int],
+                         budget: int) -> tuple[list[dict], bool]:
+        """Tasks claimed from ``queue`` one after the other, at most ``budget``, and whether
+        the queue answered 404. The run ends early after a task whose handling may add a
+        task to a queue (``_may_add_a_task``): the next claim must see it, as it would have
+        had each task been handled before the next was claimed."""
+        claimed: list[dict] = []
+        while len(claimed) < budget:
+            answer = await self._post(f"{self.router}/v1/queues/{queue}/claims", {},
+                                      f"claim-{day}-{step}-{queue}-{next(attempts)}")
+            if answer.status_code == 404:
+                return claimed, True
+            answer.raise_for_status()
+            self.figures.claimed += 1
+            claimed.append(answer.json())
+            if self.in_flight == 1 or self._may_add_a_task(claimed[-1], day):
+                break
+        return claimed, False
+
+    def _may_add_a_task(self, task: dict, day: date) -> bool:
+        """Whether the customer would agree, if the call connects, to something for which
+        the router adds a task (a hardship review, in its strategy's hardship queue)."""
+        account = self.accounts.get(task["account_id"])
+        return account is not None and task["kind"] == "call" and \
+            conversation(account, self.seed, day).agreed in ADDS_A_TASK
+
+    async def _handle_side_by_side(self, claimed: list[dict], day: date, step: str) -> None:
+        """``in_flight`` agents take the claimed tasks account by account, in claim order;
+        one agent handles an account's tasks (and so each case's) one after the other. The
+        first request to fail cancels the others and is raised as itself."""
+        by_account: dict[str, list[dict]] = {}
+        for task in claimed:
+            by_account.setdefault(task["account_id"], []).append(task)
+        chains = iter(by_account.values())
+
+        async def agent() -> None:
+            for chain in chains:  # one iterator for all: each account's chain is taken once
+                for task in chain:
+                    await self._handle(task, day, step)
+
+        await together(agent() for _ in range(min(self.in_flight, len(by_account))))
 
     async def _handle(self, task: dict, day: date, step: str) -> None:
         account = self.accounts.get(task["account_id"])
