@@ -80,6 +80,18 @@ def database_url(request, tmp_path) -> str:
 
 
 @pytest.fixture
+def twin_url(request, database_url, tmp_path) -> str:
+    """A second, empty database on the same engine as `database_url` (a run at once in one,
+    one event at a time in the other)."""
+    if database_url.startswith("sqlite"):
+        return f"sqlite:///{tmp_path / 'one-at-a-time.db'}"
+    server: LocalPostgres = request.getfixturevalue("postgres")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    server.create_database(name)
+    return server.dsn(name)
+
+
+@pytest.fixture
 def migrated_database(tmp_path):
     """A real SQLite database with a service's migrations applied, for handler tests."""
     from collections_core.database import Database

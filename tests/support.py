@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -43,6 +43,16 @@ def payment(account_id: str, payment_id: str, amount_minor: int = 10_000, curren
     return payments_pb2.PaymentPosted(
         account_id=account_id, payment_id=payment_id, amount=Money(amount_minor, currency).to_proto(),
         posted_on=date_to_proto(on), value_date=date_to_proto(on))
+
+
+def events_by_key(records: Iterable, codec: EventCodec) -> dict:
+    """Outbox records per (topic, key) in emission order, as (type, message) without their
+    random ce_id: what a run at once and one event at a time must both emit."""
+    found = defaultdict(list)
+    for record in records:
+        event = codec.decode(record.headers, record.value)
+        found[record.topic, record.key].append((event.type, str(event.message)))
+    return dict(found)
 
 
 def encode(message, key: str, event_id: str | None = None) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:

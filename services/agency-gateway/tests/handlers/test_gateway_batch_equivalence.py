@@ -23,7 +23,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import agency_gateway
-import pytest
 from agency_gateway import metrics, webhook_queue
 from agency_gateway.cipher import Keyring
 from agency_gateway.handlers import Gateway
@@ -41,6 +40,7 @@ from collections_core.tracing import TraceContext
 from collections_core.unit_of_work import UnitOfWork
 from collections_core.wire import date_to_proto
 from sqlalchemy import select
+from support import events_by_key
 
 MIGRATIONS = Path(agency_gateway.__file__).parent / "migrations"
 CODEC = EventCodec(TypeRegistry.of_contracts(), "/test")
@@ -57,17 +57,6 @@ REASONS = ("cured", "cured", "dispute", "hardship", "complaint", "operations", "
 SEEDS = (1, 2, 3)
 ROUNDS = 6
 START = date(2026, 11, 2)
-
-
-@pytest.fixture
-def twin_url(request, database_url, tmp_path) -> str:
-    """A second, empty database on the same engine as `database_url`."""
-    if database_url.startswith("sqlite"):
-        return f"sqlite:///{tmp_path / 'one-at-a-time.db'}"
-    server = request.getfixturevalue("postgres")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    server.create_database(name)
-    return server.dsn(name)
 
 
 class TickingWall:
@@ -259,12 +248,7 @@ def counted(service: str) -> Counter:
 
 
 def by_key(records: list) -> dict:
-    """Emitted events per (topic, key) in emission order, without their random ce_id."""
-    found = defaultdict(list)
-    for record in records:
-        event = CODEC.decode(record.headers, record.value)
-        found[record.topic, record.key].append((event.type, str(event.message)))
-    return dict(found)
+    return events_by_key(records, CODEC)
 
 
 async def state(database: Database) -> dict:

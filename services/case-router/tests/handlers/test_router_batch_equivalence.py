@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select, update
 
 import case_router
@@ -52,6 +51,7 @@ from collections_core.tracing import TraceContext
 from collections_core.unit_of_work import UnitOfWork
 from collections_core.wire import date_to_proto, instant_to_proto
 from router_handlers import STRATEGY
+from support import events_by_key
 
 MIGRATIONS = Path(case_router.__file__).parent / "migrations"
 CODEC = EventCodec(TypeRegistry.of_contracts(), "/test")
@@ -64,17 +64,6 @@ START = date(2026, 11, 2)
 DAYS = 10
 FLOORS = ((181, 8), (151, 7), (121, 6), (91, 5), (61, 4), (31, 3), (1, 2), (0, 1))
 SEEDS = (1, 2, 3, 4)
-
-
-@pytest.fixture
-def twin_url(request, database_url, tmp_path) -> str:
-    """A second, empty database on the same engine as `database_url`."""
-    if database_url.startswith("sqlite"):
-        return f"sqlite:///{tmp_path / 'one-at-a-time.db'}"
-    server = request.getfixturevalue("postgres")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    server.create_database(name)
-    return server.dsn(name)
 
 
 @dataclass
@@ -266,12 +255,7 @@ def decode(message):
 
 
 def by_key(records: list) -> dict:
-    """Emitted events per (topic, key) in emission order, without their random ce_id."""
-    found = defaultdict(list)
-    for record in records:
-        event = CODEC.decode(record.headers, record.value)
-        found[record.topic, record.key].append((event.type, str(event.message)))
-    return dict(found)
+    return events_by_key(records, CODEC)
 
 
 async def state(database: Database) -> dict:

@@ -17,7 +17,6 @@ PostgreSQL.
 from __future__ import annotations
 
 import random
-import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -40,6 +39,7 @@ from overdue_detector import business_days
 from overdue_detector.domain import DelinquencyPolicy
 from overdue_detector.handlers import Detector
 from overdue_detector.tables import metadata
+from support import events_by_key
 
 pytestmark = pytest.mark.integration
 
@@ -55,17 +55,6 @@ SEEDS = (1, 2, 3, 4)
 OPENED = type_of(accounts_pb2.AccountOpened)
 PAID, REVERSED = type_of(payments_pb2.PaymentPosted), type_of(payments_pb2.PaymentReversed)
 STATUSES = (accounts_pb2.ACCOUNT_STATUS_BLOCKED, accounts_pb2.ACCOUNT_STATUS_OPEN, accounts_pb2.ACCOUNT_STATUS_CLOSED)
-
-
-@pytest.fixture
-def twin_url(request, database_url, tmp_path) -> str:
-    """A second, empty database on the same engine as `database_url`."""
-    if database_url.startswith("sqlite"):
-        return f"sqlite:///{tmp_path / 'one-at-a-time.db'}"
-    server = request.getfixturevalue("postgres")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    server.create_database(name)
-    return server.dsn(name)
 
 
 @dataclass
@@ -280,12 +269,7 @@ async def age(database: Database, clock: ControlledClock, day: date, emitted: li
 
 
 def by_key(records: list) -> dict:
-    """Emitted events per (topic, key) in emission order, without their random ce_id."""
-    found = defaultdict(list)
-    for record in records:
-        event = CODEC.decode(record.headers, record.value)
-        found[record.topic, record.key].append((event.type, str(event.message)))
-    return dict(found)
+    return events_by_key(records, CODEC)
 
 
 async def state(database: Database) -> dict:
