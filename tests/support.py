@@ -55,6 +55,19 @@ def events_by_key(records: Iterable, codec: EventCodec) -> dict:
     return dict(found)
 
 
+def runs_as_consumed(events: list, batch_handlers: dict) -> list[list]:
+    """A poll batch cut as the consumer cuts it (collections_core.consumer): consecutive
+    events whose types share a batch handler are one run; any other event is a run of one."""
+    found: list[list] = []
+    for event in events:
+        handler = batch_handlers.get(event.type)
+        if handler is not None and found and batch_handlers.get(found[-1][0].type) is handler:
+            found[-1].append(event)
+        else:
+            found.append([event])
+    return found
+
+
 def encode(message, key: str, event_id: str | None = None) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     headers, value = CORE_BANKING.encode(message, key, datetime.now(UTC), TraceContext.new(), event_id)
     return key.encode(), value, headers

@@ -40,7 +40,7 @@ from collections_core.tracing import TraceContext
 from collections_core.unit_of_work import UnitOfWork
 from collections_core.wire import date_to_proto
 from sqlalchemy import select
-from support import events_by_key
+from support import events_by_key, runs_as_consumed
 
 MIGRATIONS = Path(agency_gateway.__file__).parent / "migrations"
 CODEC = EventCodec(TypeRegistry.of_contracts(), "/test")
@@ -175,22 +175,15 @@ async def handle_as_batch(database: Database, gateway: Gateway, clock: Controlle
     try:
         async with database.transaction() as connection:
             now = clock.now()
-            index = 0
-            while index < len(decoded):
-                event = decoded[index]
+            for run in runs_as_consumed(decoded, batch):
+                event = run[0]
                 if event.type in batch:
-                    run = [event]
-                    while index + len(run) < len(decoded) and batch.get(decoded[index + len(run)].type) is \
-                            batch[event.type]:
-                        run.append(decoded[index + len(run)])
                     work = UnitOfWork(connection, CODEC, clock, cause=run[0] if len(run) == 1 else None, now=now)
                     await batch[event.type](run, work)
                     note_run(seen, run)
-                    index += len(run)
                 else:
                     work = UnitOfWork(connection, CODEC, clock, cause=event, now=now)
                     await single[event.type](event, work)
-                    index += 1
                 records += work.records
                 await work.flush()
     except Rejected:

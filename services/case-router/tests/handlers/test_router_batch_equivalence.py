@@ -51,7 +51,7 @@ from collections_core.tracing import TraceContext
 from collections_core.unit_of_work import UnitOfWork
 from collections_core.wire import date_to_proto, instant_to_proto
 from router_handlers import STRATEGY
-from support import events_by_key
+from support import events_by_key, runs_as_consumed
 
 MIGRATIONS = Path(case_router.__file__).parent / "migrations"
 CODEC = EventCodec(TypeRegistry.of_contracts(), "/test")
@@ -176,13 +176,9 @@ async def handle_as_batch(database: Database, clock: ControlledClock, events: li
     decoded = [decode(message) for message in events]
     async with database.transaction() as connection:
         now = clock.now()
-        index = 0
-        while index < len(decoded):
-            event = decoded[index]
+        for run in runs_as_consumed(decoded, BATCH):
+            event = run[0]
             if event.type in BATCH:
-                run = [event]
-                while index + len(run) < len(decoded) and BATCH.get(decoded[index + len(run)].type) is BATCH[event.type]:
-                    run.append(decoded[index + len(run)])
                 work = UnitOfWork(connection, CODEC, clock, cause=run[0] if len(run) == 1 else None, now=now)
                 await BATCH[event.type](run, work)
                 runs[f"{event.type.rsplit('.', 1)[1]} runs of several"] += len(run) > 1
@@ -194,11 +190,9 @@ async def handle_as_batch(database: Database, clock: ControlledClock, events: li
                     accounts = Counter(e.message.account_id for e in run)
                     runs["runs"] += 1
                     runs["runs with an account twice"] += any(n > 1 for n in accounts.values())
-                index += len(run)
             else:
                 work = UnitOfWork(connection, CODEC, clock, cause=event, now=now)
                 await PER_EVENT[event.type](event, work)
-                index += 1
             emitted += work.records
             await work.flush()
 
