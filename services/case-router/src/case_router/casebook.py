@@ -272,9 +272,12 @@ async def close_cases(work: UnitOfWork, strategy: Strategy, closings: Sequence[C
                              .values(status="cancelled", assignee=None, lease_expires_at=None))
     await store.set_column(placements, "placement_id", "status", recalled)
     await store.set_column(holds, "hold_id", "ended_on", ended)
-    await store.set_column(cases, "case_id", "status", dict.fromkeys(ids, "closed"))
-    await store.set_column(cases, "case_id", "closed_at", dict.fromkeys(ids, now))
-    await store.set_column(cases, "case_id", "close_reason", {c.case.case_id: c.reason for c in closings})
+    by_reason: defaultdict[str, list[str]] = defaultdict(list)  # a run of cures has one reason
+    for closing in closings:
+        by_reason[closing.reason].append(closing.case.case_id)
+    for reason, closed_ids in by_reason.items():
+        await connection.execute(update(cases).where(among(connection, cases.c.case_id, closed_ids)).values(
+            status="closed", closed_at=now, close_reason=reason))
     await store.insert(tasks, follow_ups)
     await store.insert(timeline, notes)
     for labels, n in closed.items():
