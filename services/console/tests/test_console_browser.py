@@ -148,9 +148,12 @@ class Person:
         return self.text()
 
     def fill(self, field: str, value: str) -> None:
-        element = self.driver.find_element(By.ID, field)
         # Date inputs take keys in the browser's locale format; the value is what the form posts.
-        self.driver.execute_script("arguments[0].value = arguments[1];", element, value)
+        # Found and set in one script: a node found first may be gone by the time a second
+        # command reaches it, when the page before a click is still being replaced.
+        WebDriverWait(self.driver, 20).until(lambda driver: driver.execute_script(
+            "const field = document.getElementById(arguments[0]);"
+            "if (field) { field.value = arguments[1]; } return field !== null;", field, value))
 
     def photograph(self, name: str) -> None:
         self.driver.execute_script("window.scrollTo(0, 0);")
