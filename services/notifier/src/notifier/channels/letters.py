@@ -30,24 +30,25 @@ def render_letter(message: Outgoing, fonts: LetterFonts) -> bytes:
     lines = [*address.get("lines", []), " ".join(filter(None, [address.get("city"), address.get("region"),
                                                                 address.get("postal_code")]))]
     recipient = "\n".join(line for line in lines if line)
-    pdf = FPDF(format="A4")
-    pdf.set_margins(20, 20, 20)
-    pdf.add_page()
-    pdf.add_font(FONT, fname=str(fonts.for_text(f"{message.marking or ''}{recipient}{message.body}")),
-                 collection_font_number=0)
-    pdf.set_font(FONT, size=11)
-    if message.marking:
-        pdf.multi_cell(0, 6, message.marking.upper())
-        pdf.ln(2)
-    pdf.multi_cell(0, 6, recipient)
-    pdf.ln(8)
+    marking = message.marking.upper() if message.marking else ""
     title, _, body = message.body.partition("\n")
-    pdf.set_font(FONT, size=15)
-    pdf.multi_cell(0, 9, title, align="C")
-    pdf.ln(4)
-    pdf.set_font(FONT, size=11)
-    pdf.multi_cell(0, 7, body)
-    return bytes(pdf.output())
+    with fonts.for_text(marking + recipient + title + body) as font:
+        pdf = FPDF(format="A4")
+        pdf.set_margins(20, 20, 20)
+        pdf.add_page()
+        pdf.add_font(FONT, fname=str(font), collection_font_number=0)  # the whole font is a collection
+        pdf.set_font(FONT, size=11)
+        if marking:
+            pdf.multi_cell(0, 6, marking)
+            pdf.ln(2)
+        pdf.multi_cell(0, 6, recipient)
+        pdf.ln(8)
+        pdf.set_font(FONT, size=15)
+        pdf.multi_cell(0, 9, title, align="C")
+        pdf.ln(4)
+        pdf.set_font(FONT, size=11)
+        pdf.multi_cell(0, 7, body)
+        return bytes(pdf.output())
 
 
 class PrintVendor:
@@ -55,8 +56,8 @@ class PrintVendor:
         self.client, self.url, self.fonts = client, base_url.rstrip("/") + "/v1/letters", LetterFonts(font_path)
 
     async def send(self, message: Outgoing) -> Accepted | Refused:
-        # Rendering parses the letter's font for every document (letter_fonts.py): CPU that
-        # would otherwise stop the event loop (SMS rounds, the consumer, probes).
+        # Rendering builds and parses the letter's font for every document (letter_fonts.py):
+        # CPU that would otherwise stop the event loop (SMS rounds, the consumer, probes).
         document = await asyncio.to_thread(render_letter, message, self.fonts)
         started = time.perf_counter()
         try:
