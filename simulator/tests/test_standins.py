@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import uvicorn
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from collections_core.clock import FileClock
 
@@ -83,6 +84,41 @@ async def test_a_receipt_on_its_way_to_the_notifier_counts_as_pending_until_it_l
                 await asyncio.sleep(0.05)
             stats = (await client.get("/stats")).json()
             assert stats["receipts_pending"] == 0 and stats["receipts_sent"] == 1 and len(landed) == 1
+    finally:
+        server.should_exit = True
+        await serving
+
+
+async def test_a_receipt_the_notifier_could_not_take_is_posted_again_until_it_lands(tmp_path):
+    """A 503 (the notifier's database busy, say) does not lose the delivery receipt."""
+    notifier, answers, landed = FastAPI(), [503, 429], []
+
+    @notifier.post("/receipts")
+    async def take(request: Request):
+        landed.append(await request.body())
+        return JSONResponse({}, status_code=answers.pop(0) if answers else 200)
+
+    server = uvicorn.Server(uvicorn.Config(notifier, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    callback = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}/receipts"
+    clock = tmp_path / "clock"
+    FileClock.write(clock, datetime.fromisoformat("2027-02-01T10:00:00+08:00"))
+    app = sms_provider(DeliveryLog(tmp_path / "log", str(clock)), "secret", "token", callback)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://provider") as client:
+            sent = await client.post("/v1/messages", headers={"Authorization": "Bearer token", "Idempotency-Key": "r"},
+                                     json={"to": "+8613800000001", "text": "hi", "reference": "r",
+                                           "callback_url": callback})
+            assert sent.status_code == 202
+            for _ in range(100):
+                if (await client.get("/stats")).json()["receipts_pending"] == 0:
+                    break
+                await asyncio.sleep(0.05)
+            stats = (await client.get("/stats")).json()
+            assert stats["receipts_pending"] == 0 and stats["receipts_sent"] == 1
+            assert stats.get("receipts_failed", 0) == 0 and len(landed) == 3 and len(set(landed)) == 1
     finally:
         server.should_exit = True
         await serving
