@@ -351,3 +351,35 @@ async def test_a_failed_request_stops_the_step_with_its_own_error():
         with pytest.raises(httpx.HTTPStatusError, match="503"):
             await agents.work(FIRST_DAY, "morning")
     assert len(handled) < agents.capacity, "the tasks not yet started are left alone"
+
+
+@pytest.mark.parametrize("case_status", ["closed", "open"])
+async def test_a_task_whose_case_closed_under_the_agent_is_left_and_any_other_refusal_raises(case_status):
+    """A cure can close a case between the claim of its task and the outcome (the router then
+    answers 409, the task cancelled with the case): the agent moves on. A 409 on a case still
+    open (a lease lost) is an error of the run."""
+    finished = []
+
+    async def services(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0)
+        if request.url.path == "/v1/queues":
+            return httpx.Response(200, json=[{"queue": "early", "claimable": 3}])
+        if request.url.path.endswith("/claims"):
+            n = int(request.headers["Idempotency-Key"].rsplit("-", 1)[1])
+            if n > 3:
+                return httpx.Response(404, json={})
+            return httpx.Response(201, json={"task_id": f"T-{n}", "case_id": f"K-{n}", "account_id": f"A-{n}",
+                                             "kind": "follow-up"})
+        if request.url.path == "/v1/cases/K-2":
+            return httpx.Response(200, json={"case_id": "K-2", "status": case_status})
+        finished.append(request.url.path)
+        return httpx.Response(409 if request.url.path == "/v1/tasks/T-2/outcome" else 200, json={})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(services)) as client:
+        agents = Desk(client, "http://router", "http://notifier", bank=None, accounts={}, seed=7)
+        if case_status == "open":
+            with pytest.raises(httpx.HTTPStatusError, match="409"):
+                await agents.work(FIRST_DAY, "morning")
+        else:
+            assert await agents.work(FIRST_DAY, "morning") == 3
+    assert "/v1/tasks/T-2/outcome" in finished
