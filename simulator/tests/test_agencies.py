@@ -75,6 +75,26 @@ async def test_a_partner_waits_out_the_gateways_rate_limit_and_tries_again():
     assert seen == [("POST", "/v1/placements/P-1/call-permits", "call-P-1")] * 3, "the same request, same key"
 
 
+async def test_a_partner_waits_out_a_call_permit_the_notifier_could_not_answer_and_tries_again():
+    """The gateway answers 503 with Retry-After while the contact-policy service does not answer;
+    a 503 without one (nothing to wait for) is the caller's to handle."""
+    answers = [httpx.Response(503, headers={"Retry-After": "0"}), httpx.Response(201, json={"decision": "allow"}),
+               httpx.Response(503)]
+    seen = []
+
+    def gateway(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["Idempotency-Key"])
+        return answers[len(seen) - 1]
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(gateway), base_url="http://gateway") as client:
+        agencies = Agencies(client, "http://gateway", bank=None, accounts={}, seed=7)
+        assert (await agencies._write("http://gateway/v1/placements/P-1/call-permits", {}, "call-P-1", {})
+                ).status_code == 201
+        assert (await agencies._write("http://gateway/v1/placements/P-2/call-permits", {}, "call-P-2", {})
+                ).status_code == 503
+    assert seen == ["call-P-1", "call-P-1", "call-P-2"]
+
+
 # -- a business day's work against the real gateway -------------------------------------
 
 SEED = 11

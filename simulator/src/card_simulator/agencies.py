@@ -200,11 +200,13 @@ class Agencies:
         return await self._send("POST", url, json=body, headers=headers | {"Idempotency-Key": key})
 
     async def _send(self, method: str, url: str, **options) -> httpx.Response:
-        """As the partner guide asks: a 429 waits out its Retry-After and tries again (the
-        gateway counts each partner's requests per second; a busy day's calls exceed it)."""
+        """As the partner guide asks: a 429 or a 503 waits out its Retry-After and tries again
+        (the gateway counts each partner's requests per second, and a busy day's calls exceed
+        it; a call permit is 503 while the notifier does not answer). A write is sent again
+        with its Idempotency-Key, so it happens once."""
         for _ in range(RATE_LIMITED_TRIES):
             answer = await self.client.request(method, url, **options)
-            if answer.status_code != 429:
+            if answer.status_code != 429 and not (answer.status_code == 503 and "Retry-After" in answer.headers):
                 break
             await asyncio.sleep(float(answer.headers.get("Retry-After", "1")))
         return answer
