@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -52,73 +54,65 @@ async def test_a_letter_is_logged_once_per_idempotency_key(tmp_path):
     assert [e["key"] for e in _lines(tmp_path / "log" / "letters.jsonl")] == ["req-7"]
 
 
+@asynccontextmanager
+async def provider_with_notifier(tmp_path: Path, take) -> AsyncIterator[httpx.AsyncClient]:
+    """The stand-in SMS provider, its receipts going to a notifier whose ``POST /receipts``
+    is ``take``; yields a client of the provider."""
+    notifier = FastAPI()
+    notifier.post("/receipts")(take)
+    server = uvicorn.Server(uvicorn.Config(notifier, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            await asyncio.sleep(0.02)
+        callback = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}/receipts"
+        clock = tmp_path / "clock"
+        FileClock.write(clock, datetime.fromisoformat("2027-02-01T10:00:00+08:00"))
+        app = sms_provider(DeliveryLog(tmp_path / "log", str(clock)), "secret", "token", callback)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://provider") as client:
+            sent = await client.post("/v1/messages", headers={"Authorization": "Bearer token", "Idempotency-Key": "r"},
+                                     json={"to": "+8613800000001", "text": "hi", "reference": "r",
+                                           "callback_url": callback})
+            assert sent.status_code == 202
+            yield client
+    finally:
+        server.should_exit = True
+        await serving
+
+
+async def _stats_once_no_receipt_is_pending(client: httpx.AsyncClient) -> dict:
+    for _ in range(100):
+        if (await client.get("/stats")).json()["receipts_pending"] == 0:
+            break
+        await asyncio.sleep(0.05)
+    return (await client.get("/stats")).json()
+
+
 async def test_a_receipt_on_its_way_to_the_notifier_counts_as_pending_until_it_lands(tmp_path):
     """What the demo's quiet check waits for: a receipt in flight changes no service's figure."""
-    notifier, landed, release = FastAPI(), [], asyncio.Event()
+    landed, release = [], asyncio.Event()
 
-    @notifier.post("/receipts")
     async def take(request: Request):
         await release.wait()
         landed.append(await request.body())
         return {}
 
-    server = uvicorn.Server(uvicorn.Config(notifier, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    callback = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}/receipts"
-    clock = tmp_path / "clock"
-    FileClock.write(clock, datetime.fromisoformat("2027-02-01T10:00:00+08:00"))
-    app = sms_provider(DeliveryLog(tmp_path / "log", str(clock)), "secret", "token", callback)
-    try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://provider") as client:
-            sent = await client.post("/v1/messages", headers={"Authorization": "Bearer token", "Idempotency-Key": "r"},
-                                     json={"to": "+8613800000001", "text": "hi", "reference": "r",
-                                           "callback_url": callback})
-            assert sent.status_code == 202
-            assert (await client.get("/stats")).json()["receipts_pending"] == 1
-            release.set()
-            for _ in range(100):
-                if (await client.get("/stats")).json()["receipts_pending"] == 0:
-                    break
-                await asyncio.sleep(0.05)
-            stats = (await client.get("/stats")).json()
-            assert stats["receipts_pending"] == 0 and stats["receipts_sent"] == 1 and len(landed) == 1
-    finally:
-        server.should_exit = True
-        await serving
+    async with provider_with_notifier(tmp_path, take) as client:
+        assert (await client.get("/stats")).json()["receipts_pending"] == 1
+        release.set()
+        stats = await _stats_once_no_receipt_is_pending(client)
+    assert stats["receipts_pending"] == 0 and stats["receipts_sent"] == 1 and len(landed) == 1
 
 
 async def test_a_receipt_the_notifier_could_not_take_is_posted_again_until_it_lands(tmp_path):
     """A 503 (the notifier's database busy, say) does not lose the delivery receipt."""
-    notifier, answers, landed = FastAPI(), [503, 429], []
+    answers, landed = [503, 429], []
 
-    @notifier.post("/receipts")
     async def take(request: Request):
         landed.append(await request.body())
         return JSONResponse({}, status_code=answers.pop(0) if answers else 200)
 
-    server = uvicorn.Server(uvicorn.Config(notifier, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    callback = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}/receipts"
-    clock = tmp_path / "clock"
-    FileClock.write(clock, datetime.fromisoformat("2027-02-01T10:00:00+08:00"))
-    app = sms_provider(DeliveryLog(tmp_path / "log", str(clock)), "secret", "token", callback)
-    try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://provider") as client:
-            sent = await client.post("/v1/messages", headers={"Authorization": "Bearer token", "Idempotency-Key": "r"},
-                                     json={"to": "+8613800000001", "text": "hi", "reference": "r",
-                                           "callback_url": callback})
-            assert sent.status_code == 202
-            for _ in range(100):
-                if (await client.get("/stats")).json()["receipts_pending"] == 0:
-                    break
-                await asyncio.sleep(0.05)
-            stats = (await client.get("/stats")).json()
-            assert stats["receipts_pending"] == 0 and stats["receipts_sent"] == 1
-            assert stats.get("receipts_failed", 0) == 0 and len(landed) == 3 and len(set(landed)) == 1
-    finally:
-        server.should_exit = True
-        await serving
+    async with provider_with_notifier(tmp_path, take) as client:
+        stats = await _stats_once_no_receipt_is_pending(client)
+    assert stats["receipts_pending"] == 0 and stats["receipts_sent"] == 1
+    assert stats.get("receipts_failed", 0) == 0 and len(landed) == 3 and len(set(landed)) == 1
