@@ -50,7 +50,6 @@ sys.path.insert(0, str(ROOT / "deploy" / "local"))
 import psutil  # noqa: E402
 import uvloop  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
-from aiokafka.errors import KafkaTimeoutError  # noqa: E402
 from local_kafka import KafkaBroker, create_topic, create_topics  # noqa: E402
 from local_postgres import LocalPostgres  # noqa: E402
 from sqlalchemy import func, select, text  # noqa: E402
@@ -139,12 +138,9 @@ async def wait_handled(runtime, topic: str, count: int) -> None:
     batches' transactions committed) and the outbox is empty. Progress is reported as
     batches commit; the database is asked only at the end, so the wait does not compete
     with the router for it."""
-    ends = None
-    while ends is None:  # a runtime just started has no consumer, or no metadata, yet
-        try:
-            ends = await runtime.consumer.log_end_offsets([topic])
-        except (AttributeError, KafkaTimeoutError):
-            await asyncio.sleep(0.01)
+    while not runtime.consumer.joined:  # a runtime just started: the topic's partitions are known once it joined
+        await asyncio.sleep(0.01)
+    ends = await runtime.consumer.log_end_offsets([topic])
     reported = time.monotonic()
     while not await runtime.consumer.consumed_past(ends):
         if time.monotonic() - reported > 10:

@@ -58,7 +58,7 @@ PARTNERS = (
 )
 
 
-RATE_LIMITED_TRIES = 30
+WAITED_OUT_TRIES = 30  # a 429 or 503 with Retry-After, waited out and sent again
 PARTNER_REQUESTS_PER_SECOND = 500
 PLACEMENTS_IN_FLIGHT = 16  # placements worked at once, all partners together: as many requests in flight
 PAGE_SIZE = 200  # the partner API's largest page
@@ -204,7 +204,7 @@ class Agencies:
         (the gateway counts each partner's requests per second, and a busy day's calls exceed
         it; a call permit is 503 while the notifier does not answer). A write is sent again
         with its Idempotency-Key, so it happens once."""
-        for _ in range(RATE_LIMITED_TRIES):
+        for _ in range(WAITED_OUT_TRIES):
             answer = await self.client.request(method, url, **options)
             if answer.status_code != 429 and not (answer.status_code == 503 and "Retry-After" in answer.headers):
                 break
