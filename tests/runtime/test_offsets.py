@@ -167,3 +167,41 @@ async def _count(database_url: str, expected: int) -> bool:
     effects = await effects_per_payment(database_url, PAYMENT)
     assert all(n == 1 for n in effects.values()), "an effect applied twice"
     return len(effects) == expected
+
+
+async def test_the_next_batch_is_decided_while_the_last_ones_offsets_are_committed(kafka, database_url, topics):
+    runtime = await started(database_url, kafka.bootstrap, topics)
+    release = asyncio.Event()
+    try:
+        consumer = runtime.consumer.consumer
+        partitions = [TopicPartition(topics["input"], p) for p in range(3)]
+        await until(lambda: _all_committed(consumer, partitions), "start positions committed")
+        commit, committing = consumer.commit, []
+
+        async def slow_commit(offsets=None):
+            committing.append(dict(offsets))
+            await release.wait()  # the coordinator answers only when the test lets it
+            return await commit(offsets)
+
+        consumer.commit = slow_commit
+        await produce(kafka.bootstrap, topics["input"], [encode(payment("A-1", "P-1"), "A-1")])
+        await until(lambda: _applied(database_url, {"P-1"}), "first payment applied")
+        await until(lambda: _true(bool(committing)), "its offsets being committed")
+        await produce(kafka.bootstrap, topics["input"], [encode(payment("A-1", "P-2"), "A-1")])
+        await until(lambda: _applied(database_url, {"P-1", "P-2"}), "second payment applied meanwhile", timeout=15)
+        assert len(committing) == 1, "one commit in flight at a time; the second batch's offsets wait for it"
+        release.set()
+        partition = TopicPartition(topics["input"], next(iter(committing[0])).partition)
+        end = (await consumer.end_offsets([partition]))[partition]
+        assert await until(lambda: _committed_at(consumer, partition, end), "both committed", timeout=30)
+    finally:
+        release.set()
+        await runtime.stop()
+
+
+async def _applied(database_url: str, payment_ids: set[str]) -> bool:
+    return await effects_per_payment(database_url, PAYMENT) == dict.fromkeys(payment_ids, 1)
+
+
+async def _true(value: bool) -> bool:
+    return value

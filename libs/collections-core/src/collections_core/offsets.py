@@ -34,6 +34,9 @@ class OffsetCommits:
         self._backoff = 0.1
         self._retry_at = 0.0
         self._positions_at = 0.0
+        # One commit at a time, so a partition's committed offset only moves forward.
+        self._committing = asyncio.Lock()
+        self._in_flight: asyncio.Task | None = None
 
     @property
     def pending(self) -> Mapping[TopicPartition, int]:
@@ -45,11 +48,22 @@ class OffsetCommits:
             if offset > self._pending.get(tp, -1):
                 self._pending[tp] = offset
 
+    def commit_soon(self, consumer: AIOKafkaConsumer) -> None:
+        """Start committing what is pending without waiting for the broker's answer.
+        While one such commit is in flight, offsets added meanwhile wait for the next."""
+        if self._pending and (self._in_flight is None or self._in_flight.done()):
+            self._in_flight = asyncio.create_task(self.commit(consumer))
+
     async def commit(self, consumer: AIOKafkaConsumer, *, now: bool = False, timeout: float = 30.0) -> bool:
         """One attempt (unless backing off) at committing what is pending for the
         partitions this member still owns; True when nothing is left pending. The
         client retries a commit internally for as long as the broker is away: the
-        timeout bounds the attempt so that a rebalance or a stop never waits on it."""
+        timeout bounds the attempt so that a rebalance or a stop never waits on it.
+        Waits for a commit in flight first."""
+        async with self._committing:
+            return await self._commit(consumer, now, timeout)
+
+    async def _commit(self, consumer: AIOKafkaConsumer, now: bool, timeout: float) -> bool:
         if not self._pending:
             return True
         if not now and time.monotonic() < self._retry_at:

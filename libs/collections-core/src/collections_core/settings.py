@@ -22,6 +22,10 @@ class ServiceSettings(BaseSettings):
     docs_enabled: bool = Field(default=True, description="serve /docs and /redoc (/openapi.json is always served)")
     consumer_group: str = Field(default="", description="empty means the service name")
     consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
+    consumer_fetch_max_wait_ms: int = Field(
+        default=50, ge=1, le=30_000,
+        description="longest the broker holds a fetch for new records (decision 0008); bounds the wait of a record "
+                    "that lands on a partition the fetch in flight left out")
     database_statement_timeout_seconds: float = Field(
         default=30.0, gt=0, description="longest one statement of an event handler or API call may run (PostgreSQL)")
     batch_statement_timeout_seconds: float = Field(
