@@ -16,7 +16,7 @@ from collections_core.auth import mint_token
 from collections_core.codec import EventCodec, TypeRegistry
 from collections_core.money import Money
 from collections_core.tracing import TraceContext
-from collections_core.unit_of_work import UnitOfWork
+from collections_core.unit_of_work import UnitOfWork, run_committed
 from collections_core.contracts.collections.v1 import placements_pb2
 
 STAFF_SECRET = "staff-test-secret-of-at-least-32-bytes"
@@ -66,6 +66,7 @@ class Gateway:
             work = UnitOfWork(connection, codec, self.runtime.clock, cause=event)
             await self.runtime.gateway.handlers()[event.type](event, work)
             await work.flush()
+        run_committed(work.committed)
 
 
 def gateway_settings(database_url: str, **overrides) -> GatewaySettings:

@@ -13,6 +13,7 @@ so the HTTP routes stay thin and every write takes the same path.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Sequence
@@ -150,10 +151,13 @@ def _iso(value: datetime | None) -> str | None:
 
 
 class Gateway:
-    def __init__(self, settings: GatewaySettings, keyring: Keyring) -> None:
+    def __init__(self, settings: GatewaySettings, keyring: Keyring, webhooks_queued: asyncio.Event | None = None
+                 ) -> None:
         self.settings = settings
         self.keyring = keyring
         self.service = settings.service_name
+        # Set once a unit of work that queued webhooks commits: the webhook worker's doorbell.
+        self.webhooks_queued = webhooks_queued or asyncio.Event()
 
     def handlers(self) -> dict:
         """Every type, one event at a time (tests and tools run single events through
@@ -224,7 +228,8 @@ class Gateway:
             accepted_at=instant_to_proto(work.now)), key=message.account_id)
         placed = (await work.connection.execute(select(placements).where(
             placements.c.placement_id == case.placement_id))).one()
-        await enqueue(work, decision.partner_id, "placement.created", placement_summary(placed))
+        await enqueue(work, decision.partner_id, "placement.created", placement_summary(placed),
+                      self.webhooks_queued.set)
         metrics.PLACEMENT_DECISIONS.labels(self.service, decision.partner_id, decision.arm).inc()
 
     async def _candidates(self, work: UnitOfWork, case: CaseToPlace) -> list[Candidate]:
@@ -297,7 +302,7 @@ class Gateway:
             done.append(True)
         if ended:
             await work.connection.execute(_RECALL, ended)
-            await enqueue_many(work, webhooks)
+            await enqueue_many(work, webhooks, self.webhooks_queued.set)
         for reason in reasons:
             metrics.RECALLS.labels(self.service, recall_reason_label(reason)).inc()
         return done
@@ -365,7 +370,8 @@ class Gateway:
         await enqueue_many(work, [Webhook(a.partner_id, "payment.posted", {
             "placement_id": a.placement_id, "account_id": a.account_id, "payment_id": a.payment_id,
             "amount": {"amount_minor": a.amount.amount_minor, "currency": a.amount.currency},
-            "posted_on": a.booked.isoformat()}) for a, recorded in zip(attributions, attributed) if recorded])
+            "posted_on": a.booked.isoformat()}) for a, recorded in zip(attributions, attributed) if recorded],
+            self.webhooks_queued.set)
 
     async def payment_reversed(self, event: Event, work: UnitOfWork) -> None:
         message: payments_pb2.PaymentReversed = event.message

@@ -31,7 +31,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def build_runtime(settings: GatewaySettings, topics: list[str] = TOPICS, clock: Clock | None = None):
     """The gateway's runtime and its parts; tests pass their own topics to stay apart."""
     keyring = Keyring(settings.pii_keys.get_secret_value() if settings.pii_keys else None)
-    gateway = Gateway(settings, keyring)
+    webhooks_queued = asyncio.Event()
+    gateway = Gateway(settings, keyring, webhooks_queued)
     # A type has a handler or a batch handler: the batch-handled types go a run at a time.
     batch_handlers = gateway.batch_handlers()
     handlers = {ce_type: handler for ce_type, handler in gateway.handlers().items() if ce_type not in batch_handlers}
@@ -40,7 +41,7 @@ def build_runtime(settings: GatewaySettings, topics: list[str] = TOPICS, clock: 
     runtime.gateway = gateway
     runtime.keyring = keyring
     runtime.tokens = PartnerTokens(settings, keyring)
-    runtime.webhooks = WebhookSender(settings, keyring, runtime.database)
+    runtime.webhooks = WebhookSender(settings, keyring, runtime.database, queued=webhooks_queued)
     runtime.workers.append(runtime.webhooks.run)
     runtime.notifier = Notifier(settings)
     return runtime

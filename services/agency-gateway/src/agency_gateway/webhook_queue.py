@@ -6,7 +6,8 @@ The body carries the business instant of the event; the queue's own timestamps
 retries against a receiver that lives in real time, also when a simulation runs
 the business clock fast (decision 0070).
 
-A partner without a webhook URL gets nothing queued. A handler that decides many
+A partner without a webhook URL gets nothing queued. Once a transaction that queued
+deliveries commits, ``ring`` wakes the worker of the same process (decision 0076). A handler that decides many
 events at once queues their webhooks with ``enqueue_many``: the partners' URLs read
 with one query and the deliveries written with one statement (decision 0075).
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,15 +39,18 @@ class Webhook:
     data: dict[str, Any]
 
 
-async def enqueue(work: UnitOfWork, partner_id: str, event_type: str, data: dict[str, Any]) -> str | None:
+async def enqueue(work: UnitOfWork, partner_id: str, event_type: str, data: dict[str, Any],
+                  ring: Callable[[], None] | None = None) -> str | None:
     """Queue ``event_type`` for the partner, if it has a webhook URL; returns the delivery id."""
-    [delivery_id] = await enqueue_many(work, [Webhook(partner_id, event_type, data)])
+    [delivery_id] = await enqueue_many(work, [Webhook(partner_id, event_type, data)], ring)
     return delivery_id
 
 
-async def enqueue_many(work: UnitOfWork, webhooks: Sequence[Webhook]) -> list[str | None]:
+async def enqueue_many(work: UnitOfWork, webhooks: Sequence[Webhook],
+                       ring: Callable[[], None] | None = None) -> list[str | None]:
     """Queue each webhook, in order, for its partner if it has a webhook URL; returns
-    each one's delivery id (None where its partner has no URL)."""
+    each one's delivery id (None where its partner has no URL). ``ring`` is called once
+    the unit of work commits anything queued (the worker's doorbell)."""
     if not webhooks:
         return []
     wanted = list({webhook.partner_id: None for webhook in webhooks})
@@ -69,4 +73,6 @@ async def enqueue_many(work: UnitOfWork, webhooks: Sequence[Webhook]) -> list[st
         delivery_ids.append(delivery_id)
     if rows:
         await work.connection.execute(_QUEUE, rows)
+        if ring is not None:
+            work.when_committed(ring)
     return delivery_ids

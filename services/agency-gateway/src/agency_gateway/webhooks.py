@@ -4,9 +4,10 @@ with backoff until the partner's receiver answers 2xx, and logs every attempt.
 It works in rounds. A round takes up to ``BATCH`` due deliveries, posts them with
 at most ``webhook_concurrency`` in flight, and then records the whole round — each
 delivery's new state and each attempt — in one transaction (decision 0074). On
-SQLite writers take turns, so one commit per round costs a fraction of one per post;
-and an HTTP client that never holds more connections than posts in flight keeps
-its pool's bookkeeping per request small.
+SQLite writers take turns, so one commit per round costs a fraction of one per post.
+Each post in flight has a lane of its own: an HTTP client that posts one request at a
+time (decision 0076). A round starts when this process commits new deliveries (the
+``queued`` doorbell), else after ``webhook_poll_seconds``.
 
 A delivery is marked delivered only when the transaction recording a 2xx commits.
 A crash, or a database error, between posting and recording leaves every delivery
@@ -32,9 +33,13 @@ from agency_gateway.domain.webhook import delivered, retry_delay_seconds, signat
 from agency_gateway.settings import GatewaySettings
 from agency_gateway.tables import partners, webhook_attempts, webhook_deliveries
 from collections_core.logs import get_logger
+from collections_core.rest import rest
 
 log = get_logger(__name__)
 BATCH = 50
+# A lane posts one request at a time, so it needs one connection per partner it posts
+# to; more partners than this cost a lane a reconnect now and then, not a longer walk.
+LANE_CONNECTIONS = 8
 
 # One statement shape for every delivery of a round, so the round is one executemany.
 # Only a pending delivery is changed: one that another replica marked delivered
@@ -62,29 +67,33 @@ class Attempt:
 
 class WebhookSender:
     def __init__(self, settings: GatewaySettings, keyring: Keyring, database,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None, queued: asyncio.Event | None = None) -> None:
         self.settings = settings
         self.keyring = keyring
         self.database = database
         self.service = settings.service_name
-        # As many pooled connections as posts in flight: httpcore scans every pooled
-        # connection each time a request starts or ends, and closes idle ones beyond
-        # max_keepalive (20 by default) only to open them again in the next round.
-        concurrency = settings.webhook_concurrency
-        self._client = httpx.AsyncClient(
+        # Rung when this process commits new deliveries: a round starts then, not at the
+        # next poll. The poll still finds retries that fall due and other replicas' rows.
+        self.queued = queued or asyncio.Event()
+        # One client per post in flight, each posting one request at a time (decision 0076):
+        # httpcore's pool walks all its connections, polling each idle socket, whenever a
+        # request starts or ends, so one shared pool of 16 cost more than the posts did.
+        self._lanes = [httpx.AsyncClient(
             timeout=settings.webhook_timeout_seconds, transport=transport, follow_redirects=False,
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency))
+            limits=httpx.Limits(max_connections=LANE_CONNECTIONS, max_keepalive_connections=LANE_CONNECTIONS))
+            for _ in range(settings.webhook_concurrency)]
 
     async def run(self, _runtime=None) -> None:
         try:
             while True:
+                self.queued.clear()  # what is committed from here on rings again
                 try:
                     sent = await self.deliver_due()
                 except Exception as error:  # a database outage: try again on the next tick
                     log.warning("webhook delivery round failed", error=type(error).__name__)
                     sent = 0
                 if sent < BATCH:
-                    await asyncio.sleep(self.settings.webhook_poll_seconds)
+                    await rest(self.queued, self.settings.webhook_poll_seconds)
         finally:
             await self.close()
 
@@ -102,8 +111,7 @@ class WebhookSender:
         metrics.WEBHOOK_PENDING.labels(self.service).set(pending)
         if not due:
             return 0
-        in_flight = asyncio.Semaphore(self.settings.webhook_concurrency)
-        attempts = await asyncio.gather(*(self._post(row, in_flight) for row in due))
+        attempts = await self._post_all(due)
         try:
             await self._record(attempts)
         except Exception as error:
@@ -121,33 +129,45 @@ class WebhookSender:
                 metrics.WEBHOOK_LATENCY.labels(self.service).observe((attempt.finished - created).total_seconds())
         return len(due)
 
-    async def _post(self, row, in_flight: asyncio.Semaphore) -> Attempt:
-        async with in_flight:
-            status_code, error = None, None
-            started = time.perf_counter()
-            try:
-                if not row.webhook_url or not row.webhook_secret:
-                    error = "the partner has no webhook URL or secret"
-                else:
-                    status_code = await self._send(row)
-                    if not delivered(status_code):
-                        error = f"HTTP {status_code}"
-            except httpx.HTTPError as failure:
-                error = type(failure).__name__
-            except Exception as failure:
-                # A secret sealed under a retired key, a malformed URL: this delivery
-                # fails and backs off; the rest of its round is still recorded.
-                log.warning("webhook delivery could not be posted", delivery=row.delivery_id,
-                            error=type(failure).__name__)
-                error = type(failure).__name__
-            return Attempt(row, row.attempts + 1, datetime.now(UTC), int((time.perf_counter() - started) * 1000),
-                           status_code, error)
+    async def _post_all(self, due: list[Row]) -> list[Attempt]:
+        """Every due delivery posted, each lane taking the next as it comes free; the
+        attempts in the order of ``due``."""
+        attempts: list[Attempt | None] = [None] * len(due)
+        waiting = iter(enumerate(due))
 
-    async def _send(self, row) -> int:
+        async def lane(client: httpx.AsyncClient) -> None:
+            for n, row in waiting:
+                attempts[n] = await self._post(client, row)
+
+        await asyncio.gather(*(lane(client) for client in self._lanes[:len(due)]))
+        return attempts
+
+    async def _post(self, client: httpx.AsyncClient, row) -> Attempt:
+        status_code, error = None, None
+        started = time.perf_counter()
+        try:
+            if not row.webhook_url or not row.webhook_secret:
+                error = "the partner has no webhook URL or secret"
+            else:
+                status_code = await self._send(client, row)
+                if not delivered(status_code):
+                    error = f"HTTP {status_code}"
+        except httpx.HTTPError as failure:
+            error = type(failure).__name__
+        except Exception as failure:
+            # A secret sealed under a retired key, a malformed URL: this delivery
+            # fails and backs off; the rest of its round is still recorded.
+            log.warning("webhook delivery could not be posted", delivery=row.delivery_id,
+                        error=type(failure).__name__)
+            error = type(failure).__name__
+        return Attempt(row, row.attempts + 1, datetime.now(UTC), int((time.perf_counter() - started) * 1000),
+                       status_code, error)
+
+    async def _send(self, client: httpx.AsyncClient, row) -> int:
         secret = self.keyring.open(row.webhook_secret, row.partner_id)
         body = row.body.encode()
         timestamp = int(time.time())
-        response = await self._client.post(row.webhook_url, content=body, headers={
+        response = await client.post(row.webhook_url, content=body, headers={
             "Content-Type": "application/json", "X-CC-Delivery-Id": row.delivery_id,
             "X-CC-Event-Type": row.event_type, "X-CC-Timestamp": str(timestamp),
             "X-CC-Signature": signature(secret, timestamp, body)})
@@ -175,4 +195,4 @@ class WebhookSender:
                 "next_attempt_at": attempt.finished + timedelta(seconds=retry_in)}
 
     async def close(self) -> None:
-        await self._client.aclose()
+        await asyncio.gather(*(client.aclose() for client in self._lanes))

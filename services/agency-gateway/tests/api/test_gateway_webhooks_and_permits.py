@@ -125,6 +125,37 @@ async def test_webhooks_are_signed_retried_and_delivered_exactly_once_each(gatew
     assert sample("gateway_placements", partner="AG-1", state="placed") == 2
 
 
+async def test_a_committed_webhook_rings_the_worker(gateway):
+    """The worker polls once a minute here: a webhook reaches the partner within seconds
+    only because the transaction that queued it rang the worker's doorbell."""
+    receiver = PartnerReceiver("", failures=0)
+    async with LocalServer(receiver.app) as server:
+        partner = await gateway.partner("AG-1", webhook_url=f"{server.url}/hooks")
+        receiver.secret = partner["webhook_secret"].encode()
+        settings = gateway_settings(gateway.runtime.settings.database_url, webhook_poll_seconds=60)
+        sender = WebhookSender(settings, gateway.runtime.keyring, gateway.runtime.database,
+                               queued=gateway.runtime.gateway.webhooks_queued)
+        worker = asyncio.create_task(sender.run())
+        try:
+            await asyncio.sleep(0.5)  # the worker's first round found nothing; it now rests for the minute
+            await gateway.place("PL-0", "A-0")
+            await until_accepted(receiver, 1)
+            await gateway.handle(placements_pb2.RecallRequested(placement_id="PL-0", account_id="A-0",
+                                                                reason="cured"), key="A-0")
+            await until_accepted(receiver, 2)
+        finally:
+            worker.cancel()
+            await asyncio.gather(worker, return_exceptions=True)
+    assert [json.loads(body)["type"] for _, body in receiver.requests] == ["placement.created", "placement.recalled"]
+
+
+async def until_accepted(receiver: PartnerReceiver, count: int, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while len(receiver.accepted) < count:
+        assert time.monotonic() < deadline, f"{count} webhooks not delivered within {within} s"
+        await asyncio.sleep(0.05)
+
+
 class NotifierStandIn:
     """The notifier's permit API as interfaces.md fixes it, checking the gateway's service token."""
 
