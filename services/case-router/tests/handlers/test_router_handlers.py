@@ -1,22 +1,28 @@
 """The router's handlers on a real SQLite database, one event per transaction as the consumer runs them."""
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, insert, select, update
 
 import case_router
-from case_router.tables import cases, holds, tasks
-from collections_core.codec import EventCodec, TypeRegistry
+from case_router.handlers import batch_handlers
+from case_router.tables import cases, holds, placements, tasks, timeline
+from collections_core.clock import ControlledClock
+from collections_core.codec import EventCodec, Rejected, TypeRegistry, type_of
 from collections_core.contracts.collections.v1 import cases_pb2, contacts_pb2, delinquency_pb2, placements_pb2
 from collections_core.contracts.corebanking.v1 import accounts_pb2, payments_pb2
 from collections_core.money import Money
+from collections_core.tracing import TraceContext
+from collections_core.unit_of_work import UnitOfWork
 from collections_core.wire import date_to_proto
-from router_handlers import HANDLERS
+from router_handlers import HANDLERS, STRATEGY
 
 MIGRATIONS = Path(case_router.__file__).parent / "migrations"
 CODEC = EventCodec(TypeRegistry.of_contracts(), "/t")
 DAY = date(2026, 11, 2)
+BATCH_HANDLERS = batch_handlers(STRATEGY)
 BUCKETS = {1: 2, 31: 3, 61: 4, 91: 5, 121: 6, 151: 7, 181: 8}
 
 
@@ -152,3 +158,35 @@ async def test_a_correction_of_an_older_day_does_not_reopen_later_stale_days(mig
     await handle(database, HANDLERS, updated(4, DAY, correction=True), key="A-1")
     stale = await handle(database, HANDLERS, updated(40, DAY + timedelta(days=1)), key="A-1")
     assert stale == [], "the case's last evaluated day stays the latest one"
+
+
+async def test_the_gateways_recalls_are_marked_and_noted_a_run_at_a_time_and_an_unknown_one_is_rejected(
+        migrated_database, handle):
+    database = await migrated_database(MIGRATIONS)
+    placed = {}
+    for account in ("A-1", "A-2"):
+        await handle(database, HANDLERS, updated(4, DAY, account), key=account)
+        emitted = await handle(database, HANDLERS, updated(95, DAY + timedelta(days=1), account), key=account)
+        placed[account] = next(placements_pb2.PlacementRequested.FromString(r.value).placement_id for r in emitted
+                               if r.topic == "collections.placements.v1")
+    clock = ControlledClock(datetime(2026, 11, 5, 1, tzinfo=UTC))
+    recalls = [CODEC.decode(*CODEC.encode(placements_pb2.PlacementRecalled(
+        placement_id=placement_id, account_id=account, partner_id="P-1", reason="cured"), account, clock.now(),
+        TraceContext.new())) for account, placement_id in placed.items()]
+    recall_run = BATCH_HANDLERS[type_of(placements_pb2.PlacementRecalled)]
+    async with database.transaction() as connection:
+        await recall_run(recalls, UnitOfWork(connection, CODEC, clock))
+
+    async with database.engine.connect() as connection:
+        status = dict((await connection.execute(select(placements.c.account_id, placements.c.status))).all())
+        noted = (await connection.execute(select(timeline.c.detail, timeline.c.actor).where(
+            timeline.c.entry == "placement-recalled").order_by(timeline.c.id))).all()
+    assert status == {"A-1": "recalled", "A-2": "recalled"}
+    assert [tuple(row) for row in noted] == [(f"{placed['A-1']} cured", "P-1"), (f"{placed['A-2']} cured", "P-1")]
+
+    unknown = CODEC.decode(*CODEC.encode(placements_pb2.PlacementRecalled(
+        placement_id="PL-NOBODY", account_id="A-3", partner_id="P-1", reason="cured"), "A-3", clock.now(),
+        TraceContext.new()))
+    with pytest.raises(Rejected, match="unknown placement 'PL-NOBODY'"):
+        async with database.transaction() as connection:
+            await recall_run([recalls[0], unknown], UnitOfWork(connection, CODEC, clock))

@@ -20,7 +20,7 @@ def handlers(strategy: Strategy) -> dict[str, Handler]:
 
 
 def batch_handlers(strategy: Strategy) -> dict[str, BatchHandler]:
-    """The day's delinquency events (evaluation.py), cures, payments and the notifier's
-    contact outcomes, a run at a time."""
+    """The day's delinquency events (evaluation.py), cures, payments, the notifier's
+    contact outcomes and the gateway's recalls, a run at a time."""
     return {**delinquency.batch_handlers(strategy), **contacts.batch_handlers(strategy),
-            **payments.batch_handlers(strategy)}
+            **payments.batch_handlers(strategy), **agency.batch_handlers(strategy)}

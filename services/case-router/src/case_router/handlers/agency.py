@@ -7,6 +7,7 @@ returned unresolved, which the strategy may route to a law firm.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -14,8 +15,10 @@ from sqlalchemy import select, update
 from case_router import casebook, judgement
 from case_router.domain.promises import InvalidPromise, PromiseToPay
 from case_router.domain.strategy import Strategy
-from case_router.tables import cases, placements
+from case_router.rows import store_of
+from case_router.tables import cases, placements, timeline
 from collections_core.codec import Event, Rejected, type_of
+from collections_core.consumer import BatchHandler
 from collections_core.contracts.collections.v1 import placements_pb2
 from collections_core.unit_of_work import UnitOfWork
 from collections_core.wire import date_from_proto
@@ -71,16 +74,31 @@ def handlers(strategy: Strategy):
         await casebook.note(work, case.case_id, "placement-returned", f"{message.placement_id} {message.reason}",
                             actor=message.partner_id)
 
-    async def recalled(event: Event, work: UnitOfWork) -> None:
-        message: placements_pb2.PlacementRecalled = event.message
-        placement, case = await _placed_case(work, message.placement_id)
-        await _status(work, placement.placement_id, "recalled")
-        await casebook.note(work, case.case_id, "placement-recalled", f"{message.placement_id} {message.reason}",
-                            actor=message.partner_id)
-
     return {
         type_of(placements_pb2.PlacementAccepted): accepted,
         type_of(placements_pb2.PartnerActivityReported): activity,
         type_of(placements_pb2.PlacementReturned): returned,
-        type_of(placements_pb2.PlacementRecalled): recalled,
     }
+
+
+def batch_handlers(strategy: Strategy) -> dict[str, BatchHandler]:
+    async def placements_recalled(events: Sequence[Event], work: UnitOfWork) -> None:
+        """A run of recalls the gateway carried out (a run of cures asks for many at once):
+        the placements read with one query, each marked recalled and noted on its case's
+        timeline, in order. An unknown placement rejects the run, and then itself alone."""
+        wanted = list({event.message.placement_id: None for event in events})
+        case_of = {row.placement_id: row.case_id for row in (await work.connection.execute(
+            select(placements.c.placement_id, placements.c.case_id)
+            .where(placements.c.placement_id.in_(wanted)))).all()}
+        notes = []
+        for event in events:
+            message: placements_pb2.PlacementRecalled = event.message
+            if message.placement_id not in case_of:
+                raise Rejected(f"unknown placement {message.placement_id!r}")
+            notes.append(casebook.timeline_row(case_of[message.placement_id], work.now, "placement-recalled",
+                                               f"{message.placement_id} {message.reason}", actor=message.partner_id))
+        store = store_of(work.connection)
+        await store.set_column(placements, "placement_id", "status", dict.fromkeys(wanted, "recalled"))
+        await store.insert(timeline, notes)
+
+    return {type_of(placements_pb2.PlacementRecalled): placements_recalled}
