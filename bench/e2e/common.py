@@ -60,10 +60,11 @@ def peak_rss(platform: Platform) -> dict[str, float]:
 
 
 def cpu_seconds(platform: Platform) -> dict[str, float]:
-    """CPU time (user + system) every process of the platform has used so far."""
+    """CPU time (user + system) every process of the platform, and this bench's own
+    (its producer and stand-in receivers share the machine), has used so far."""
     tick = os.sysconf("SC_CLK_TCK")
     used = {}
-    for name, pid in _pids(platform).items():
+    for name, pid in {**_pids(platform), "this bench": os.getpid()}.items():
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         used[name] = (int(fields[11]) + int(fields[12])) / tick
     return used
@@ -93,6 +94,7 @@ class HopWatch:
         self.watched = 0.0
         self._started = 0.0
         self._task = None
+        self._first_at: dict[str, dict[str, float]] = {}  # topic → key → its first record's timestamp, s
 
     async def _ends(self, consumer) -> dict[str, int]:
         partitions = [TopicPartition(t, p) for t in self.TOPICS for p in range(6)]  # deploy/topics.yaml
@@ -108,6 +110,7 @@ class HopWatch:
         self.samples.append((0.0, await self._ends(consumer)))
         self.cpu.append(cpu_seconds(self.platform))
         self._started = time.monotonic()
+        self.started_wall_ms = int(time.time() * 1000)
 
         async def sample() -> None:
             try:
@@ -125,6 +128,51 @@ class HopWatch:
             self.cpu.append(cpu_seconds(self.platform))
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+            await self._read_back()
+
+    async def _read_back(self) -> None:
+        """Each key's first record on each topic since `start()`, by the record's own
+        timestamp (the producer's clock, ms): the lag of every hop per account."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.platform.broker.bootstrap, group_id=None,
+                                    enable_auto_commit=False)
+        await consumer.start()
+        try:
+            partitions = [TopicPartition(t, p) for t in self.TOPICS for p in range(6)]
+            consumer.assign(partitions)
+            starts = await consumer.offsets_for_times({tp: self.started_wall_ms for tp in partitions})
+            stops = await consumer.end_offsets(partitions)
+            remaining = {tp: stops[tp] for tp in partitions if starts[tp] is not None and stops[tp] > starts[tp].offset}
+            for tp in remaining:
+                consumer.seek(tp, starts[tp].offset)
+            while remaining:
+                batches = await consumer.getmany(*remaining, timeout_ms=2000)
+                if not batches:
+                    break  # nothing more within 2 s: report what was read
+                for tp, records in batches.items():
+                    seen = self._first_at.setdefault(tp.topic, {})
+                    for record in records:
+                        if record.offset < stops[tp]:
+                            seen.setdefault(record.key.decode() if record.key else "", record.timestamp / 1000)
+                    if records[-1].offset + 1 >= stops[tp]:
+                        remaining.pop(tp, None)
+        finally:
+            await consumer.stop()
+
+    def first_at(self, topic: str, key: str) -> float | None:
+        """When ``key``'s first record on ``topic`` since `start()` was written (epoch seconds)."""
+        return self._first_at.get(topic, {}).get(key)
+
+    def print_lags(self, chain: list[tuple[str, dict[str, float]]]) -> None:
+        """p50/p99 of each step of ``chain`` (name, key → epoch seconds), over the keys
+        every step has: where in the chain the time goes."""
+        keys = set.intersection(*(set(times) for _, times in chain))
+        if not keys:
+            return
+        print(f"where the time went, per account ({len(keys)} with every step; ms, p50 / p99 / max):")
+        for (before, earlier), (name, later) in zip(chain, chain[1:], strict=False):
+            gaps = sorted(1000 * (later[k] - earlier[k]) for k in keys)
+            print(f"  {before} → {name:<36} {gaps[len(gaps) // 2]:7.0f} / "
+                  f"{gaps[min(len(gaps) - 1, int(0.99 * len(gaps)))]:7.0f} / {gaps[-1]:7.0f}")
 
     def report(self) -> None:
         if not self.samples:

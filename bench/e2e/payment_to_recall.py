@@ -19,10 +19,8 @@ import argparse
 import asyncio
 import json
 import tempfile
-import threading
 import time
 from datetime import date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -48,50 +46,58 @@ DAY = date(2031, 3, 4)  # a Tuesday
 BALANCE_MINOR = 1_000_000
 
 
-class _Server(ThreadingHTTPServer):
-    # The gateway sends up to 50 webhooks at once: the default backlog of 5 connections
-    # made the kernel drop the rest, which came back as read errors and retries.
-    request_queue_size = 256
-    daemon_threads = True
-
-
 class Receiver:
-    """The partners' webhook endpoint: when each (event type, account) first arrived."""
+    """The partners' webhook endpoint: when each (event type, account) first arrived.
+
+    A minimal HTTP/1.1 keep-alive server on this bench's event loop, not http.server: the
+    receiver shares the two cores with the platform it measures, and http.server's
+    per-request thread hand-offs and header parsing cost several times as much CPU."""
 
     def __init__(self) -> None:
+        self.port = free_port()
         self.arrived: dict[tuple[str, str], float] = {}
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive: the gateway reuses its connections
-
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                now = time.monotonic()
-                with receiver.lock:
-                    receiver.arrived.setdefault((body["type"], body["data"]["account_id"]), now)
-                self.send_response(204)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = _Server(("127.0.0.1", free_port()), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.arrived_wall: dict[tuple[str, str], float] = {}  # the same arrivals, epoch seconds
+        self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.StreamWriter] = set()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}/webhooks"
+        return f"http://127.0.0.1:{self.port}/webhooks"
+
+    async def start(self) -> None:
+        # The gateway keeps up to 16 connections; a roomy backlog for its first round.
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, backlog=256)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._connections):
+            writer.close()  # its reader then ends: nothing is left to cancel
+        await asyncio.sleep(0)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._connections.add(writer)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length:"))
+                body = json.loads(await reader.readexactly(length))
+                key = (body["type"], body["data"]["account_id"])
+                self.arrived.setdefault(key, time.monotonic())
+                self.arrived_wall.setdefault(key, time.time())
+                writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the gateway closed the connection
+        finally:
+            self._connections.discard(writer)
+            writer.close()
 
     def count(self, kind: str) -> int:
-        with self.lock:
-            return sum(1 for (k, _) in self.arrived if k == kind)
+        return sum(1 for (k, _) in self.arrived if k == kind)
 
     def at(self, kind: str, account_id: str) -> float | None:
-        with self.lock:
-            return self.arrived.get((kind, account_id))
+        return self.arrived.get((kind, account_id))
 
 
 def _seed(path: Path, url: str) -> Path:
@@ -141,6 +147,15 @@ def _quantile(values: list[float], q: float) -> float:
 async def _run(platform, receiver: Receiver, accounts: list[str], rate: float, timeout: float,
                hops: HopWatch) -> dict:
     at = datetime.combine(DAY, datetime.min.time(), SHANGHAI).replace(hour=10)
+    await receiver.start()
+    try:
+        return await _measure(platform, receiver, accounts, rate, timeout, hops, at)
+    finally:
+        await receiver.stop()
+
+
+async def _measure(platform, receiver: Receiver, accounts: list[str], rate: float, timeout: float,
+                   hops: HopWatch, at: datetime) -> dict:
     async with Publisher(platform.broker.bootstrap) as publisher:
         await publisher.publish(_postings(accounts), at)
         await settled(platform)  # the set-up taken in everywhere before the clock starts
@@ -177,8 +192,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--accounts", type=int, default=600)
     parser.add_argument("--rate", type=float, default=200.0, help="payments per second (default 200)")
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
-    parser.add_argument("--webhook-poll", type=float, default=0.05,
-                        help="the gateway's webhook_poll_seconds (its default is 1.0)")
+    parser.add_argument("--webhook-poll", type=float, default=1.0,
+                        help="the gateway's webhook_poll_seconds (default: its own default, 1.0; new deliveries "
+                             "ring its doorbell and do not wait for the poll)")
+    parser.add_argument("--webhook-concurrency", type=int, default=16,
+                        help="the gateway's webhook_concurrency (its default is 16)")
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args(argv)
     home = Path(tempfile.mkdtemp(prefix="bench-e2e-recall-"))
@@ -188,7 +206,7 @@ def main(argv: list[str] | None = None) -> None:
     platform = platform_at(home, args.database, {
         "CLOCK_FILE": str(clock), "LOG_LEVEL": "WARNING", "PARTNER_SEED_FILE": str(_seed(home / "partners.yaml",
                                                                                           receiver.url)),
-        "WEBHOOK_POLL_SECONDS": str(args.webhook_poll)})
+        "WEBHOOK_POLL_SECONDS": str(args.webhook_poll), "WEBHOOK_CONCURRENCY": str(args.webhook_concurrency)})
     accounts = _accounts(args.accounts)
     try:
         platform.start()
@@ -197,7 +215,6 @@ def main(argv: list[str] | None = None) -> None:
         peaks = peak_rss(platform)
     finally:
         platform.stop()
-        receiver.server.shutdown()
     latencies = [1000 * s for s in figures["latencies"]]
     print(f"{len(accounts)} accounts placed with agencies through the platform in {figures['placed_in']:.1f} s")
     print(f"payment posted → case closed → placement.recalled webhook at the agency ({args.database}, "
@@ -205,6 +222,16 @@ def main(argv: list[str] | None = None) -> None:
           f"count {len(latencies)}, p50 {_quantile(latencies, 0.5):.0f} ms, p99 {_quantile(latencies, 0.99):.0f} ms, "
           f"max {max(latencies):.0f} ms")
     hops.report()
+    topic_times = {topic: {a: hops.first_at(topic, a) for a in accounts if hops.first_at(topic, a)}
+                   for topic in (PAYMENTS, "collections.delinquency.v1", "collections.case-events.v1",
+                                 "collections.placements.v1", "collections.agency-events.v1")}
+    hops.print_lags([
+        ("payment", topic_times[PAYMENTS]), ("AccountCured (detector)", topic_times["collections.delinquency.v1"]),
+        ("case event (router)", topic_times["collections.case-events.v1"]),
+        ("RecallRequested (router)", topic_times["collections.placements.v1"]),
+        ("PlacementRecalled (gateway)", topic_times["collections.agency-events.v1"]),
+        ("recall webhook at the agency", {a: t for (kind, a), t in receiver.arrived_wall.items()
+                                         if kind == "placement.recalled"})])
     print_peaks(peaks)
 
 
