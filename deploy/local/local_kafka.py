@@ -139,7 +139,7 @@ class KafkaBroker:
         _say(f"starting broker on {self.bootstrap} (logs in {self.logs})")
         with open(self.logs / "stdout.log", "a") as out:
             process = subprocess.Popen(
-                ["java", "-Xms256m", "-Xmx1g", "-XX:+UseG1GC", f"-Dlog4j2.configurationFile={log4j}",
+                ["java", "-Xms256m", "-Xmx1g", "-XX:+UseG1GC", "-XX:TieredStopAtLevel=1", f"-Dlog4j2.configurationFile={log4j}",
                  f"-Dkafka.logs.dir={self.logs}", "-cp", f"{self.libs}/*", "kafka.Kafka",
                  str(self.home / "server.properties")],
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
