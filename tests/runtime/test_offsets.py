@@ -76,10 +76,7 @@ async def test_a_partition_ending_in_a_transaction_marker_does_not_hold_the_barr
 async def test_a_failed_offset_commit_is_retried_until_it_succeeds(kafka, database_url, topics):
     runtime = await started(database_url, kafka.bootstrap, topics)
     try:
-        consumer = runtime.consumer.consumer
-        partitions = [TopicPartition(topics["input"], p) for p in range(3)]
-        # The fresh group first commits where each partition starts; let that through.
-        await until(lambda: _all_committed(consumer, partitions), "start positions committed")
+        consumer = await start_positions_committed(runtime, topics["input"])
         commit, failures = consumer.commit, []
 
         async def unreliable_commit(offsets=None):
@@ -99,6 +96,15 @@ async def test_a_failed_offset_commit_is_retried_until_it_succeeds(kafka, databa
         assert len(failures) == 3
     finally:
         await runtime.stop()
+
+
+async def start_positions_committed(runtime, topic: str) -> AIOKafkaConsumer:
+    """The runtime's consumer, once the fresh group has committed where each of the
+    topic's three partitions starts (let through before a test tampers with commits)."""
+    consumer = runtime.consumer.consumer
+    partitions = [TopicPartition(topic, p) for p in range(3)]
+    await until(lambda: _all_committed(consumer, partitions), "start positions committed")
+    return consumer
 
 
 async def _ends_at(runtime, topic: str, end: int):
@@ -173,9 +179,7 @@ async def test_the_next_batch_is_decided_while_the_last_ones_offsets_are_committ
     runtime = await started(database_url, kafka.bootstrap, topics)
     release = asyncio.Event()
     try:
-        consumer = runtime.consumer.consumer
-        partitions = [TopicPartition(topics["input"], p) for p in range(3)]
-        await until(lambda: _all_committed(consumer, partitions), "start positions committed")
+        consumer = await start_positions_committed(runtime, topics["input"])
         commit, committing = consumer.commit, []
 
         async def slow_commit(offsets=None):
