@@ -96,9 +96,11 @@ class HopWatch:
         self._task = None
         self._first_at: dict[str, dict[str, float]] = {}  # topic → key → its first record's timestamp, s
 
+    def _partitions(self) -> list[TopicPartition]:
+        return [TopicPartition(t, p) for t in self.TOPICS for p in range(6)]  # deploy/topics.yaml
+
     async def _ends(self, consumer) -> dict[str, int]:
-        partitions = [TopicPartition(t, p) for t in self.TOPICS for p in range(6)]  # deploy/topics.yaml
-        ends = await consumer.end_offsets(partitions)
+        ends = await consumer.end_offsets(self._partitions())
         totals = dict.fromkeys(self.TOPICS, 0)
         for partition, end in ends.items():
             totals[partition.topic] += end
@@ -137,7 +139,7 @@ class HopWatch:
                                     enable_auto_commit=False)
         await consumer.start()
         try:
-            partitions = [TopicPartition(t, p) for t in self.TOPICS for p in range(6)]
+            partitions = self._partitions()
             consumer.assign(partitions)
             starts = await consumer.offsets_for_times({tp: self.started_wall_ms for tp in partitions})
             stops = await consumer.end_offsets(partitions)
@@ -171,7 +173,7 @@ class HopWatch:
         print(f"where the time went, per account ({len(keys)} with every step; ms, p50 / p99 / max):")
         for (before, earlier), (name, later) in zip(chain, chain[1:], strict=False):
             gaps = sorted(1000 * (later[k] - earlier[k]) for k in keys)
-            print(f"  {before} → {name:<36} {gaps[len(gaps) // 2]:7.0f} / "
+            print(f"  {before + ' → ' + name:<68} {gaps[len(gaps) // 2]:7.0f} / "
                   f"{gaps[min(len(gaps) - 1, int(0.99 * len(gaps)))]:7.0f} / {gaps[-1]:7.0f}")
 
     def report(self) -> None:

@@ -57,8 +57,7 @@ class Receiver:
 
     def __init__(self) -> None:
         self.port = free_port()
-        self.arrived: dict[tuple[str, str], float] = {}
-        self.arrived_wall: dict[tuple[str, str], float] = {}  # the same arrivals, epoch seconds
+        self.arrived: dict[tuple[str, str], float] = {}  # monotonic seconds
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.StreamWriter] = set()
 
@@ -87,7 +86,6 @@ class Receiver:
                 body = json.loads(await reader.readexactly(length))
                 key = (body["type"], body["data"]["account_id"])
                 self.arrived.setdefault(key, time.monotonic())
-                self.arrived_wall.setdefault(key, time.time())
                 writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the gateway closed the connection
@@ -100,6 +98,11 @@ class Receiver:
 
     def at(self, kind: str, account_id: str) -> float | None:
         return self.arrived.get((kind, account_id))
+
+    def wall_times(self, kind: str) -> dict[str, float]:
+        """When each account's ``kind`` arrived, in epoch seconds (beside the records' timestamps)."""
+        offset = time.time() - time.monotonic()
+        return {account: at + offset for (k, account), at in self.arrived.items() if k == kind}
 
 
 def _seed(path: Path, url: str) -> Path:
@@ -251,8 +254,7 @@ def main(argv: list[str] | None = None) -> None:
         ("case event (router)", topic_times["collections.case-events.v1"]),
         ("RecallRequested (router)", topic_times["collections.placements.v1"]),
         ("PlacementRecalled (gateway)", topic_times["collections.agency-events.v1"]),
-        ("recall webhook at the agency", {a: t for (kind, a), t in receiver.arrived_wall.items()
-                                         if kind == "placement.recalled"})])
+        ("recall webhook at the agency", receiver.wall_times("placement.recalled"))])
     print_peaks(peaks)
 
 

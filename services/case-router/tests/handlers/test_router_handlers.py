@@ -170,9 +170,7 @@ async def test_the_gateways_recalls_are_marked_and_noted_a_run_at_a_time_and_an_
         placed[account] = next(placements_pb2.PlacementRequested.FromString(r.value).placement_id for r in emitted
                                if r.topic == "collections.placements.v1")
     clock = ControlledClock(datetime(2026, 11, 5, 1, tzinfo=UTC))
-    recalls = [CODEC.decode(*CODEC.encode(placements_pb2.PlacementRecalled(
-        placement_id=placement_id, account_id=account, partner_id="P-1", reason="cured"), account, clock.now(),
-        TraceContext.new())) for account, placement_id in placed.items()]
+    recalls = [recall_event(placement_id, account, clock) for account, placement_id in placed.items()]
     recall_run = BATCH_HANDLERS[type_of(placements_pb2.PlacementRecalled)]
     async with database.transaction() as connection:
         await recall_run(recalls, UnitOfWork(connection, CODEC, clock))
@@ -184,9 +182,14 @@ async def test_the_gateways_recalls_are_marked_and_noted_a_run_at_a_time_and_an_
     assert status == {"A-1": "recalled", "A-2": "recalled"}
     assert [tuple(row) for row in noted] == [(f"{placed['A-1']} cured", "P-1"), (f"{placed['A-2']} cured", "P-1")]
 
-    unknown = CODEC.decode(*CODEC.encode(placements_pb2.PlacementRecalled(
-        placement_id="PL-NOBODY", account_id="A-3", partner_id="P-1", reason="cured"), "A-3", clock.now(),
-        TraceContext.new()))
+    unknown = recall_event("PL-NOBODY", "A-3", clock)
     with pytest.raises(Rejected, match="unknown placement 'PL-NOBODY'"):
         async with database.transaction() as connection:
             await recall_run([recalls[0], unknown], UnitOfWork(connection, CODEC, clock))
+
+
+def recall_event(placement_id: str, account: str, clock: ControlledClock):
+    """The gateway's PlacementRecalled as the consumer decodes it."""
+    return CODEC.decode(*CODEC.encode(placements_pb2.PlacementRecalled(
+        placement_id=placement_id, account_id=account, partner_id="P-1", reason="cured"), account, clock.now(),
+        TraceContext.new()))
