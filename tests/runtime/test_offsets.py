@@ -16,6 +16,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
 from collections_core.service import ServiceRuntime
+from local_kafka import create_topic
 from support import effects_per_payment, encode, payment, produce
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.integration
 PAYMENT = "corebanking.v1.PaymentPosted"
 
 
-async def started(database_url: str, bootstrap: str, topics: dict) -> ServiceRuntime:
+async def started(database_url: str, bootstrap: str, topics: dict, join: bool = True) -> ServiceRuntime:
     settings = ledger.LedgerSettings(
         service_name=topics["service"], database_url=database_url, kafka_bootstrap_servers=bootstrap,
         input_topics=topics["input"], output_topic=topics["output"], consumer_group=topics["service"],
@@ -33,7 +34,8 @@ async def started(database_url: str, bootstrap: str, topics: dict) -> ServiceRun
     runtime = ServiceRuntime(settings, topics=[topics["input"]], handlers=ledger.handlers(topics["output"])[0],
                              migrations=Path(ledger.__file__).parent / "ledger_migrations")
     await runtime.start()
-    await until(lambda: _joined(runtime, 3), "consumer assigned its 3 partitions")
+    if join:
+        await until(lambda: _joined(runtime, 3), "consumer assigned its 3 partitions")
     return runtime
 
 
@@ -71,6 +73,29 @@ async def test_a_partition_ending_in_a_transaction_marker_does_not_hold_the_barr
         assert await until(lambda: runtime.consumer.consumed_past(ends), "barrier passed", timeout=30)
     finally:
         await runtime.stop()
+
+
+async def test_a_topic_created_after_the_service_started_is_consumed_within_seconds(kafka, database_url):
+    # As when a deployment creates the topics moments after the services start: the
+    # group is joined with no partition of the topic, until the metadata shows it.
+    run = uuid.uuid4().hex[:8]
+    topics = {"input": f"payments.{run}", "output": f"cured.{run}", "service": f"ledger-{run}"}
+    for topic, partitions in ((topics["output"], 3), (f"{topics['service']}.dlq.v1", 1)):
+        await create_topic(kafka.bootstrap, topic, partitions)
+    runtime = await started(database_url, kafka.bootstrap, topics, join=False)
+    try:
+        await until(lambda: _group_joined(runtime), "group joined without the topic")
+        await create_topic(kafka.bootstrap, topics["input"], 3)
+        await produce(kafka.bootstrap, topics["input"], [encode(payment("A-1", "P-1"), "A-1")])
+        # aiokafka's own refresh would come after 5 minutes.
+        await until(lambda: _effects(database_url), "payment applied", timeout=30)
+        assert len(runtime.consumer.consumer.assignment()) == 3
+    finally:
+        await runtime.stop()
+
+
+async def _group_joined(runtime) -> bool:
+    return runtime.consumer.joined
 
 
 async def test_a_failed_offset_commit_is_retried_until_it_succeeds(kafka, database_url, topics):

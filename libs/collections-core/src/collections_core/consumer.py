@@ -55,6 +55,12 @@ Handler = Callable[[Event, UnitOfWork], Awaitable[None]]
 BatchHandler = Callable[[Sequence[Event], UnitOfWork], Awaitable[None]]
 log = get_logger(__name__)
 
+# aiokafka asks again for a topic the broker did not know only when its metadata ages
+# (5 min by default): a service started moments before its topics were created, or
+# before the broker's metadata showed them, joined its group with no partitions and sat
+# idle that long. A metadata request every few seconds costs the broker next to nothing.
+METADATA_MAX_AGE_MS = 5_000
+
 
 @dataclass(slots=True)
 class Delivery:
@@ -177,7 +183,7 @@ class ConsumerRunner:
             bootstrap_servers=bootstrap_servers, group_id=group_id, enable_auto_commit=False,
             auto_offset_reset="earliest", isolation_level="read_committed", client_id=f"{service}-consumer",
             max_poll_records=batch_size, max_poll_interval_ms=600_000, session_timeout_ms=30_000,
-            fetch_max_wait_ms=fetch_max_wait_ms,
+            fetch_max_wait_ms=fetch_max_wait_ms, metadata_max_age_ms=METADATA_MAX_AGE_MS,
         )
         self.consumer: AIOKafkaConsumer | None = None
 
