@@ -11,6 +11,8 @@ import pytest
 from sqlalchemy import func, select
 
 from case_router.tables import promises
+from collections_core.contracts.collections.v1 import delinquency_pb2
+from collections_core.wire import date_to_proto
 from router_harness import token
 
 pytestmark = pytest.mark.integration
@@ -85,6 +87,26 @@ async def test_a_lease_that_expires_returns_the_task_to_the_queue(router):
     assert second.status_code == 201 and second.json()["task_id"] == first.json()["task_id"]
     assert late.status_code == 409, "an expired lease no longer lets its agent finish the task"
     assert finished.status_code == 200
+
+
+async def test_a_task_cancelled_with_its_case_says_so_to_the_agent_who_held_it(router):
+    case = await _case(router, router.account())
+    async with router.http() as http:
+        claimed = await http.post("/v1/queues/early/claims", headers={**token("agent-1"), "Idempotency-Key": "claim-c1"})
+        assert claimed.status_code == 201, claimed.text
+        # The customer pays while the agent is on the call: the cure closes the case.
+        await router.send("collections.delinquency.v1", delinquency_pb2.AccountCured(
+            account_id=case["account_id"], customer_id=f"C-{case['account_id']}",
+            business_date=date_to_proto(DAY + timedelta(days=1))), case["account_id"])
+        await router.settle()
+        finished = await http.post(f"/v1/tasks/{claimed.json()['task_id']}/outcome", json={"outcome": "no-answer"},
+                                   headers={**token("agent-1"), "Idempotency-Key": "finish-c1"})
+    assert finished.status_code == 409
+    assert finished.headers["content-type"] == "application/problem+json"
+    problem = finished.json()
+    assert problem["type"] == "urn:card-collections:problem:task-cancelled"
+    assert (problem["case_id"], problem["case_status"]) == (case["case_id"], "closed")
+    assert "closed (cured)" in problem["detail"]
 
 
 async def test_two_agents_claiming_at_once_never_get_the_same_task(router):

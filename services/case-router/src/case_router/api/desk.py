@@ -111,6 +111,15 @@ async def finish_task(request: Request, task_id: Identifier, body: TaskOutcome, 
         row = (await work.connection.execute(select(tasks).where(tasks.c.task_id == task_id))).first()
         if row is None:
             raise Problem(404, "Task not found", f"no task {task_id}")
+        if row.status == "cancelled":
+            # Typically the customer paid while the agent held the task: say so, so that the
+            # desk moves on without asking for the case.
+            case = (await work.connection.execute(select(cases.c.status, cases.c.close_reason)
+                                                  .where(cases.c.case_id == row.case_id))).first()
+            why = f"its case {row.case_id} closed ({case.close_reason})" if case.status == "closed" else "it was withdrawn"
+            raise Problem(409, "Task cancelled", f"task {task_id} was cancelled: {why}",
+                          type_="urn:card-collections:problem:task-cancelled",
+                          case_id=row.case_id, case_status=case.status)
         if row.status != "waiting" or row.assignee != principal.subject or row.lease_expires_at is None \
                 or row.lease_expires_at.replace(tzinfo=work.now.tzinfo) <= work.now:
             raise Problem(409, "Task not held", "finish a task only while you hold its lease")
