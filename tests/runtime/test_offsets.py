@@ -1,4 +1,4 @@
-"""Offset commits (issue 7, runtime item 6): a failed commit is retried until it
+"""Fetches and offset commits (issue 7, runtime item 6): a failed commit is retried until it
 succeeds, and a partition whose position moved past records the consumer is never
 given (a transaction's commit marker) is committed up to its position, so the
 detector's close barrier (``consumed_past``) is not held back by it. And the
@@ -26,11 +26,11 @@ pytestmark = pytest.mark.integration
 PAYMENT = "corebanking.v1.PaymentPosted"
 
 
-async def started(database_url: str, bootstrap: str, topics: dict, join: bool = True) -> ServiceRuntime:
+async def started(database_url: str, bootstrap: str, topics: dict, join: bool = True, **options) -> ServiceRuntime:
     settings = ledger.LedgerSettings(
         service_name=topics["service"], database_url=database_url, kafka_bootstrap_servers=bootstrap,
         input_topics=topics["input"], output_topic=topics["output"], consumer_group=topics["service"],
-        retry_backoff_max_seconds=1, relay_poll_interval_seconds=0.1)
+        retry_backoff_max_seconds=1, relay_poll_interval_seconds=0.1, **options)
     runtime = ServiceRuntime(settings, topics=[topics["input"]], handlers=ledger.handlers(topics["output"])[0],
                              migrations=Path(ledger.__file__).parent / "ledger_migrations")
     await runtime.start()
@@ -96,6 +96,33 @@ async def test_a_topic_created_after_the_service_started_is_consumed_within_seco
 
 async def _group_joined(runtime) -> bool:
     return runtime.consumer.joined
+
+
+async def test_records_that_trickle_in_are_taken_as_one_batch_not_one_batch_each(kafka, database_url, topics):
+    # The broker answers a fetch once CONSUMER_FETCH_MIN_BYTES wait or after the max wait
+    # (decision 0015); with the old minimum of one byte these five were five batches.
+    runtime = await started(database_url, kafka.bootstrap, topics, consumer_fetch_max_wait_ms=1_000)
+    batches, process = [], runtime.consumer._process
+
+    async def noted(deliveries):
+        batches.append(len(deliveries))
+        return await process(deliveries)
+
+    runtime.consumer._process = noted
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap)
+    await producer.start()
+    try:
+        await start_positions_committed(runtime, topics["input"])
+        for n in range(5):
+            key, value, headers = encode(payment("A-1", f"P-{n}"), "A-1")
+            await producer.send_and_wait(topics["input"], value=value, key=key, headers=headers)
+            await asyncio.sleep(0.02)
+        await until(lambda: _applied(database_url, {f"P-{n}" for n in range(5)}), "five payments applied")
+        # Two at most: a fetch already in flight when the first arrived may end its wait between them.
+        assert sum(batches) == 5 and len(batches) <= 2, batches
+    finally:
+        await producer.stop()
+        await runtime.stop()
 
 
 async def test_a_failed_offset_commit_is_retried_until_it_succeeds(kafka, database_url, topics):

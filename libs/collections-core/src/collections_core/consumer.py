@@ -153,6 +153,7 @@ class ConsumerRunner:
         on_commit: Callable[[list[StoredRecord]], None] = lambda stored: None,
         batch_size: int = 500,
         fetch_max_wait_ms: int = 50,
+        fetch_min_bytes: int = 16_384,
         max_backoff: float = 10.0,
         attempts_before_dead_letter: int = 3,
         between_batches: Callable[[], Awaitable[None]] | None = None,
@@ -183,7 +184,8 @@ class ConsumerRunner:
             bootstrap_servers=bootstrap_servers, group_id=group_id, enable_auto_commit=False,
             auto_offset_reset="earliest", isolation_level="read_committed", client_id=f"{service}-consumer",
             max_poll_records=batch_size, max_poll_interval_ms=600_000, session_timeout_ms=30_000,
-            fetch_max_wait_ms=fetch_max_wait_ms, metadata_max_age_ms=METADATA_MAX_AGE_MS,
+            fetch_max_wait_ms=fetch_max_wait_ms, fetch_min_bytes=fetch_min_bytes,
+            metadata_max_age_ms=METADATA_MAX_AGE_MS,
         )
         self.consumer: AIOKafkaConsumer | None = None
 

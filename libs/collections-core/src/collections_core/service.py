@@ -100,7 +100,7 @@ class ServiceRuntime:
             database=self.database,
             codec=self.codec, clock=self.clock, dead_letter_topic=settings.dead_letter_topic,
             on_commit=self.relay.hand_over, batch_size=settings.consumer_batch_size,
-            fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+            fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms, fetch_min_bytes=settings.consumer_fetch_min_bytes,
             max_backoff=settings.retry_backoff_max_seconds,
             attempts_before_dead_letter=settings.handler_attempts_before_dead_letter,
             between_batches=(lambda: self.leases["between-batches"].run_while_held(lambda: between_batches(self)))

@@ -26,6 +26,10 @@ class ServiceSettings(BaseSettings):
         default=50, ge=1, le=30_000,
         description="longest the broker holds a fetch for new records (decision 0008); bounds the wait of a record "
                     "that lands on a partition the fetch in flight left out")
+    consumer_fetch_min_bytes: int = Field(
+        default=16_384, ge=1, le=52_428_800,
+        description="the broker answers a fetch once this much is waiting, or after the max wait (decision 0015): "
+                    "records that trickle in are taken together, a batch per wait, instead of a batch each")
     database_statement_timeout_seconds: float = Field(
         default=30.0, gt=0, description="longest one statement of an event handler or API call may run (PostgreSQL)")
     batch_statement_timeout_seconds: float = Field(
