@@ -25,7 +25,7 @@ import pytest
 from google.protobuf.message import Message
 from sqlalchemy import select
 
-from card_simulator.agents import TASKS_IN_FLIGHT, Desk, DeskFigures, conversation
+from card_simulator.agents import TASK_CANCELLED, TASKS_IN_FLIGHT, Desk, DeskFigures, conversation
 from card_simulator.bank import CUSTOMERS, CoreBanking, business_days
 from card_simulator.population import Segment, generate
 from case_router import casebook
@@ -353,11 +353,11 @@ async def test_a_failed_request_stops_the_step_with_its_own_error():
     assert len(handled) < agents.capacity, "the tasks not yet started are left alone"
 
 
-@pytest.mark.parametrize("case_status", ["closed", "open"])
-async def test_a_task_whose_case_closed_under_the_agent_is_left_and_any_other_refusal_raises(case_status):
+@pytest.mark.parametrize("refusal", [TASK_CANCELLED, "about:blank"])
+async def test_a_task_whose_case_closed_under_the_agent_is_left_and_any_other_refusal_raises(refusal):
     """A cure can close a case between the claim of its task and the outcome (the router then
-    answers 409, the task cancelled with the case): the agent moves on. A 409 on a case still
-    open (a lease lost) is an error of the run."""
+    answers a 409 of type task-cancelled): the agent moves on. Any other 409 (a lease lost)
+    is an error of the run."""
     finished = []
 
     async def services(request: httpx.Request) -> httpx.Response:
@@ -370,14 +370,15 @@ async def test_a_task_whose_case_closed_under_the_agent_is_left_and_any_other_re
                 return httpx.Response(404, json={})
             return httpx.Response(201, json={"task_id": f"T-{n}", "case_id": f"K-{n}", "account_id": f"A-{n}",
                                              "kind": "follow-up"})
-        if request.url.path == "/v1/cases/K-2":
-            return httpx.Response(200, json={"case_id": "K-2", "status": case_status})
         finished.append(request.url.path)
-        return httpx.Response(409 if request.url.path == "/v1/tasks/T-2/outcome" else 200, json={})
+        if request.url.path == "/v1/tasks/T-2/outcome":
+            return httpx.Response(409, json={"type": refusal, "title": "refused", "status": 409},
+                                  headers={"content-type": "application/problem+json"})
+        return httpx.Response(200, json={})
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(services)) as client:
         agents = Desk(client, "http://router", "http://notifier", bank=None, accounts={}, seed=7)
-        if case_status == "open":
+        if refusal != TASK_CANCELLED:
             with pytest.raises(httpx.HTTPStatusError, match="409"):
                 await agents.work(FIRST_DAY, "morning")
         else:
