@@ -34,6 +34,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from collections_core.clock import FileClock
+from collections_core.http import KEEP_ALIVE_SECONDS
 from notifier.standins.mail_and_print import MailServer, create_print_vendor
 from notifier.standins.sms_provider import create_app as create_sms_provider
 from notifier.webhooks import sign
@@ -144,7 +145,8 @@ class LoggedMailServer(MailServer):
 async def serve(args: argparse.Namespace) -> None:
     log = DeliveryLog(Path(args.log), args.clock_file)
     mail = await LoggedMailServer(log, "127.0.0.1", args.smtp_port).serve_here()
-    servers = [uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    servers = [uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                             timeout_keep_alive=KEEP_ALIVE_SECONDS))
                for app, port in ((sms_provider(log, args.secret, args.token, args.replies_url), args.sms_port),
                                  (print_vendor(log), args.print_port))]
     try:

@@ -28,6 +28,14 @@ from collections_core import metrics
 from collections_core.logs import get_logger
 
 PROBLEM_JSON = "application/problem+json"
+# How long a server keeps an idle keep-alive connection (uvicorn's own default: 5 s).
+# Longer than any client of ours keeps one idle (httpx: 5 s), so a client never sends a
+# request on a connection the server is closing at that instant: with uvicorn's 5 s such
+# a request failed with a ReadError, and the demo stopped on one (decision 0016).
+KEEP_ALIVE_SECONDS = 75
+# uvicorn's options for every server of the platform; log_config=None: its records go
+# through configure_logging's, redaction included.
+SERVER_OPTIONS = {"log_config": None, "log_level": "warning", "timeout_keep_alive": KEEP_ALIVE_SECONDS}
 log = get_logger(__name__)
 
 

@@ -28,7 +28,7 @@ from collections_core.clock import Clock, FileClock, SystemClock
 from collections_core.codec import EventCodec, TypeRegistry
 from collections_core.consumer import BatchHandler, ConsumerRunner, Handler
 from collections_core.database import Database
-from collections_core.http import install_observability, install_problem_handlers
+from collections_core.http import SERVER_OPTIONS, install_observability, install_problem_handlers
 from collections_core.leases import Lease, this_process
 from collections_core.logs import configure_logging, get_logger
 from collections_core.migrations import upgrade
@@ -252,5 +252,5 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
     """Serve the app until SIGTERM. uvicorn keeps no logging set-up of its own
     (log_config=None): its records go through configure()'s, redaction included."""
     tune_garbage_collector()
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None, log_level="warning",
-                timeout_graceful_shutdown=20)
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, timeout_graceful_shutdown=20,
+                **SERVER_OPTIONS)

@@ -23,6 +23,7 @@ from collections_console.settings import ConsoleSettings
 from collections_console.upstream import Upstreams
 from collections_core.clock import FileClock, SystemClock
 from collections_core.logs import configure_logging
+from collections_core.http import SERVER_OPTIONS
 
 
 def create_app(settings: ConsoleSettings | None = None, upstreams: Upstreams | None = None) -> FastAPI:
@@ -59,8 +60,8 @@ def create_app(settings: ConsoleSettings | None = None, upstreams: Upstreams | N
 def run() -> None:
     settings = ConsoleSettings()
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None,
-                log_level="warning", timeout_graceful_shutdown=10)
+    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, timeout_graceful_shutdown=10,
+                **SERVER_OPTIONS)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ from aiosmtpd.smtp import SMTP
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from collections_core.http import KEEP_ALIVE_SECONDS
+
 
 class _Inbox:
     def __init__(self) -> None:
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     mail.start()
     try:
         asyncio.run(uvicorn.Server(uvicorn.Config(create_print_vendor(), host="127.0.0.1", port=args.print_port,
-                                                  log_level="warning")).serve())
+                                                  log_level="warning", timeout_keep_alive=KEEP_ALIVE_SECONDS)).serve())
     finally:
         mail.stop()
 

@@ -27,6 +27,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from collections_core.http import KEEP_ALIVE_SECONDS
 from notifier.webhooks import sign
 
 MAX_BATCH = 500
@@ -185,7 +186,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--secret", default="dev-webhook-secret", help="HMAC key of receipts")
     parser.add_argument("--token", default="dev-provider-token", help="bearer token callers must present")
     args = parser.parse_args(argv)
-    uvicorn.run(create_app(args.secret, args.token), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(create_app(args.secret, args.token), host=args.host, port=args.port, log_level="warning",
+                timeout_keep_alive=KEEP_ALIVE_SECONDS)
 
 
 if __name__ == "__main__":
