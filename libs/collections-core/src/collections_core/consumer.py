@@ -44,6 +44,7 @@ from collections_core.logs import current_event, get_logger
 from collections_core.offsets import OffsetCommits
 from collections_core.outbox import OutboxRecord, StoredRecord
 from collections_core.redrive import DLQ_HEADER_PREFIX, REDRIVEN_FROM
+from collections_core.settings import ServiceSettings
 from collections_core.transient import is_transient
 from collections_core.unit_of_work import UnitOfWork, run_committed
 
@@ -61,6 +62,8 @@ log = get_logger(__name__)
 # before the broker's metadata showed them, joined its group with no partitions and sat
 # idle that long. A metadata request every few seconds costs the broker next to nothing.
 METADATA_MAX_AGE_MS = 5_000
+# A runner built without settings (tests, the passthrough bench) behaves as a service's defaults.
+_DEFAULTS = ServiceSettings.model_fields
 
 
 def in_arrival_order(batches: Mapping[TopicPartition, list[ConsumerRecord]]) -> Iterable[ConsumerRecord]:
@@ -164,9 +167,9 @@ class ConsumerRunner:
         clock: Clock,
         dead_letter_topic: str,
         on_commit: Callable[[list[StoredRecord]], None] = lambda stored: None,
-        batch_size: int = 500,
-        fetch_max_wait_ms: int = 50,
-        fetch_min_bytes: int = 16_384,
+        batch_size: int = _DEFAULTS["consumer_batch_size"].default,
+        fetch_max_wait_ms: int = _DEFAULTS["consumer_fetch_max_wait_ms"].default,
+        fetch_min_bytes: int = _DEFAULTS["consumer_fetch_min_bytes"].default,
         max_backoff: float = 10.0,
         attempts_before_dead_letter: int = 3,
         between_batches: Callable[[], Awaitable[None]] | None = None,
