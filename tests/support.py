@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import text
 
 from collections_core.codec import EventCodec, TypeRegistry
+from collections_core.consumer import runs
 from collections_core.contracts.corebanking.v1 import payments_pb2
 from collections_core.database import Database
 from collections_core.money import Money
@@ -56,16 +57,8 @@ def events_by_key(records: Iterable, codec: EventCodec) -> dict:
 
 
 def runs_as_consumed(events: list, batch_handlers: dict) -> list[list]:
-    """A poll batch cut as the consumer cuts it (collections_core.consumer): consecutive
-    events whose types share a batch handler are one run; any other event is a run of one."""
-    found: list[list] = []
-    for event in events:
-        handler = batch_handlers.get(event.type)
-        if handler is not None and found and batch_handlers.get(found[-1][0].type) is handler:
-            found[-1].append(event)
-        else:
-            found.append([event])
-    return found
+    """A poll batch cut as the consumer cuts it."""
+    return list(runs(events, lambda event: batch_handlers.get(event.type)))
 
 
 def encode(message, key: str, event_id: str | None = None) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:

@@ -28,8 +28,9 @@ import asyncio
 import hashlib
 import heapq
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -76,6 +77,28 @@ def in_arrival_order(batches: Mapping[TopicPartition, list[ConsumerRecord]]) -> 
     # merge() only ever takes the head of a partition's list, so each partition's order holds
     # even where its producers' clocks disagree.
     return heapq.merge(*batches.values(), key=lambda record: record.timestamp)
+
+
+T = TypeVar("T")
+
+
+def runs(items: Iterable[T], handler_of: Callable[[T], object | None]) -> Iterator[list[T]]:
+    """A poll batch cut into what is handled at once: consecutive items whose batch handler
+    (``handler_of``) is the same one are a run, so types that share a handler (the router's
+    AccountBecameDelinquent and DelinquencyUpdated) share a run; an item with none is a run
+    of one."""
+    run: list[T] = []
+    for item in items:
+        handler = handler_of(item)
+        if run and (handler is None or handler is not handler_of(run[0])):
+            yield run
+            run = []
+        run.append(item)
+        if handler is None:
+            yield run
+            run = []
+    if run:
+        yield run
 
 
 @dataclass(slots=True)
@@ -404,10 +427,7 @@ class ConsumerRunner:
         callbacks go to ``committed``."""
         seen = await inbox.already_seen(connection, [d.event_id for d in deliveries])
         now = self.clock.now()
-        inbox_rows, outbox_rows, redriven = [], [], []
-        # Consecutive events for one batch handler, not yet handled; types that share a
-        # handler (the router's AccountBecameDelinquent and DelinquencyUpdated) share a run.
-        run: list[Delivery] = []
+        inbox_rows, outbox_rows, redriven, fresh = [], [], [], []
         for delivery in deliveries:
             record = delivery.record
             before = seen.get(delivery.event_id)
@@ -417,28 +437,20 @@ class ConsumerRunner:
                 metrics.EVENTS_DUPLICATE.labels(self.service, record.topic).inc()
                 continue
             seen[delivery.event_id] = inbox.HANDLED
-            inbox_rows.append((delivery.event_id, delivery.type, record.topic, record.partition, record.offset,
-                               inbox.HANDLED, now))
             poison = delivery.poison
-            if poison is None and delivery.type in self.batch_handlers:
-                if run and self.batch_handlers[run[0].type] is not self.batch_handlers[delivery.type]:
-                    outbox_rows += await self._handle(connection, run, now, committed)
-                    run = []
-                run.append(delivery)
-                continue
-            if run:
-                outbox_rows += await self._handle(connection, run, now, committed)
-                run = []
+            inbox_rows.append((delivery.event_id, delivery.type, record.topic, record.partition, record.offset,
+                               inbox.HANDLED if poison is None else inbox.DEAD_LETTERED, now))
+            fresh.append(delivery)
+        for run in runs(fresh, self._batch_handler_of):
+            poison = run[0].poison
             if poison is None:
-                outbox_rows += await self._handle(connection, [delivery], now, committed)
-            else:
-                inbox_rows[-1] = (*inbox_rows[-1][:5], inbox.DEAD_LETTERED, now)
-                outbox_rows.append(self._dead_letter(record, poison))
-                metrics.EVENTS_DEAD_LETTERED.labels(self.service, record.topic, delivery.type, poison.code).inc()
-                log.warning("dead-lettered", ce_id=delivery.event_id, topic=record.topic, partition=record.partition,
-                            offset=record.offset, code=poison.code, reason=poison.reason)
-        if run:
-            outbox_rows += await self._handle(connection, run, now, committed)
+                outbox_rows += await self._handle(connection, run, now, committed)
+                continue
+            record = run[0].record
+            outbox_rows.append(self._dead_letter(record, poison))
+            metrics.EVENTS_DEAD_LETTERED.labels(self.service, record.topic, run[0].type, poison.code).inc()
+            log.warning("dead-lettered", ce_id=run[0].event_id, topic=record.topic, partition=record.partition,
+                        offset=record.offset, code=poison.code, reason=poison.reason)
         await inbox.forget(connection, redriven)
         await inbox.record(connection, inbox_rows)
         if not outbox_rows:
@@ -446,6 +458,9 @@ class ConsumerRunner:
         work = UnitOfWork(connection, self.codec, self.clock, now=now)
         work.records = outbox_rows
         return await work.flush()
+
+    def _batch_handler_of(self, delivery: Delivery) -> BatchHandler | None:
+        return None if delivery.poison is not None else self.batch_handlers.get(delivery.type)
 
     async def _handle(self, connection, run: list[Delivery], now, committed: list[Callable[[], None]]
                       ) -> list[OutboxRecord]:
