@@ -6,7 +6,6 @@ with a ReadError: the demo stopped on one from the gateway's partner API."""
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import httpx
 import pytest
@@ -14,14 +13,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from collections_core.http import KEEP_ALIVE_SECONDS, SERVER_OPTIONS
+from support import free_port
 
 HTTPX_KEEP_ALIVE_SECONDS = httpx.Limits().keepalive_expiry  # what our clients keep an idle connection for
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _local_port(answer: httpx.Response) -> int:
@@ -37,7 +31,7 @@ async def test_a_connection_idle_as_long_as_a_client_keeps_one_is_still_open_at_
     async def ping() -> dict:
         return {"pong": True}
 
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **SERVER_OPTIONS))
     serving = asyncio.create_task(server.serve())
     try:
