@@ -88,12 +88,14 @@ def runs(items: Iterable[T], handler_of: Callable[[T], object | None]) -> Iterat
     AccountBecameDelinquent and DelinquencyUpdated) share a run; an item with none is a run
     of one."""
     run: list[T] = []
+    running = None  # the handler of the run being gathered
     for item in items:
         handler = handler_of(item)
-        if run and (handler is None or handler is not handler_of(run[0])):
+        if run and (handler is None or handler is not running):
             yield run
             run = []
         run.append(item)
+        running = handler
         if handler is None:
             yield run
             run = []
